@@ -1,0 +1,237 @@
+"""Training images: TFDS data sets, affine-MNIST, and local npz / IDX / image folders.
+
+Everything is loaded into memory as uint8 [n, H, W, C] (the largest supported
+set, CIFAR10, is 150 MB) and streamed by :func:`make_dataset`, whose order is a
+pure function of (seed, step): a run resumed at step s sees exactly the batches
+an uninterrupted run sees from step s on.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+
+import numpy as np
+import tensorflow as tf
+
+TFDS_NAMES = {"fashion_mnist": "fashion_mnist", "mnist": "mnist", "cifar10": "cifar10"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+class DataError(RuntimeError):
+    """A user-facing data problem (missing file, wrong format, no download)."""
+
+
+# ---------------------------------------------------------------- local files
+def load_npz(path):
+    """Images from an .npz: `x_train` (keras.datasets layout), else `images`/`x`, else the
+    first array with at least 3 dimensions."""
+    try:
+        with np.load(path) as arrays:
+            for key in ("x_train", "images", "x"):
+                if key in arrays:
+                    return arrays[key]
+            for key in arrays.files:
+                if arrays[key].ndim >= 3:
+                    return arrays[key]
+    except (OSError, ValueError) as err:
+        raise DataError(f"cannot read {path} as .npz: {err}") from None
+    raise DataError(f"{path} has no image array (expected x_train, images or x)")
+
+
+def load_idx(path):
+    """An IDX file (`*-ubyte`, optionally gzipped) as a numpy array (big-endian header)."""
+    opener = gzip.open if path.endswith(".gz") else open
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except OSError as err:
+        raise DataError(f"cannot read IDX file {path}: {err}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in dtypes:
+        raise DataError(f"{path} is not an IDX file (bad magic number)")
+    ndim = raw[3]
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=dtypes[raw[2]], offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise DataError(f"{path}: header promises shape {shape} but holds {data.size} values")
+    return data.reshape(shape)
+
+
+def _find_idx_images(folder):
+    names = sorted(os.listdir(folder))
+    for name in names:
+        if "train-images" in name and "-ubyte" in name:
+            return os.path.join(folder, name)
+    for name in names:
+        if "images" in name and "-ubyte" in name:
+            return os.path.join(folder, name)
+    return None
+
+
+def load_image_folder(folder):
+    """Every image file below `folder` (any depth), decoded; all must share one size."""
+    paths = sorted(
+        os.path.join(root, name)
+        for root, _, files in os.walk(folder)
+        for name in files
+        if name.lower().endswith(IMAGE_SUFFIXES)
+    )
+    if not paths:
+        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {folder}")
+    images = []
+    for path in paths:
+        try:
+            image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False).numpy()
+        except tf.errors.OpError as err:
+            raise DataError(f"cannot decode {path}: {err.message}") from None
+        if images and image.shape != images[0].shape:
+            raise DataError(
+                f"images differ in size: {paths[0]} is {images[0].shape}, {path} is {image.shape}"
+            )
+        images.append(image)
+    return np.stack(images)
+
+
+def load_local(path):
+    """Images from a local .npz, IDX file, folder of IDX files, or image folder."""
+    if not os.path.exists(path):
+        raise DataError(f"--data_path {path} does not exist")
+    if os.path.isdir(path):
+        idx = _find_idx_images(path)
+        return load_idx(idx) if idx else load_image_folder(path)
+    if path.endswith(".npz"):
+        return load_npz(path)
+    if "-ubyte" in os.path.basename(path) or path.endswith((".idx", ".idx.gz")):
+        return load_idx(path)
+    raise DataError(f"--data_path {path}: expected an .npz, an IDX file (*-ubyte[.gz]) or a folder")
+
+
+def as_nhwc_uint8(images, source):
+    """Checks and converts loaded images to uint8 [n, H, W, C]."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise DataError(f"{source}: expected images [n, H, W(, C)], got shape {images.shape}")
+    if images.shape[-1] == 4:
+        images = images[..., :3]
+    if images.dtype != np.uint8:
+        if np.issubdtype(images.dtype, np.floating) and images.max() <= 1.0:
+            images = images * 255.0
+        images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
+    if len(images) == 0:
+        raise DataError(f"{source}: no images")
+    return images
+
+
+# ---------------------------------------------------------------------- TFDS
+def load_tfds(name, data_dir=None):
+    """The train split of a TFDS data set as uint8 [n, H, W, C]."""
+    import tensorflow_datasets as tfds
+
+    try:
+        data = tfds.load(name, split="train", batch_size=-1, data_dir=data_dir,
+                         as_supervised=False, download=True)
+    except Exception as err:  # noqa: BLE001 - any download / prepare failure is reported the same way
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise DataError(
+            f"could not load {name!r} through TensorFlow Datasets ({reason}). "
+            f"Without internet access, pass local files instead, e.g. "
+            f"--data_path=path/to/{name}.npz (keras.datasets layout: x_train ...), "
+            f"a folder of IDX files (train-images-idx3-ubyte[.gz]) or a folder of images."
+        ) from None
+    return tfds.as_numpy(data)["image"]
+
+
+# -------------------------------------------------------------- affine-MNIST
+def make_affine_mnist(mnist, seed=0, size=40, max_angle=20, max_offset=11):
+    """affine-MNIST as in the release: rotate each digit by a uniform integer angle in
+    [-max_angle, max_angle] degrees (bilinear), paste it at a uniform offset in
+    [0, max_offset]^2 of a black size x size canvas. Seeded and reproducible."""
+    mnist = as_nhwc_uint8(mnist, "mnist")[..., 0].astype(np.float32)
+    n, h, w = mnist.shape
+    rng = np.random.default_rng(seed)
+    angles = np.deg2rad(rng.integers(-max_angle, max_angle + 1, size=n)).astype(np.float32)
+    offsets = rng.integers(0, max_offset + 1, size=(n, 2))
+    out = np.zeros((n, size, size), np.uint8)
+    ys, xs = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij")
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    for start in range(0, n, 4096):
+        sl = slice(start, min(n, start + 4096))
+        cos, sin = np.cos(angles[sl])[:, None, None], np.sin(angles[sl])[:, None, None]
+        # Inverse map: output pixel (y, x) samples the source at R^-1 (p - c) + c.
+        sy = cos * (ys - cy) - sin * (xs - cx) + cy
+        sx = sin * (ys - cy) + cos * (xs - cx) + cx
+        rotated = _bilinear(mnist[sl], sy, sx)
+        for i, image in enumerate(rotated):
+            oy, ox = offsets[start + i]
+            out[start + i, oy:oy + h, ox:ox + w] = image
+    return out[..., np.newaxis]
+
+
+def _bilinear(images, sy, sx):
+    n, h, w = images.shape
+    y0, x0 = np.floor(sy).astype(np.int64), np.floor(sx).astype(np.int64)
+    fy, fx = sy - y0, sx - x0
+    batch = np.arange(n)[:, None, None]
+
+    def at(y, x):
+        inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        return np.where(inside, images[batch, np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)], 0.0)
+
+    value = (at(y0, x0) * (1 - fy) * (1 - fx) + at(y0, x0 + 1) * (1 - fy) * fx
+             + at(y0 + 1, x0) * fy * (1 - fx) + at(y0 + 1, x0 + 1) * fy * fx)
+    return np.clip(np.rint(value), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------ entry
+def load_images(dataset, data_path=None, data_dir=None, seed=0):
+    """uint8 [n, H, W, C] training images for a data set name and optional local path."""
+    if dataset == "affine_mnist":
+        mnist = load_local(data_path) if data_path else load_tfds("mnist", data_dir)
+        mnist = as_nhwc_uint8(mnist, data_path or "mnist")
+        if mnist.shape[1:3] == (40, 40):  # already affine-MNIST
+            return mnist
+        if mnist.shape[1:3] != (28, 28):
+            raise DataError(f"affine_mnist is built from 28x28 MNIST digits, got {mnist.shape[1:3]}")
+        return make_affine_mnist(mnist, seed=seed)
+    if data_path:
+        return as_nhwc_uint8(load_local(data_path), data_path)
+    if dataset not in TFDS_NAMES:
+        raise DataError(f"--dataset={dataset} needs --data_path")
+    return as_nhwc_uint8(load_tfds(TFDS_NAMES[dataset], data_dir), dataset)
+
+
+def scale_images(images, output_activation):
+    """uint8 -> float32 in the generator's output range ([0, 1] sigmoid, [-1, 1] tanh)."""
+    images = tf.cast(images, tf.float32) / 255.0
+    return images * 2.0 - 1.0 if output_activation == "tanh" else images
+
+
+def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="sigmoid"):
+    """An endless tf.data stream of global batches, reshuffled every pass over the data.
+
+    The permutation of pass e is stateless_shuffle(seed, e); batches that do not fill
+    up are dropped. `start_step` skips the first batches cheaply (indices only), so a
+    resumed run continues the exact sequence.
+    """
+    n = len(images)
+    if n < batch_size:
+        raise DataError(f"{n} images are fewer than one batch of {batch_size}")
+    per_pass = n // batch_size
+    images = tf.constant(images)
+
+    def one_pass(epoch):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
+
+    first_pass = start_step // per_pass
+    ds = tf.data.Dataset.range(first_pass, 2**62).flat_map(one_pass)
+    ds = ds.skip(start_step - first_pass * per_pass)
+    ds = ds.map(lambda idx: scale_images(tf.gather(images, idx), output_activation),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)

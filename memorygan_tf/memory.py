@@ -1,0 +1,398 @@
+"""The memory of the Discriminative Memory Network (paper Sec. 3.1) as a Keras layer.
+
+The memory M = (K, v, a, h) holds N slots: unit keys K (N x M), binary labels
+v (1 = real), ages a and a histogram h (effective number of points per slot).
+All four are non-trainable variables that never receive gradients; they change
+only through :meth:`Memory.update`, an incremental-EM write (Eq. 5).
+
+Batch semantics (REFERENCE.md point 5). The original release applies each
+sample's write with ``scatter_update``, so when two samples of a batch touch the
+same slot the last write wins, in an order that is undefined on GPUs. Here a
+write step is *one* deterministic function of the whole batch:
+
+* EM: the sufficient statistics of every sample that selects a slot are summed
+  (sort + ``unsorted_segment_sum``), so the slot moves to the weighted mean of
+  all of them, exactly as sequential incremental EM with those weights would.
+  The result does not depend on the order of samples in the batch.
+* Reset: the j-th sample (in batch order) whose write is a reset takes the j-th
+  oldest slot (ties broken by slot index), so no two resets share a slot. A reset
+  overrides an EM write to the same slot in the same step.
+
+Because a write is split into a per-sample :meth:`plan_update` and a batch-wide
+:meth:`apply_update`, a distributed trainer can plan on each replica, all-gather
+the (small) plans and apply the same update everywhere; see ``model.py``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+UPDATE_RULES = ("em", "release", "kaiser")
+
+# Pushes a masked logit below every real one without producing NaN in softmax.
+_MASKED = -1e30
+
+
+class WritePlan(NamedTuple):
+    """What one batch of queries will write; everything is per sample.
+
+    query:  [B, M] unit queries.
+    labels: [B] float32, 1 for real samples, 0 for generated ones.
+    slots:  [B, k] int32, S_y: the top-k slots of the conditional posterior
+            p(c | x, v_c = y), best first.
+    scores: [B, k] log-likelihood kappa * (K_s . q - 1) of those slots.
+    valid:  [B, k] bool, slot label equals y and the sample is not a reset.
+    reset:  [B] bool, the sample is copied into an old slot instead of EM.
+    """
+
+    query: tf.Tensor
+    labels: tf.Tensor
+    slots: tf.Tensor
+    scores: tf.Tensor
+    valid: tf.Tensor
+    reset: tf.Tensor
+
+
+def concat_plans(plans):
+    """Concatenates write plans along the batch axis (in the given order)."""
+    return WritePlan(*[tf.concat(list(field), axis=0) for field in zip(*plans)])
+
+
+def initial_values(size):
+    """Release initialisation of v: the first half of the slots real, the rest fake."""
+    values = np.zeros([size], np.float32)
+    values[: size // 2] = 1.0
+    return values
+
+
+class Memory(keras.layers.Layer):
+    """vMF-mixture memory with top-k read, conditional write and incremental EM.
+
+    Args:
+        size: N, number of slots.
+        key_dim: M, dimension of keys and queries.
+        choose_k: k, slots used by the read and by each sample's write.
+        alpha: histogram decay of the EM write (paper: 0.5).
+        beta: prior smoothing constant (paper: 1e-8).
+        kappa: vMF concentration (paper: 1).
+        eps: output clip of p(y=1|x) (paper: 1e-3).
+        update_rule: "em" (paper Eq. 5), "release" (the authors' code: every
+            selected slot's histogram grows by the sample's total posterior
+            change, i.e. 1, instead of by its own posterior), or "kaiser" (the
+            "- EM" ablation: the nearest slot of the right label moves to
+            l2_normalize(K + q), Kaiser et al. 2017).
+        em_iterations: T, EM iterations per write (release: 1).
+        correct_in_top: a sample is written by reset when none of the top
+            `correct_in_top` slots of its unconditional posterior has its label
+            (release: 1).
+    """
+
+    def __init__(
+        self,
+        size,
+        key_dim,
+        choose_k,
+        alpha=0.5,
+        beta=1e-8,
+        kappa=1.0,
+        eps=1e-3,
+        update_rule="em",
+        em_iterations=1,
+        correct_in_top=1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if size <= 0 or key_dim <= 0 or choose_k <= 0:
+            raise ValueError("size, key_dim and choose_k must be positive")
+        if choose_k > size:
+            raise ValueError(f"choose_k ({choose_k}) must not exceed size ({size})")
+        if update_rule not in UPDATE_RULES:
+            raise ValueError(f"update_rule must be one of {UPDATE_RULES}, got {update_rule!r}")
+        if not 1 <= correct_in_top <= choose_k:
+            raise ValueError("correct_in_top must lie in [1, choose_k]")
+        if em_iterations < 1:
+            raise ValueError("em_iterations must be >= 1")
+        self.size = int(size)
+        self.key_dim = int(key_dim)
+        self.choose_k = int(choose_k)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.kappa = float(kappa)
+        self.eps = float(eps)
+        self.update_rule = update_rule
+        self.em_iterations = int(em_iterations)
+        self.correct_in_top = int(correct_in_top)
+
+        values = initial_values(self.size)
+
+        def add(name, shape, initializer):
+            # aggregation "none": every replica applies the same deterministic
+            # update to its own copy (see model.py), so no cross-replica reduction.
+            return self.add_weight(
+                name=name,
+                shape=shape,
+                initializer=initializer,
+                trainable=False,
+                aggregation="none",
+            )
+
+        self.keys = add("keys", (self.size, self.key_dim), "zeros")
+        self.values = add("values", (self.size,), lambda shape, dtype=None: tf.constant(values))
+        self.ages = add("ages", (self.size,), "zeros")
+        self.histogram = add("histogram", (self.size,), keras.initializers.Constant(1e-5))
+        self.built = True
+
+    def get_config(self):
+        config = super().get_config()
+        for name in ("size", "key_dim", "choose_k", "alpha", "beta", "kappa", "eps",
+                     "update_rule", "em_iterations", "correct_in_top"):
+            config[name] = getattr(self, name)
+        return config
+
+    # ------------------------------------------------------------------ read
+    @staticmethod
+    def normalize(query):
+        """q = mu(x) / ||mu(x)|| (Sec. 3.1)."""
+        return tf.math.l2_normalize(query, axis=-1)
+
+    def similarity(self, query):
+        """kappa-free cosine scores K_i . q for every slot, [B, N].
+
+        `query` is L2-normalised here; the keys are read without gradient. The
+        result can be passed to :meth:`read` and :meth:`plan_update` so one batch
+        costs one similarity pass.
+        """
+        q = self.normalize(query)
+        return tf.matmul(q, tf.stop_gradient(tf.convert_to_tensor(self.keys)), transpose_b=True)
+
+    def log_prior(self):
+        """log(h_i + beta), the unnormalised log prior p(c = i) (Sec. 3.1.1)."""
+        return tf.math.log(tf.convert_to_tensor(self.histogram) + self.beta)
+
+    def _log_joint(self, similarity):
+        """log[exp(kappa K_i.q - kappa) (h_i + beta)], the unnormalised log p(c=i|x) (Eq. 1)."""
+        return self.kappa * (similarity - 1.0) + tf.stop_gradient(self.log_prior())
+
+    def posterior(self, query, similarity=None):
+        """Top-k slots S (Eq. 3) and their posterior p(c = i | x) within S (Eq. 1).
+
+        Returns (slots [B, k] int32, probabilities [B, k]), best slot first.
+        """
+        if similarity is None:
+            similarity = self.similarity(query)
+        top_scores, slots = tf.math.top_k(self._log_joint(similarity), k=self.choose_k)
+        return slots, tf.nn.softmax(top_scores, axis=-1)
+
+    def read(self, query, similarity=None):
+        """Discriminator output p(y = 1 | x) (Eqs. 2-4), clipped to [eps, 1 - eps].
+
+        Gradients flow into `query` (through the similarity of the selected
+        slots), never into the memory.
+        """
+        slots, probs = self.posterior(query, similarity)
+        values = tf.gather(tf.convert_to_tensor(self.values), slots)
+        p_real = tf.reduce_sum(probs * values, axis=-1)
+        return tf.clip_by_value(p_real, self.eps, 1.0 - self.eps)
+
+    def log_likelihood(self, query, similarity=None):
+        """log p(x) under the real-data mixture, as in the release (paper Fig. 3a).
+
+        log sum_i (2 pi)^-1/2 exp(s_i - 1) (h_i v_i + beta) / sum_j (h_j v_j + beta).
+        """
+        if similarity is None:
+            similarity = self.similarity(query)
+        mass = tf.convert_to_tensor(self.histogram) * tf.convert_to_tensor(self.values) + self.beta
+        log_terms = self.kappa * (similarity - 1.0) + tf.math.log(mass)
+        return (
+            tf.reduce_logsumexp(log_terms, axis=-1)
+            - 0.5 * np.log(2.0 * np.pi)
+            - tf.math.log(tf.reduce_sum(mass))
+        )
+
+    def statistics(self):
+        """Scalars for monitoring: slots in use, entropy of the MCGN prior p(c), real rate."""
+        keys = tf.convert_to_tensor(self.keys)
+        in_use = tf.reduce_mean(tf.cast(tf.reduce_sum(tf.abs(keys), axis=-1) > 0.0, tf.float32))
+        log_p = tf.nn.log_softmax(self.prior_logits())
+        p = tf.exp(log_p)
+        entropy = -tf.reduce_sum(tf.where(p > 0.0, p * log_p, 0.0))
+        return {
+            "memory/slots_in_use": in_use,
+            "memory/prior_entropy": entropy,
+            "memory/real_rate": tf.reduce_mean(tf.convert_to_tensor(self.values)),
+        }
+
+    # ---------------------------------------------------------------- sample
+    def prior_logits(self):
+        """log(h_i v_i): the MCGN prior P(c = i | v_c = 1) (Sec. 3.2), unnormalised.
+
+        Falls back to a uniform prior while no slot is labelled real.
+        """
+        h = tf.convert_to_tensor(self.histogram)
+        v = tf.convert_to_tensor(self.values)
+        logits = tf.where(v > 0.5, tf.math.log(h), tf.fill(tf.shape(h), -np.inf))
+        return tf.where(tf.reduce_any(v > 0.5), logits, tf.zeros_like(h))
+
+    def sample_keys(self, n, seed=None):
+        """Draws n slots i ~ h_i v_i / sum_j h_j v_j and returns (slots, K_i) (Sec. 3.2).
+
+        `seed` is a stateless seed (shape [2] integer tensor) for reproducible
+        draws; without it TensorFlow's global generator is used.
+        """
+        logits = self.prior_logits()[tf.newaxis, :]
+        if seed is None:
+            slots = tf.random.categorical(logits, n, dtype=tf.int32)[0]
+        else:
+            slots = tf.random.stateless_categorical(logits, n, seed=seed, dtype=tf.int32)[0]
+        return slots, tf.gather(tf.convert_to_tensor(self.keys), slots)
+
+    # ----------------------------------------------------------------- write
+    def plan_update(self, query, labels, similarity=None):
+        """Per-sample part of a write (Sec. 3.1.2, Algorithm 1 line 5).
+
+        Finds S_y, the top-k slots of the conditional posterior p(c | x, v_c = y)
+        (slots of the other label are excluded outright), and the reset test: a
+        sample whose unconditional top-`correct_in_top` slots all carry the wrong
+        label is written into an old slot instead of by EM.
+        """
+        q = tf.stop_gradient(self.normalize(query))
+        if similarity is None:
+            similarity = self.similarity(q)
+        similarity = tf.stop_gradient(similarity)
+        labels = tf.cast(tf.reshape(labels, [-1]), tf.float32)
+        values = tf.convert_to_tensor(self.values)
+        log_joint = self._log_joint(similarity)
+
+        _, top = tf.math.top_k(log_joint, k=self.correct_in_top)
+        correct = tf.reduce_any(tf.equal(tf.gather(values, top), labels[:, None]), axis=-1)
+        reset = tf.logical_not(correct)
+
+        same_label = tf.equal(values[tf.newaxis, :], labels[:, None])
+        conditional = tf.where(same_label, log_joint, _MASKED)
+        _, slots = tf.math.top_k(conditional, k=self.choose_k)
+        valid = tf.logical_and(
+            tf.equal(tf.gather(values, slots), labels[:, None]), correct[:, None]
+        )
+        scores = self.kappa * (tf.gather(similarity, slots, batch_dims=1) - 1.0)
+        return WritePlan(q, labels, slots, scores, valid, reset)
+
+    def apply_update(self, plan):
+        """Batch-wide part of a write: EM (Eq. 5) or Kaiser rule, resets, ages.
+
+        Deterministic in its inputs, so replicas that apply the same (gathered)
+        plan end with identical memories.
+        """
+        keys = tf.convert_to_tensor(self.keys)
+        values = tf.convert_to_tensor(self.values)
+        ages = tf.convert_to_tensor(self.ages)
+        hist = tf.convert_to_tensor(self.histogram)
+        mean_hist = tf.reduce_mean(hist)
+
+        slot_idx, delta_keys, delta_hist, touched = self._em_or_kaiser(plan, keys, hist)
+        keys = tf.tensor_scatter_nd_add(keys, slot_idx[:, None], delta_keys)
+        hist = tf.tensor_scatter_nd_add(hist, slot_idx[:, None], delta_hist)
+        written = tf.scatter_nd(slot_idx[:, None], touched, [self.size])
+
+        # Reset: the j-th resetting sample takes the j-th oldest slot (Sec. 3.1.2).
+        batch = tf.shape(plan.reset)[0]
+        reset = tf.cast(plan.reset, tf.int32)
+        rank = tf.cumsum(reset, exclusive=True)
+        _, oldest = tf.math.top_k(ages, k=batch)
+        target = tf.gather(oldest, rank)[:, None]
+        is_reset = tf.cast(plan.reset, tf.float32)
+        keys = tf.tensor_scatter_nd_add(
+            keys, target, is_reset[:, None] * (plan.query - tf.gather_nd(keys, target))
+        )
+        values = tf.tensor_scatter_nd_add(values, target, is_reset * (plan.labels - tf.gather_nd(values, target)))
+        hist = tf.tensor_scatter_nd_add(hist, target, is_reset * (mean_hist - tf.gather_nd(hist, target)))
+        written = written + tf.scatter_nd(target, is_reset, [self.size])
+
+        # Ages: every slot one older, every written slot new (Sec. 3.1.2).
+        ages = tf.where(written > 0.0, 0.0, ages + 1.0)
+
+        self.keys.assign(keys)
+        self.values.assign(values)
+        self.ages.assign(ages)
+        self.histogram.assign(hist)
+
+    def _em_or_kaiser(self, plan, keys, hist):
+        """Combined EM (Eq. 5) or Kaiser write of all non-reset samples.
+
+        Every (sample, slot) pair of S_y is an entry; entries are grouped by slot
+        (a stable sort, so no dynamic shapes: XLA-friendly) and each group's
+        statistics are summed. Returns, per group, the slot index, the change of
+        its key and histogram, and 1.0 where the group wrote a slot (else 0.0).
+        """
+        if self.update_rule == "kaiser":
+            # Only the nearest slot of the right label (column 0 of S_y) moves.
+            slots, valid = plan.slots[:, :1], plan.valid[:, :1]
+        else:
+            slots, valid = plan.slots, plan.valid
+        batch, k = tf.shape(slots)[0], tf.shape(slots)[1]
+        entries = batch * k
+        flat_valid = tf.reshape(valid, [-1])
+        # Invalid entries get the sentinel slot N, which sorts last.
+        flat_slots = tf.where(flat_valid, tf.reshape(slots, [-1]), self.size)
+        order = tf.argsort(flat_slots, stable=True)
+        sorted_slots = tf.gather(flat_slots, order)
+        starts = tf.concat([[True], sorted_slots[1:] != sorted_slots[:-1]], axis=0)
+        segment = tf.gather(tf.cumsum(tf.cast(starts, tf.int32)) - 1, tf.math.invert_permutation(order))
+        group_slot = tf.math.unsorted_segment_min(flat_slots, segment, entries)
+        group_valid = group_slot < self.size
+        group_slot = tf.minimum(group_slot, self.size - 1)  # empty / sentinel groups: any index, zero delta
+        sample_of_entry = tf.repeat(tf.range(batch), k)
+
+        def group_sum(x):
+            return tf.math.unsorted_segment_sum(x, segment, entries)
+
+        k0 = tf.gather(keys, group_slot)
+        h_old = tf.gather(hist, group_slot)
+        h0 = self.alpha * h_old
+        queries = tf.gather(plan.query, sample_of_entry)  # [B k, M]
+
+        if self.update_rule == "kaiser":
+            count = group_sum(tf.cast(flat_valid, tf.float32))
+            new_keys = self.normalize(k0 + group_sum(queries * tf.cast(flat_valid, tf.float32)[:, None]))
+            new_hist = h0 + count
+        else:
+            valid_f = tf.cast(valid, tf.float32)
+            k_t, h_t = k0, h0
+            gamma_prev = tf.zeros_like(valid_f)
+            for t in range(self.em_iterations):
+                # E step: gamma^t = p(c | x) within S_y, with K^{t-1}, h^{t-1} (Eq. 1).
+                if t == 0:
+                    scores = plan.scores  # keys unchanged: reuse the planned likelihoods
+                else:
+                    k_entry = tf.gather(k_t, segment)
+                    scores = self.kappa * (tf.reduce_sum(k_entry * queries, axis=-1) - 1.0)
+                    scores = tf.reshape(scores, [batch, k])
+                log_prior = tf.reshape(tf.math.log(tf.gather(h_t, segment) + self.beta), [batch, k])
+                logits = tf.where(valid, scores + log_prior, _MASKED)
+                gamma = tf.nn.softmax(logits, axis=-1) * valid_f
+                d_gamma = gamma - gamma_prev
+                if self.update_rule == "release":
+                    d_hist = tf.broadcast_to(tf.reduce_sum(d_gamma, axis=-1, keepdims=True), [batch, k])
+                else:
+                    d_hist = d_gamma
+                d_gamma = tf.reshape(d_gamma, [-1])
+                # M step (Eq. 5): h^t = h^{t-1} + dgamma; K^t = K^{t-1} + dgamma / h^t (q - K^{t-1}),
+                # summed over every sample that selected the slot.
+                h_t = h_t + group_sum(tf.reshape(d_hist * valid_f, [-1]))
+                step = group_sum(d_gamma[:, None] * queries) - group_sum(d_gamma)[:, None] * k_t
+                safe_h = tf.where(group_valid, h_t, 1.0)
+                k_t = self.normalize(k_t + step / safe_h[:, None])
+                gamma_prev = tf.reshape(gamma, [batch, k])
+            new_keys, new_hist = k_t, h_t
+
+        touched = tf.cast(group_valid, tf.float32)
+        delta_keys = touched[:, None] * (new_keys - k0)
+        delta_hist = touched * (new_hist - h_old)
+        return group_slot, delta_keys, delta_hist, touched
+
+    def update(self, query, labels, similarity=None):
+        """One write step for a batch: :meth:`plan_update` then :meth:`apply_update`."""
+        self.apply_update(self.plan_update(query, labels, similarity))

@@ -1,0 +1,228 @@
+"""MemoryGAN as a keras.Model whose train_step reads like Algorithm 1.
+
+One iteration:
+  1. sample x, z ~ p(z) and memory slots c ~ p(c | v = 1)         (lines 2-3)
+  2. D step: gradient descent on L_D (Eq. 7)                      (line 4)
+  3. memory write with the real (y = 1) and generated (y = 0)
+     queries of the D step: conditional top-k, reset or EM        (lines 5-11)
+  4. sample new z, c; G step: gradient descent on L_G (Eq. 8)      (lines 12-13)
+
+Distribution. Keras runs train_step once per replica. Noise and slots are drawn
+for the *global* batch from a stateless seed (seed, step) and each replica takes
+its slice, so a run on R replicas sees exactly the draws of a one-device run with
+the same global batch. Losses are averaged over the global batch (each replica
+divides by the global batch size; the optimizer sums gradients over replicas).
+The memory is shared state: each replica plans its samples' writes, the plans are
+all-gathered (real samples of all replicas first, then fake ones, i.e. the order
+of the global batch) and every replica applies the same deterministic update to
+its own copy, so all copies stay identical and equal to a one-device run.
+
+The "- Memory" ablation (use_memory=False) is a plain DCGAN with the same networks
+and a logit head; "- MCGN" (use_mcgn=False) feeds the generator z only and drops
+the mutual-information term (there is no K_i to be informative about).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from memorygan_tf import memory as memory_lib
+from memorygan_tf import networks
+
+# Seed streams of the stateless generator, one per purpose within a step.
+_D_STEP, _G_STEP = 0, 1
+
+
+def _all_gather(ctx, plan):
+    """All-gathers every field of a write plan (collectives take no bools)."""
+    fields = []
+    for field in plan:
+        if field.dtype == tf.bool:
+            fields.append(tf.cast(ctx.all_gather(tf.cast(field, tf.int32), axis=0), tf.bool))
+        else:
+            fields.append(ctx.all_gather(field, axis=0))
+    return memory_lib.WritePlan(*fields)
+
+
+def _replica():
+    ctx = tf.distribute.get_replica_context()
+    return ctx, ctx.num_replicas_in_sync
+
+
+class MemoryGAN(keras.Model):
+    """DMN discriminator + MCGN generator (Sec. 3), or the ablations of Table 2."""
+
+    def __init__(self, config, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.seed = int(seed)
+        self.encoder = networks.build_encoder(config)
+        self.generator = networks.build_generator(config)
+        if config.use_memory:
+            self.memory = memory_lib.Memory(
+                size=config.memory_size, key_dim=config.key_dim, choose_k=config.choose_k,
+                alpha=config.alpha, beta=config.beta, kappa=config.kappa, eps=config.eps,
+                update_rule=config.update_rule, em_iterations=config.em_iterations,
+                correct_in_top=config.correct_in_top, name="memory",
+            )
+            self.logit_head = None
+        else:
+            self.memory = None
+            self.logit_head = networks.build_logit_head(config)
+        self.conditional = config.use_memory and config.use_mcgn
+        # The global step drives the stateless RNG: restoring it restores the RNG.
+        self.step = keras.Variable(0, dtype="int64", trainable=False, name="step", aggregation="none")
+        names = ["d_loss", "g_loss", "d_real", "d_fake", "mi_loss"]
+        if config.use_memory:
+            names.append("mem_real_rate")
+        self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    # ----------------------------------------------------------- set-up
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @property
+    def discriminator_variables(self):
+        head = self.logit_head.trainable_variables if self.logit_head is not None else []
+        return self.encoder.trainable_variables + head
+
+    def build_optimizers(self):
+        """Creates optimizer slots up front so a checkpoint can restore them."""
+        self.d_optimizer.build(self.discriminator_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    # -------------------------------------------------------- sampling
+    def _seed(self, purpose):
+        step = tf.cast(tf.convert_to_tensor(self.step), tf.int64)
+        return tf.stack([tf.constant(self.seed, tf.int64), step * 4 + purpose])
+
+    def sample_latent(self, n, seed):
+        """z ~ p(z) and, for the MCGN, slots c ~ p(c | v = 1) with their keys K_c.
+
+        Returns (latent [n, generator_input_dim], slots [n] or None).
+        """
+        z_seed, c_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        shape = [n, self.config.z_dim]
+        if self.config.z_distribution == "uniform":
+            z = tf.random.stateless_uniform(shape, z_seed, minval=-1.0, maxval=1.0)
+        else:
+            z = tf.random.stateless_normal(shape, z_seed)
+        if not self.conditional:
+            return z, None
+        slots, keys = self.memory.sample_keys(n, seed=c_seed)
+        return tf.concat([z, keys], axis=-1), slots
+
+    def _local_latent(self, local_batch, purpose):
+        """This replica's slice of the global batch's latent draws."""
+        ctx, replicas = _replica()
+        latent, slots = self.sample_latent(local_batch * replicas, self._seed(purpose))
+        if replicas > 1:
+            start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local_batch
+            latent = latent[start:start + local_batch]
+        return latent
+
+    def latent_from(self, z, slots=None):
+        """Generator input [z, K_slot] for given noise and slots (controlled generation)."""
+        if not self.conditional:
+            return z
+        keys = tf.gather(tf.convert_to_tensor(self.memory.keys), slots)
+        return tf.concat([z, keys], axis=-1)
+
+    def generate(self, n, seed):
+        """n images from the prior, reproducible from a stateless seed [2]."""
+        latent, _ = self.sample_latent(n, tf.cast(seed, tf.int64))
+        return self.generator(latent, training=False)
+
+    # ----------------------------------------------------------- the DMN
+    def discriminate(self, images, training):
+        """Returns (log D(x), log(1 - D(x)), D(x), query or None, similarity or None)."""
+        features = self.encoder(images, training=training)
+        if self.memory is None:
+            logit = self.logit_head(features, training=training)
+            return tf.math.log_sigmoid(logit), tf.math.log_sigmoid(-logit), tf.sigmoid(logit), None, None
+        query = self.memory.normalize(features)
+        similarity = self.memory.similarity(query)
+        p_real = self.memory.read(query, similarity)
+        return tf.math.log(p_real), tf.math.log(1.0 - p_real), p_real, query, similarity
+
+    def mutual_information(self, latent, query):
+        """I_hat = -E[kappa K_i . mu(G(z, K_i))] (Eq. 6), 0 without the MCGN."""
+        if not self.conditional or query is None:
+            return tf.constant(0.0)
+        keys = latent[:, self.config.z_dim:]
+        return -tf.reduce_mean(self.config.kappa * tf.reduce_sum(keys * query, axis=-1))
+
+    @staticmethod
+    def _global_mean(per_example):
+        """Mean over the global batch when summed over replicas (distributed loss scaling)."""
+        _, replicas = _replica()
+        return tf.reduce_mean(per_example) / replicas
+
+    def generator_loss(self, log_d_fake, log_1m_d_fake):
+        """Per-example L_G without the MI term: jsd (Eq. 8), alternative, reverse_kl."""
+        loss = self.config.loss
+        if loss == "jsd":
+            return log_1m_d_fake
+        if loss == "alternative":
+            return -log_d_fake
+        return log_1m_d_fake - log_d_fake  # reverse_kl: -log(D / (1 - D))
+
+    # ------------------------------------------------------ train step
+    def train_step(self, data):
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        batch = tf.shape(real)[0]
+        lam = self.config.mi_lambda
+
+        # Algorithm 1 lines 2-4: D step on a real and a generated batch (Eq. 7).
+        latent = self._local_latent(batch, _D_STEP)
+        fake = self.generator(latent, training=True)
+        with tf.GradientTape() as tape:
+            log_d_real, _, d_real, q_real, s_real = self.discriminate(real, training=True)
+            _, log_1m_d_fake, d_fake, q_fake, s_fake = self.discriminate(fake, training=True)
+            mi_d = self.mutual_information(latent, q_fake)
+            d_loss = self._global_mean(-log_d_real - log_1m_d_fake)
+            d_total = d_loss + lam * mi_d / _replica()[1]
+        d_vars = self.discriminator_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_total, d_vars), d_vars))
+
+        # Lines 5-11: write the D step's queries into the memory (after the gradient step).
+        if self.memory is not None:
+            self._write_memory(q_real, s_real, q_fake, s_fake)
+
+        # Lines 12-13: G step with fresh noise and slots (Eq. 8).
+        latent = self._local_latent(batch, _G_STEP)
+        with tf.GradientTape() as tape:
+            fake = self.generator(latent, training=True)
+            log_d_fake, log_1m_d_fake, _, q_fake, _ = self.discriminate(fake, training=True)
+            mi_g = self.mutual_information(latent, q_fake)
+            g_loss = self._global_mean(self.generator_loss(log_d_fake, log_1m_d_fake))
+            g_total = g_loss + lam * mi_g / _replica()[1]
+        g_vars = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_total, g_vars), g_vars))
+        self.step.assign_add(1)
+
+        replicas = _replica()[1]
+        values = dict(d_loss=d_loss * replicas, g_loss=g_loss * replicas,
+                      d_real=tf.reduce_mean(d_real), d_fake=tf.reduce_mean(d_fake), mi_loss=mi_g)
+        if self.memory is not None:
+            values["mem_real_rate"] = tf.reduce_mean(tf.convert_to_tensor(self.memory.values))
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _write_memory(self, q_real, s_real, q_fake, s_fake):
+        """Plan locally, gather plans of all replicas in global-batch order, apply everywhere."""
+        ones = tf.ones(tf.shape(q_real)[:1])
+        plan_real = self.memory.plan_update(q_real, ones, s_real)
+        plan_fake = self.memory.plan_update(q_fake, tf.zeros(tf.shape(q_fake)[:1]), s_fake)
+        ctx, replicas = _replica()
+        if replicas > 1:
+            plan_real, plan_fake = _all_gather(ctx, plan_real), _all_gather(ctx, plan_fake)
+        self.memory.apply_update(memory_lib.concat_plans([plan_real, plan_fake]))
