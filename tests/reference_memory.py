@@ -1,0 +1,127 @@
+"""An independent, loop-based NumPy reference of the memory (paper Sec. 3.1).
+
+Written from the paper and REFERENCE.md with per-sample Python loops and dicts,
+sharing no code with memorygan_tf.memory, so the vectorised TensorFlow version
+(sorting, segment sums, scatter-adds) is checked against plain arithmetic.
+"""
+
+import numpy as np
+
+
+def stable_top(scores, k):
+    """Indices of the k largest scores, ties to the lower index (as tf.math.top_k)."""
+    return np.argsort(-scores, kind="stable")[:k]
+
+
+def softmax(x):
+    e = np.exp(x - np.max(x))
+    return e / e.sum()
+
+
+class NumpyMemory:
+    def __init__(self, size, key_dim, choose_k, alpha=0.5, beta=1e-8, kappa=1.0, eps=1e-3,
+                 update_rule="em", em_iterations=1, correct_in_top=1):
+        self.N, self.M, self.k = size, key_dim, choose_k
+        self.alpha, self.beta, self.kappa, self.eps = alpha, beta, kappa, eps
+        self.rule, self.T, self.cit = update_rule, em_iterations, correct_in_top
+        self.keys = np.zeros((size, key_dim), np.float64)
+        self.values = np.zeros(size, np.float64)
+        self.values[: size // 2] = 1.0
+        self.ages = np.zeros(size, np.float64)
+        self.hist = np.full(size, 1e-5, np.float64)
+
+    def state(self):
+        return dict(keys=self.keys.copy(), values=self.values.copy(), ages=self.ages.copy(),
+                    histogram=self.hist.copy())
+
+    def load(self, keys, values, ages, histogram):
+        self.keys, self.values = np.array(keys, np.float64), np.array(values, np.float64)
+        self.ages, self.hist = np.array(ages, np.float64), np.array(histogram, np.float64)
+
+    @staticmethod
+    def unit(q):
+        return q / np.linalg.norm(q)
+
+    def log_joint(self, q):
+        return self.kappa * (self.keys @ q - 1.0) + np.log(self.hist + self.beta)
+
+    def read(self, queries):
+        out = []
+        for q in queries:
+            lj = self.log_joint(self.unit(q))
+            s = stable_top(lj, self.k)
+            w = softmax(lj[s])
+            out.append(np.clip(np.sum(w * self.values[s]), self.eps, 1 - self.eps))
+        return np.array(out)
+
+    def update(self, queries, labels):
+        queries = [self.unit(np.asarray(q, np.float64)) for q in queries]
+        labels = [float(y) for y in labels]
+        mean_h = self.hist.mean()
+        plans = []
+        for q, y in zip(queries, labels):
+            lj = self.log_joint(q)
+            correct = any(self.values[i] == y for i in stable_top(lj, self.cit))
+            cond = np.where(self.values == y, lj, -1e30)
+            slots = stable_top(cond, self.k)
+            valid = [bool(self.values[s] == y and correct) for s in slots]
+            plans.append((q, y, slots, valid, not correct))
+
+        new_keys, new_hist, written = {}, {}, set()
+        if self.rule == "kaiser":
+            acc, count = {}, {}
+            for q, y, slots, valid, reset in plans:
+                if valid[0]:
+                    s = slots[0]
+                    acc[s] = acc.get(s, 0.0) + q
+                    count[s] = count.get(s, 0) + 1
+            for s in acc:
+                new_keys[s] = self.unit(self.keys[s] + acc[s])
+                new_hist[s] = self.alpha * self.hist[s] + count[s]
+        else:
+            touched = sorted({s for _, _, slots, valid, _ in plans for s, ok in zip(slots, valid) if ok})
+            kh = {s: self.keys[s].copy() for s in touched}
+            hh = {s: self.alpha * self.hist[s] for s in touched}
+            prev = [np.zeros(self.k) for _ in plans]
+            for _ in range(self.T):
+                gammas = []
+                for q, y, slots, valid, reset in plans:
+                    logits = np.full(self.k, -np.inf)
+                    for j, s in enumerate(slots):
+                        if valid[j]:
+                            logits[j] = self.kappa * (kh[s] @ q - 1.0) + np.log(hh[s] + self.beta)
+                    gammas.append(softmax(logits) if np.isfinite(logits).any() else np.zeros(self.k))
+                dh, dk = {s: 0.0 for s in touched}, {s: 0.0 for s in touched}
+                dg_sum = {s: 0.0 for s in touched}
+                for (q, y, slots, valid, reset), g, gp in zip(plans, gammas, prev):
+                    d = g - gp
+                    for j, s in enumerate(slots):
+                        if valid[j]:
+                            dh[s] += d.sum() if self.rule == "release" else d[j]
+                            dk[s] = dk[s] + d[j] * q
+                            dg_sum[s] += d[j]
+                for s in touched:
+                    hh[s] = hh[s] + dh[s]
+                    kh[s] = self.unit(kh[s] + (dk[s] - dg_sum[s] * kh[s]) / hh[s])
+                prev = gammas
+            new_keys, new_hist = kh, hh
+        for s in new_keys:
+            self.keys[s] = new_keys[s]
+            self.hist[s] = new_hist[s]
+            written.add(s)
+
+        oldest = stable_top(self.ages, len(plans))
+        rank = 0
+        for q, y, slots, valid, reset in plans:
+            if reset:
+                s = oldest[rank]
+                rank += 1
+                self.keys[s], self.values[s], self.hist[s] = q, y, mean_h
+                written.add(s)
+        self.ages += 1.0
+        for s in written:
+            self.ages[s] = 0.0
+
+    def sample_probs(self):
+        mass = self.hist * self.values
+        return mass / mass.sum()

@@ -1,0 +1,292 @@
+"""Memory numerics against the independent NumPy reference, plus invariants."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from memorygan_tf.memory import Memory, initial_values
+from tests.reference_memory import NumpyMemory
+
+N, M, K = 48, 6, 5
+
+
+def random_state(rng, size=N, dim=M):
+    keys = rng.normal(size=(size, dim))
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    return dict(keys=keys, values=(rng.random(size) < 0.5).astype(np.float64),
+                ages=rng.integers(0, 20, size).astype(np.float64),
+                histogram=rng.uniform(0.01, 3.0, size))
+
+
+def load(memory, state):
+    memory.keys.assign(state["keys"].astype(np.float32))
+    memory.values.assign(state["values"].astype(np.float32))
+    memory.ages.assign(state["ages"].astype(np.float32))
+    memory.histogram.assign(state["histogram"].astype(np.float32))
+
+
+def tf_state(memory):
+    return dict(keys=memory.keys.numpy(), values=memory.values.numpy(), ages=memory.ages.numpy(),
+                histogram=memory.histogram.numpy())
+
+
+def assert_same_state(memory, reference, atol=1e-5):
+    got, want = tf_state(memory), reference.state()
+    for name in ("values", "ages"):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+    np.testing.assert_allclose(got["histogram"], want["histogram"], rtol=1e-5, atol=atol, err_msg="histogram")
+    np.testing.assert_allclose(got["keys"], want["keys"], atol=atol, err_msg="keys")
+
+
+def test_initial_state_matches_release():
+    memory = Memory(10, 4, 3)
+    np.testing.assert_array_equal(memory.keys.numpy(), np.zeros((10, 4)))
+    np.testing.assert_array_equal(memory.values.numpy(), [1] * 5 + [0] * 5)
+    np.testing.assert_array_equal(memory.ages.numpy(), np.zeros(10))
+    np.testing.assert_allclose(memory.histogram.numpy(), np.full(10, 1e-5))
+    assert all(not v.trainable for v in memory.weights)
+    np.testing.assert_array_equal(initial_values(3), [1, 0, 0])
+
+
+def test_read_matches_reference():
+    rng = np.random.default_rng(0)
+    state = random_state(rng)
+    memory, reference = Memory(N, M, K), NumpyMemory(N, M, K)
+    load(memory, state)
+    reference.load(**state)
+    queries = rng.normal(size=(7, M)) * 3.0  # not normalised: read normalises
+    np.testing.assert_allclose(memory.read(tf.constant(queries, tf.float32)).numpy(),
+                               reference.read(queries), rtol=1e-5, atol=1e-6)
+    # A shared similarity pass gives the same answer.
+    sim = memory.similarity(tf.constant(queries, tf.float32))
+    np.testing.assert_allclose(memory.read(tf.constant(queries, tf.float32), sim).numpy(),
+                               reference.read(queries), rtol=1e-5, atol=1e-6)
+
+
+def test_read_is_clipped():
+    memory = Memory(8, 3, 2, eps=1e-3)
+    memory.values.assign(np.ones(8, np.float32))
+    p = memory.read(tf.constant([[1.0, 0.0, 0.0]]))
+    assert float(p[0]) == pytest.approx(1 - 1e-3)
+
+
+def test_posterior_sums_to_one_and_picks_best_slots():
+    rng = np.random.default_rng(1)
+    state = random_state(rng)
+    memory = Memory(N, M, K)
+    load(memory, state)
+    q = rng.normal(size=(3, M))
+    slots, probs = memory.posterior(tf.constant(q, tf.float32))
+    np.testing.assert_allclose(probs.numpy().sum(-1), 1.0, rtol=1e-6)
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    lj = (qn @ state["keys"].T - 1.0) + np.log(state["histogram"] + 1e-8)
+    for b in range(3):
+        np.testing.assert_array_equal(slots.numpy()[b], np.argsort(-lj[b], kind="stable")[:K])
+
+
+@pytest.mark.parametrize("rule", ["em", "release", "kaiser"])
+@pytest.mark.parametrize("iterations", [1, 3])
+def test_update_matches_reference_over_steps(rule, iterations):
+    if rule == "kaiser" and iterations > 1:
+        pytest.skip("the Kaiser rule has no EM iterations")
+    rng = np.random.default_rng(2)
+    memory = Memory(N, M, K, update_rule=rule, em_iterations=iterations)
+    reference = NumpyMemory(N, M, K, update_rule=rule, em_iterations=iterations)
+    state = random_state(rng)
+    load(memory, state)
+    reference.load(**state)
+    update = tf.function(memory.update)
+    for _ in range(6):
+        # Clustered queries so several samples share slots within a batch.
+        centres = rng.normal(size=(3, M))
+        queries = centres[rng.integers(0, 3, 8)] + 0.1 * rng.normal(size=(8, M))
+        labels = (rng.random(8) < 0.5).astype(np.float32)
+        update(tf.constant(queries, tf.float32), tf.constant(labels))
+        reference.update(queries, labels)
+        assert_same_state(memory, reference, atol=2e-5)
+
+
+def test_update_from_initial_state_matches_reference():
+    rng = np.random.default_rng(3)
+    memory, reference = Memory(N, M, K), NumpyMemory(N, M, K)
+    for _ in range(5):
+        queries = rng.normal(size=(6, M))
+        labels = np.array([1, 1, 1, 0, 0, 0], np.float32)
+        memory.update(tf.constant(queries, tf.float32), tf.constant(labels))
+        reference.update(queries, labels)
+        assert_same_state(memory, reference)
+
+
+def test_conditional_top_k_uses_only_slots_of_the_label():
+    rng = np.random.default_rng(4)
+    state = random_state(rng)
+    memory = Memory(N, M, K)
+    load(memory, state)
+    q = rng.normal(size=(4, M))
+    for label in (0.0, 1.0):
+        plan = memory.plan_update(tf.constant(q, tf.float32), tf.fill([4], label))
+        chosen = state["values"][plan.slots.numpy()]
+        assert np.all(chosen == label)
+        # They are the best slots of that label by the joint p(x|c)p(c).
+        qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+        lj = (qn @ state["keys"].T - 1.0) + np.log(state["histogram"] + 1e-8)
+        lj[:, state["values"] != label] = -np.inf
+        for b in range(4):
+            np.testing.assert_array_equal(plan.slots.numpy()[b], np.argsort(-lj[b], kind="stable")[:K])
+
+
+def test_reset_path_writes_query_into_oldest_slot():
+    memory = Memory(6, 2, 2)
+    keys = np.array([[1, 0], [0, 1], [-1, 0], [0, -1], [0.6, 0.8], [0.8, -0.6]], np.float32)
+    memory.keys.assign(keys)
+    memory.values.assign([1, 1, 1, 0, 0, 0])
+    memory.ages.assign([3, 9, 1, 4, 2, 0])
+    memory.histogram.assign([4, 2, 3, 1, 1, 1])
+    # Fake query right on a real slot: its top-1 slot (0) has the wrong label -> reset.
+    q = np.array([[2.0, 0.0]], np.float32)
+    memory.update(tf.constant(q), tf.constant([0.0]))
+    np.testing.assert_allclose(memory.keys.numpy()[1], [1.0, 0.0])  # slot 1 was the oldest
+    assert memory.values.numpy()[1] == 0.0
+    assert memory.histogram.numpy()[1] == pytest.approx(2.0)  # mean of h before the write
+    np.testing.assert_array_equal(memory.ages.numpy(), [4, 0, 2, 5, 3, 1])
+    # Untouched slots keep their keys.
+    np.testing.assert_array_equal(memory.keys.numpy()[[0, 2, 3, 4, 5]], keys[[0, 2, 3, 4, 5]])
+
+
+def test_two_resets_in_one_batch_get_distinct_slots():
+    memory = Memory(8, 2, 2)
+    memory.keys.assign(np.tile([[1.0, 0.0]], (8, 1)).astype(np.float32))
+    memory.values.assign(np.ones(8, np.float32))
+    memory.ages.assign([0, 5, 0, 7, 0, 0, 0, 0])
+    q = np.array([[0.0, 1.0], [0.0, -1.0]], np.float32)
+    memory.update(tf.constant(q), tf.constant([0.0, 0.0]))
+    np.testing.assert_allclose(memory.keys.numpy()[3], [0.0, 1.0])  # first reset, oldest slot
+    np.testing.assert_allclose(memory.keys.numpy()[1], [0.0, -1.0])  # second reset, next oldest
+    np.testing.assert_array_equal(memory.values.numpy()[[1, 3]], [0, 0])
+
+
+def test_em_step_moves_key_towards_query_with_eq5():
+    memory = Memory(4, 2, 1, alpha=0.5)
+    memory.keys.assign(np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], np.float32))
+    memory.values.assign([1, 1, 0, 0])
+    memory.histogram.assign([2.0, 1.0, 1.0, 1.0])
+    q = np.array([0.6, 0.8], np.float32)
+    memory.update(tf.constant([q]), tf.constant([1.0]))
+    # k = 1: gamma = 1 on the nearest real slot (slot 1, cos 0.8 vs 0.6 but h 1 vs 2: joint
+    # exp(-0.2) * 1 < exp(-0.4) * 2, so slot 0). h = 0.5 * 2 + 1 = 2, K = K + (q - K) / 2.
+    expected = np.array([1, 0]) + (q - np.array([1, 0])) / 2.0
+    np.testing.assert_allclose(memory.keys.numpy()[0], expected / np.linalg.norm(expected), atol=1e-6)
+    assert memory.histogram.numpy()[0] == pytest.approx(2.0)
+    np.testing.assert_array_equal(memory.ages.numpy(), [0, 1, 1, 1])
+
+
+def test_update_is_independent_of_batch_order():
+    rng = np.random.default_rng(5)
+    state = random_state(rng, size=64)
+    queries = np.repeat(rng.normal(size=(3, M)), 4, axis=0) + 0.01 * rng.normal(size=(12, M))
+    labels = np.ones(12, np.float32)
+    results = []
+    for perm in (np.arange(12), rng.permutation(12)):
+        memory = Memory(64, M, K)
+        load(memory, state)
+        memory.values.assign(np.ones(64, np.float32))  # no resets: pure EM
+        memory.update(tf.constant(queries[perm], tf.float32), tf.constant(labels[perm]))
+        results.append(tf_state(memory))
+    for name in results[0]:
+        np.testing.assert_allclose(results[0][name], results[1][name], atol=1e-6, err_msg=name)
+
+
+def test_invariants_after_many_updates():
+    rng = np.random.default_rng(6)
+    memory = Memory(128, 8, 8)
+    update = tf.function(memory.update)
+    total = memory.histogram.numpy().sum()
+    for step in range(20):
+        queries = rng.normal(size=(16, 8))
+        labels = np.r_[np.ones(8), np.zeros(8)].astype(np.float32)
+        update(tf.constant(queries, tf.float32), tf.constant(labels))
+    keys = memory.keys.numpy()
+    norms = np.linalg.norm(keys, axis=1)
+    written = norms > 0
+    assert written.sum() > 16
+    np.testing.assert_allclose(norms[written], 1.0, atol=1e-5)
+    assert np.all(memory.histogram.numpy() > 0)
+    assert memory.histogram.numpy().sum() > total
+    assert set(np.unique(memory.values.numpy())) <= {0.0, 1.0}
+    ages = memory.ages.numpy()
+    assert ages.min() == 0 and ages.max() <= 20 and np.all(ages == np.round(ages))
+
+
+def test_histogram_mass_grows_by_posterior_mass():
+    """With no resets and alpha = 1, EM adds exactly one unit of mass per sample (Eq. 5)."""
+    rng = np.random.default_rng(7)
+    state = random_state(rng, size=32)
+    memory = Memory(32, M, 4, alpha=1.0)
+    load(memory, state)
+    memory.values.assign(np.ones(32, np.float32))
+    before = memory.histogram.numpy().sum()
+    memory.update(tf.constant(rng.normal(size=(5, M)), tf.float32), tf.ones([5]))
+    assert memory.histogram.numpy().sum() == pytest.approx(before + 5.0, rel=1e-5)
+
+
+def test_sample_keys_frequencies_follow_h_times_v():
+    memory = Memory(16, 3, 2)
+    rng = np.random.default_rng(8)
+    hist = rng.uniform(0.5, 4.0, 16).astype(np.float32)
+    values = np.zeros(16, np.float32)
+    real = [0, 2, 3, 7, 8, 11, 13, 15]
+    values[real] = 1.0
+    memory.histogram.assign(hist)
+    memory.values.assign(values)
+    memory.keys.assign(rng.normal(size=(16, 3)).astype(np.float32))
+    n = 40000
+    slots, keys = memory.sample_keys(n, seed=tf.constant([1, 2]))
+    slots = slots.numpy()
+    np.testing.assert_array_equal(keys.numpy(), memory.keys.numpy()[slots])
+    assert set(slots) <= set(real)
+    expected = n * (hist * values) / (hist * values).sum()
+    counts = np.bincount(slots, minlength=16)
+    chi2 = np.sum((counts[real] - expected[real]) ** 2 / expected[real])
+    assert chi2 < 24.32  # chi-square, 7 degrees of freedom, p = 0.001
+    # Seeded draws are reproducible.
+    again, _ = memory.sample_keys(n, seed=tf.constant([1, 2]))
+    np.testing.assert_array_equal(again.numpy(), slots)
+
+
+def test_no_gradient_flows_into_memory():
+    rng = np.random.default_rng(9)
+    memory = Memory(N, M, K)
+    state = random_state(rng)
+    state["values"] = (np.arange(N) % 2).astype(np.float64)  # mixed labels: p(y|x) not clipped
+    state["histogram"] = np.ones(N)
+    load(memory, state)
+    q = tf.Variable(rng.normal(size=(4, M)).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([v.value for v in memory.weights])  # watched, yet stop_gradient cuts them off
+        p = memory.read(q)
+        loss = tf.reduce_sum(tf.math.log(p)) + tf.reduce_sum(memory.log_likelihood(q))
+    grads = tape.gradient(loss, [v.value for v in memory.weights] + [q])
+    assert all(g is None for g in grads[:-1])
+    assert grads[-1] is not None and np.abs(grads[-1].numpy()).sum() > 0
+    assert all(not v.trainable for v in memory.weights)
+
+
+def test_log_likelihood_matches_release_formula():
+    rng = np.random.default_rng(10)
+    state = random_state(rng)
+    memory = Memory(N, M, K)
+    load(memory, state)
+    q = rng.normal(size=(3, M))
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    mass = state["histogram"] * state["values"] + 1e-8
+    want = np.log(np.sum(np.exp(qn @ state["keys"].T - 1.0) / np.sqrt(2 * np.pi) * mass / mass.sum(), axis=1))
+    np.testing.assert_allclose(memory.log_likelihood(tf.constant(q, tf.float32)).numpy(), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [dict(choose_k=100), dict(update_rule="bogus"), dict(size=0),
+                                    dict(correct_in_top=9)])
+def test_bad_arguments_are_rejected(kwargs):
+    args = dict(size=50, key_dim=4, choose_k=5)
+    args.update(kwargs)
+    with pytest.raises(ValueError):
+        Memory(**args)
