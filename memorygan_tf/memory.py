@@ -57,6 +57,11 @@ class WritePlan(NamedTuple):
     reset: tf.Tensor
 
 
+def _read(variable):
+    """The current value of a memory variable, cut off from gradients."""
+    return tf.stop_gradient(tf.convert_to_tensor(variable))
+
+
 def concat_plans(plans):
     """Concatenates write plans along the batch axis (in the given order)."""
     return WritePlan(*[tf.concat(list(field), axis=0) for field in zip(*plans)])
@@ -167,15 +172,15 @@ class Memory(keras.layers.Layer):
         costs one similarity pass.
         """
         q = self.normalize(query)
-        return tf.matmul(q, tf.stop_gradient(tf.convert_to_tensor(self.keys)), transpose_b=True)
+        return tf.matmul(q, _read(self.keys), transpose_b=True)
 
     def log_prior(self):
         """log(h_i + beta), the unnormalised log prior p(c = i) (Sec. 3.1.1)."""
-        return tf.math.log(tf.convert_to_tensor(self.histogram) + self.beta)
+        return tf.math.log(_read(self.histogram) + self.beta)
 
     def _log_joint(self, similarity):
         """log[exp(kappa K_i.q - kappa) (h_i + beta)], the unnormalised log p(c=i|x) (Eq. 1)."""
-        return self.kappa * (similarity - 1.0) + tf.stop_gradient(self.log_prior())
+        return self.kappa * (similarity - 1.0) + self.log_prior()
 
     def posterior(self, query, similarity=None):
         """Top-k slots S (Eq. 3) and their posterior p(c = i | x) within S (Eq. 1).
@@ -194,7 +199,7 @@ class Memory(keras.layers.Layer):
         slots), never into the memory.
         """
         slots, probs = self.posterior(query, similarity)
-        values = tf.gather(tf.convert_to_tensor(self.values), slots)
+        values = tf.gather(_read(self.values), slots)
         p_real = tf.reduce_sum(probs * values, axis=-1)
         return tf.clip_by_value(p_real, self.eps, 1.0 - self.eps)
 
@@ -205,7 +210,7 @@ class Memory(keras.layers.Layer):
         """
         if similarity is None:
             similarity = self.similarity(query)
-        mass = tf.convert_to_tensor(self.histogram) * tf.convert_to_tensor(self.values) + self.beta
+        mass = _read(self.histogram) * _read(self.values) + self.beta
         log_terms = self.kappa * (similarity - 1.0) + tf.math.log(mass)
         return (
             tf.reduce_logsumexp(log_terms, axis=-1)
@@ -215,7 +220,7 @@ class Memory(keras.layers.Layer):
 
     def statistics(self):
         """Scalars for monitoring: slots in use, entropy of the MCGN prior p(c), real rate."""
-        keys = tf.convert_to_tensor(self.keys)
+        keys = _read(self.keys)
         in_use = tf.reduce_mean(tf.cast(tf.reduce_sum(tf.abs(keys), axis=-1) > 0.0, tf.float32))
         log_p = tf.nn.log_softmax(self.prior_logits())
         p = tf.exp(log_p)
@@ -223,7 +228,7 @@ class Memory(keras.layers.Layer):
         return {
             "memory/slots_in_use": in_use,
             "memory/prior_entropy": entropy,
-            "memory/real_rate": tf.reduce_mean(tf.convert_to_tensor(self.values)),
+            "memory/real_rate": tf.reduce_mean(_read(self.values)),
         }
 
     # ---------------------------------------------------------------- sample
@@ -232,8 +237,8 @@ class Memory(keras.layers.Layer):
 
         Falls back to a uniform prior while no slot is labelled real.
         """
-        h = tf.convert_to_tensor(self.histogram)
-        v = tf.convert_to_tensor(self.values)
+        h = _read(self.histogram)
+        v = _read(self.values)
         logits = tf.where(v > 0.5, tf.math.log(h), tf.fill(tf.shape(h), -np.inf))
         return tf.where(tf.reduce_any(v > 0.5), logits, tf.zeros_like(h))
 
@@ -248,7 +253,7 @@ class Memory(keras.layers.Layer):
             slots = tf.random.categorical(logits, n, dtype=tf.int32)[0]
         else:
             slots = tf.random.stateless_categorical(logits, n, seed=seed, dtype=tf.int32)[0]
-        return slots, tf.gather(tf.convert_to_tensor(self.keys), slots)
+        return slots, tf.gather(_read(self.keys), slots)
 
     # ----------------------------------------------------------------- write
     def plan_update(self, query, labels, similarity=None):
@@ -264,7 +269,7 @@ class Memory(keras.layers.Layer):
             similarity = self.similarity(q)
         similarity = tf.stop_gradient(similarity)
         labels = tf.cast(tf.reshape(labels, [-1]), tf.float32)
-        values = tf.convert_to_tensor(self.values)
+        values = _read(self.values)
         log_joint = self._log_joint(similarity)
 
         _, top = tf.math.top_k(log_joint, k=self.correct_in_top)
@@ -286,10 +291,10 @@ class Memory(keras.layers.Layer):
         Deterministic in its inputs, so replicas that apply the same (gathered)
         plan end with identical memories.
         """
-        keys = tf.convert_to_tensor(self.keys)
-        values = tf.convert_to_tensor(self.values)
-        ages = tf.convert_to_tensor(self.ages)
-        hist = tf.convert_to_tensor(self.histogram)
+        keys = _read(self.keys)
+        values = _read(self.values)
+        ages = _read(self.ages)
+        hist = _read(self.histogram)
         mean_hist = tf.reduce_mean(hist)
 
         slot_idx, delta_keys, delta_hist, touched = self._em_or_kaiser(plan, keys, hist)
