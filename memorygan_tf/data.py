@@ -132,8 +132,7 @@ def load_tfds(name, data_dir=None):
     import tensorflow_datasets as tfds
 
     try:
-        data = tfds.load(name, split="train", batch_size=-1, data_dir=data_dir,
-                         as_supervised=False, download=True)
+        data = tfds.load(name, split="train", data_dir=data_dir, download=True)
     except Exception as err:  # noqa: BLE001 - any download / prepare failure is reported the same way
         reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise DataError(
@@ -142,7 +141,9 @@ def load_tfds(name, data_dir=None):
             f"--data_path=path/to/{name}.npz (keras.datasets layout: x_train ...), "
             f"a folder of IDX files (train-images-idx3-ubyte[.gz]) or a folder of images."
         ) from None
-    return tfds.as_numpy(data)["image"]
+    # Batched iteration (batch_size=-1 aborts on TFDS's mock data of unknown length).
+    batches = [batch["image"] for batch in tfds.as_numpy(data.batch(4096))]
+    return np.concatenate(batches)
 
 
 # -------------------------------------------------------------- affine-MNIST

@@ -1,0 +1,38 @@
+"""Small configurations and fixtures shared by the tests."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from memorygan_tf import configs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Tiny networks and memory so a train step takes milliseconds.
+TINY_MODEL = dict(f_dim=4, fc_dim=16, key_dim=8, memory_size=64, choose_k=4)
+TINY_FLAGS = [f"--{k}={v}" for k, v in TINY_MODEL.items()]
+
+
+def tiny_config(dataset="fashion_mnist", batch_size=8, **model):
+    overrides = dict(TINY_MODEL)
+    overrides.update(model)
+    return configs.make_config(dataset, model_overrides=overrides, train_overrides=dict(batch_size=batch_size))
+
+
+def blobs(n=64, size=28, channels=1, seed=0):
+    """Generated images: bright squares at random places (uint8 [n, size, size, channels])."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, size, size, channels), np.uint8)
+    for image in images:
+        y, x = rng.integers(0, size - 8, 2)
+        image[y:y + 8, x:x + 8] = rng.integers(128, 256)
+    return images
+
+
+def run_main(args, cwd=ROOT, timeout=600):
+    """Runs `python -m memorygan_tf.main` in a subprocess; returns the CompletedProcess."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+    return subprocess.run([sys.executable, "-m", "memorygan_tf.main", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)

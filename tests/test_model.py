@@ -1,0 +1,130 @@
+"""Networks, the MemoryGAN train step and its ablations."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from memorygan_tf import configs, networks
+from memorygan_tf.model import MemoryGAN
+from tests.helpers import blobs, tiny_config
+
+
+@pytest.mark.parametrize("dataset,shape", [("fashion_mnist", (28, 28, 1)), ("affine_mnist", (40, 40, 1)),
+                                           ("cifar10", (32, 32, 3))])
+def test_networks_by_image_size(dataset, shape):
+    config = tiny_config(dataset).model
+    encoder, generator = networks.build_encoder(config), networks.build_generator(config)
+    x = tf.random.uniform((3,) + shape)
+    assert encoder(x).shape == (3, config.key_dim)
+    latent = tf.random.uniform((3, networks.generator_input_dim(config)))
+    images = generator(latent).numpy()
+    assert images.shape == (3,) + shape
+    low = -1.0 if config.output_activation == "tanh" else 0.0
+    assert images.min() >= low and images.max() <= 1.0
+
+
+def test_release_network_sizes():
+    """The 28x28 nets at the release's widths: encoder 4x4 convs to M = 256, generator 1024 fc."""
+    config = configs.make_config("fashion_mnist").model
+    encoder = networks.build_encoder(config)
+    convs = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [64, 128, 256, 256]
+    assert [c.strides for c in convs] == [(2, 2), (2, 2), (2, 2), (4, 4)]
+    generator = networks.build_generator(config)
+    assert generator.input_shape == (None, 2 + 256)
+    dense = [layer.units for layer in generator.layers if isinstance(layer, keras.layers.Dense)]
+    assert dense == [1024, 128 * 7 * 7]
+
+
+def test_unsupported_image_size_is_a_clear_error():
+    config = tiny_config().model
+    bad = configs.ModelConfig(**{**config.__dict__, "image_shape": (50, 50, 1)})
+    with pytest.raises(ValueError, match="no network for 50x50"):
+        networks.build_encoder(bad)
+
+
+def make_model(config, seed=0):
+    model = MemoryGAN(config.model, seed=seed)
+    model.compile(keras.optimizers.Adam(2e-4, 0.5), keras.optimizers.Adam(2e-4, 0.5))
+    model.build_optimizers()
+    return model
+
+
+def images_for(config, n=8):
+    h, w, c = config.model.image_shape
+    return tf.constant(blobs(n, h, c).astype(np.float32) / 255.0)
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(),
+    dict(update_rule="kaiser"),
+    dict(update_rule="release"),
+    dict(use_mcgn=False),
+    dict(use_memory=False),
+    dict(loss="alternative"),
+    dict(loss="reverse_kl"),
+])
+def test_train_step_runs_and_changes_state(overrides):
+    config = tiny_config(**overrides)
+    model = make_model(config)
+    before_g = [v.numpy().copy() for v in model.generator.trainable_variables]
+    before_d = [v.numpy().copy() for v in model.discriminator_variables]
+    before_keys = model.memory.keys.numpy().copy() if model.memory is not None else None
+    step = tf.function(model.train_step)
+    for _ in range(2):
+        logs = step(images_for(config))
+    logs = {k: float(v) for k, v in logs.items()}
+    assert all(np.isfinite(v) for v in logs.values()), logs
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "mi_loss"} <= set(logs)
+    assert int(model.step.numpy()) == 2
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(before_g, model.generator.trainable_variables))
+    assert any(not np.allclose(a, b.numpy()) for a, b in zip(before_d, model.discriminator_variables))
+    if model.memory is not None:
+        assert "mem_real_rate" in logs
+        keys = model.memory.keys.numpy()
+        assert not np.allclose(keys, before_keys)
+        norms = np.linalg.norm(keys, axis=1)
+        np.testing.assert_allclose(norms[norms > 0], 1.0, atol=1e-5)
+    if overrides.get("use_mcgn") is False or overrides.get("use_memory") is False:
+        assert logs["mi_loss"] == 0.0
+
+
+def test_mcgn_feeds_sampled_keys_to_the_generator():
+    config = tiny_config()
+    model = make_model(config)
+    rng = np.random.default_rng(0)
+    keys = rng.normal(size=(64, 8)).astype(np.float32)
+    model.memory.keys.assign(keys / np.linalg.norm(keys, axis=1, keepdims=True))
+    latent, slots = model.sample_latent(5, tf.constant([1, 2], tf.int64))
+    np.testing.assert_allclose(latent[:, 2:].numpy(), model.memory.keys.numpy()[slots.numpy()])
+    assert np.all(np.abs(latent[:, :2].numpy()) <= 1.0)  # z ~ U(-1, 1)
+    assert np.all(model.memory.values.numpy()[slots.numpy()] == 1.0)  # only real slots
+    # generate() is reproducible from its seed.
+    a = model.generate(4, tf.constant([3, 4])).numpy()
+    b = model.generate(4, tf.constant([3, 4])).numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_mutual_information_term_is_negative_cosine():
+    config = tiny_config()
+    model = make_model(config)
+    z = tf.zeros([2, 2])
+    keys = tf.constant([[1.0] + [0.0] * 7, [0.0, 1.0] + [0.0] * 6])
+    query = tf.constant([[0.6, 0.8] + [0.0] * 6, [0.6, 0.8] + [0.0] * 6])
+    value = model.mutual_information(tf.concat([z, keys], -1), query)
+    assert float(value) == pytest.approx(-(0.6 + 0.8) / 2)
+
+
+def test_d_loss_matches_eq7_on_first_step():
+    """At step 0 the logged d_loss is -mean log D(x) - mean log(1 - D(G(z))) of the D step."""
+    config = tiny_config()
+    model = make_model(config)
+    real = images_for(config)
+    latent = model._local_latent(8, 0)
+    fake = model.generator(latent, training=True)
+    log_d_real, _, _, _, _ = model.discriminate(real, training=True)
+    _, log_1m_fake, _, _, _ = model.discriminate(fake, training=True)
+    expected = float(tf.reduce_mean(-log_d_real - log_1m_fake))
+    logs = model.train_step(real)
+    assert float(logs["d_loss"]) == pytest.approx(expected, rel=1e-5)
