@@ -1,0 +1,76 @@
+"""The command line: flag validation and a short end-to-end run with resume."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.helpers import TINY_FLAGS, blobs, run_main
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("data") / "blobs.npz")
+    np.savez(path, x_train=blobs(48)[..., 0])
+    return path
+
+
+@pytest.mark.parametrize("args,flag", [
+    (["--dataset=imagenet"], "--dataset"),
+    (["--choose_k=5000"], "--choose_k"),
+    (["--memory_size=0"], "--memory_size"),
+    (["--batch_size=-3"], "--batch_size"),
+    (["--dataset=custom"], "--data_path"),
+    (["--data_path=/nonexistent/file.npz"], "--data_path"),
+    (["--memory_size=100", "--choose_k=10"], "--memory_size"),  # fewer slots than 2 x batch
+])
+def test_bad_flags_stop_with_one_line(args, flag, capsys):
+    from absl import flags
+
+    from memorygan_tf import main
+
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["memorygan", *args])
+    try:
+        assert main.run() == 2
+    finally:
+        flags.FLAGS.unparse_flags()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and flag in err and "\n" not in err, err
+
+
+def test_bad_flag_in_subprocess_has_no_traceback(npz):
+    result = run_main([f"--data_path={npz}", "--dataset=cifar10", "--logdir=/tmp/never"])
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "error: --data_path: images are (28, 28, 1), but cifar10 expects (32, 32, 3)" in result.stderr
+
+
+def test_end_to_end_train_then_resume(npz, tmp_path):
+    logdir = str(tmp_path / "run")
+    args = ["--dataset=custom", f"--data_path={npz}", f"--logdir={logdir}", "--batch_size=8",
+            "--steps_per_epoch=3", "--log_every_steps=1", "--num_sample_images=4", *TINY_FLAGS]
+    first = run_main(args + ["--epochs=1"])
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert os.path.exists(os.path.join(logdir, "checkpoints", "ckpt-3.index"))
+    assert glob.glob(os.path.join(logdir, "events.out.tfevents.*"))
+    assert os.path.exists(os.path.join(logdir, "samples", "step_00000003.png"))
+    reader = tf.train.load_checkpoint(os.path.join(logdir, "checkpoints", "ckpt-3"))
+    names = reader.get_variable_to_shape_map()
+    step_key = [n for n in names if "step" in n and "optimizer" not in n and n.startswith("model/")]
+    assert step_key and reader.get_tensor(step_key[0]) == 3
+    keys_key = [n for n in names if n.startswith("model/memory/keys")]
+    keys = reader.get_tensor(keys_key[0])
+    assert np.any(keys != 0)  # the memory was written and saved
+    losses = [n for n in names if "d_optimizer" in n]
+    assert losses  # optimizer state is in the checkpoint
+
+    second = run_main(args + ["--epochs=2"])
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Resumed from" in second.stdout and "(step 3)" in second.stdout
+    assert os.path.exists(os.path.join(logdir, "checkpoints", "ckpt-6.index"))
+
+    third = run_main(args + ["--epochs=2"])
+    assert third.returncode == 0 and "Nothing to do" in third.stdout
