@@ -235,4 +235,8 @@ def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="si
     ds = ds.skip(start_step - first_pass * per_pass)
     ds = ds.map(lambda idx: scale_images(tf.gather(images, idx), output_activation),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # In-memory data: multi-worker runs shard by element (each worker its share of a batch).
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.deterministic = True
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)

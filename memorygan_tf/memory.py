@@ -41,7 +41,7 @@ class WritePlan(NamedTuple):
     """What one batch of queries will write; everything is per sample.
 
     query:  [B, M] unit queries.
-    labels: [B] float32, 1 for real samples, 0 for generated ones.
+    labels: [B] memory dtype, 1 for real samples, 0 for generated ones.
     slots:  [B, k] int32, S_y: the top-k slots of the conditional posterior
             p(c | x, v_c = y), best first.
     scores: [B, k] log-likelihood kappa * (K_s . q - 1) of those slots.
@@ -146,7 +146,7 @@ class Memory(keras.layers.Layer):
             )
 
         self.keys = add("keys", (self.size, self.key_dim), "zeros")
-        self.values = add("values", (self.size,), lambda shape, dtype=None: tf.constant(values))
+        self.values = add("values", (self.size,), lambda shape, dtype=None: tf.constant(values, dtype=dtype))
         self.ages = add("ages", (self.size,), "zeros")
         self.histogram = add("histogram", (self.size,), keras.initializers.Constant(1e-5))
         self.built = True
@@ -159,10 +159,9 @@ class Memory(keras.layers.Layer):
         return config
 
     # ------------------------------------------------------------------ read
-    @staticmethod
-    def normalize(query):
-        """q = mu(x) / ||mu(x)|| (Sec. 3.1)."""
-        return tf.math.l2_normalize(query, axis=-1)
+    def normalize(self, query):
+        """q = mu(x) / ||mu(x)|| (Sec. 3.1), in the memory's dtype."""
+        return tf.math.l2_normalize(tf.cast(query, self.variable_dtype), axis=-1)
 
     def similarity(self, query):
         """kappa-free cosine scores K_i . q for every slot, [B, N].
@@ -239,7 +238,7 @@ class Memory(keras.layers.Layer):
         """
         h = _read(self.histogram)
         v = _read(self.values)
-        logits = tf.where(v > 0.5, tf.math.log(h), tf.fill(tf.shape(h), -np.inf))
+        logits = tf.where(v > 0.5, tf.math.log(h), tf.constant(-np.inf, h.dtype))
         return tf.where(tf.reduce_any(v > 0.5), logits, tf.zeros_like(h))
 
     def sample_keys(self, n, seed=None):
@@ -268,7 +267,7 @@ class Memory(keras.layers.Layer):
         if similarity is None:
             similarity = self.similarity(q)
         similarity = tf.stop_gradient(similarity)
-        labels = tf.cast(tf.reshape(labels, [-1]), tf.float32)
+        labels = tf.cast(tf.reshape(labels, [-1]), self.variable_dtype)
         values = _read(self.values)
         log_joint = self._log_joint(similarity)
 
@@ -308,7 +307,7 @@ class Memory(keras.layers.Layer):
         rank = tf.cumsum(reset, exclusive=True)
         _, oldest = tf.math.top_k(ages, k=batch)
         target = tf.gather(oldest, rank)[:, None]
-        is_reset = tf.cast(plan.reset, tf.float32)
+        is_reset = tf.cast(plan.reset, self.variable_dtype)
         keys = tf.tensor_scatter_nd_add(
             keys, target, is_reset[:, None] * (plan.query - tf.gather_nd(keys, target))
         )
@@ -317,7 +316,7 @@ class Memory(keras.layers.Layer):
         written = written + tf.scatter_nd(target, is_reset, [self.size])
 
         # Ages: every slot one older, every written slot new (Sec. 3.1.2).
-        ages = tf.where(written > 0.0, 0.0, ages + 1.0)
+        ages = tf.where(written > 0.0, tf.zeros_like(ages), ages + 1.0)
 
         self.keys.assign(keys)
         self.values.assign(values)
@@ -360,11 +359,11 @@ class Memory(keras.layers.Layer):
         queries = tf.gather(plan.query, sample_of_entry)  # [B k, M]
 
         if self.update_rule == "kaiser":
-            count = group_sum(tf.cast(flat_valid, tf.float32))
-            new_keys = self.normalize(k0 + group_sum(queries * tf.cast(flat_valid, tf.float32)[:, None]))
+            count = group_sum(tf.cast(flat_valid, self.variable_dtype))
+            new_keys = self.normalize(k0 + group_sum(queries * tf.cast(flat_valid, self.variable_dtype)[:, None]))
             new_hist = h0 + count
         else:
-            valid_f = tf.cast(valid, tf.float32)
+            valid_f = tf.cast(valid, self.variable_dtype)
             k_t, h_t = k0, h0
             gamma_prev = tf.zeros_like(valid_f)
             for t in range(self.em_iterations):
@@ -393,7 +392,7 @@ class Memory(keras.layers.Layer):
                 gamma_prev = tf.reshape(gamma, [batch, k])
             new_keys, new_hist = k_t, h_t
 
-        touched = tf.cast(group_valid, tf.float32)
+        touched = tf.cast(group_valid, self.variable_dtype)
         delta_keys = touched[:, None] * (new_keys - k0)
         delta_hist = touched * (new_hist - h_old)
         return group_slot, delta_keys, delta_hist, touched

@@ -45,6 +45,12 @@ def _all_gather(ctx, plan):
     return memory_lib.WritePlan(*fields)
 
 
+def _multi_worker():
+    strategy = tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
+        strategy.extended._in_multi_worker_mode()  # noqa: SLF001 - the test Keras itself uses
+
+
 def _replica():
     ctx = tf.distribute.get_replica_context()
     return ctx, ctx.num_replicas_in_sync
@@ -77,6 +83,11 @@ class MemoryGAN(keras.Model):
         if config.use_memory:
             names.append("mem_real_rate")
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self.built = True  # every sub-network is built at construction
+
+    def call(self, latent, training=False):
+        """The generator: latent [z, K_i] (or z) -> images."""
+        return self.generator(latent, training=training)
 
     # ----------------------------------------------------------- set-up
     def compile(self, d_optimizer, g_optimizer, **kwargs):
@@ -110,10 +121,11 @@ class MemoryGAN(keras.Model):
         """
         z_seed, c_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         shape = [n, self.config.z_dim]
+        dtype = keras.backend.floatx()
         if self.config.z_distribution == "uniform":
-            z = tf.random.stateless_uniform(shape, z_seed, minval=-1.0, maxval=1.0)
+            z = tf.random.stateless_uniform(shape, z_seed, minval=-1.0, maxval=1.0, dtype=dtype)
         else:
-            z = tf.random.stateless_normal(shape, z_seed)
+            z = tf.random.stateless_normal(shape, z_seed, dtype=dtype)
         if not self.conditional:
             return z, None
         slots, keys = self.memory.sample_keys(n, seed=c_seed)
@@ -155,7 +167,7 @@ class MemoryGAN(keras.Model):
     def mutual_information(self, latent, query):
         """I_hat = -E[kappa K_i . mu(G(z, K_i))] (Eq. 6), 0 without the MCGN."""
         if not self.conditional or query is None:
-            return tf.constant(0.0)
+            return tf.zeros([], keras.backend.floatx())
         keys = latent[:, self.config.z_dim:]
         return -tf.reduce_mean(self.config.kappa * tf.reduce_sum(keys * query, axis=-1))
 
@@ -215,13 +227,18 @@ class MemoryGAN(keras.Model):
             values["mem_real_rate"] = tf.reduce_mean(tf.convert_to_tensor(self.memory.values))
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        results = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if _multi_worker():
+            # Keras 3.15 reduces fit() outputs under multi-worker with
+            # strategy.reduce(MEAN, v, axis=0), which fails on scalars: give them an axis.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def _write_memory(self, q_real, s_real, q_fake, s_fake):
         """Plan locally, gather plans of all replicas in global-batch order, apply everywhere."""
-        ones = tf.ones(tf.shape(q_real)[:1])
+        ones = tf.ones(tf.shape(q_real)[:1], q_real.dtype)
         plan_real = self.memory.plan_update(q_real, ones, s_real)
-        plan_fake = self.memory.plan_update(q_fake, tf.zeros(tf.shape(q_fake)[:1]), s_fake)
+        plan_fake = self.memory.plan_update(q_fake, tf.zeros(tf.shape(q_fake)[:1], q_fake.dtype), s_fake)
         ctx, replicas = _replica()
         if replicas > 1:
             plan_real, plan_fake = _all_gather(ctx, plan_real), _all_gather(ctx, plan_fake)

@@ -8,7 +8,9 @@
 
 The encoder mu(x) returns the raw query (the memory L2-normalises it); the
 "- Memory" DCGAN ablation puts a one-logit dense head on the same encoder.
-Weights are initialised N(0, 0.02) as in the release.
+Weights are initialised N(0, 0.02) as in the release. Layers followed by batch norm
+have no bias (BN's offset takes its place; such a bias only gets rounding noise as
+gradient, which Adam would blow up to full-size steps).
 """
 
 from __future__ import annotations
@@ -49,12 +51,12 @@ class _Blocks:
         return layers.Conv2D(filters, kernel, stride, padding=padding, use_bias=bias,
                              kernel_initializer=self.init)(x)
 
-    def deconv(self, x, filters, kernel, stride):
-        return layers.Conv2DTranspose(filters, kernel, stride, padding="same",
+    def deconv(self, x, filters, kernel, stride, bias=True):
+        return layers.Conv2DTranspose(filters, kernel, stride, padding="same", use_bias=bias,
                                       kernel_initializer=self.init)(x)
 
-    def dense(self, x, units):
-        return layers.Dense(units, kernel_initializer=self.init)(x)
+    def dense(self, x, units, bias=True):
+        return layers.Dense(units, use_bias=bias, kernel_initializer=self.init)(x)
 
     def bn(self, x):
         return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=self.sync)(x)
@@ -98,16 +100,16 @@ def build_encoder(model_config, name="encoder"):
     x = keras.Input(shape=tuple(model_config.image_shape), name="image")
     if arch == "dcgan28":
         h = b.lrelu(b.conv(x, f, 4, 2))
-        h = b.lrelu(b.bn(b.conv(h, f * 2, 4, 2)))
-        h = b.lrelu(b.bn(b.conv(h, f * 4, 4, 2)))  # 4x4
-        q = b.bn(b.conv(h, m, 4, 4))  # 1x1, no activation
+        h = b.lrelu(b.bn(b.conv(h, f * 2, 4, 2, bias=False)))
+        h = b.lrelu(b.bn(b.conv(h, f * 4, 4, 2, bias=False)))  # 4x4
+        q = b.bn(b.conv(h, m, 4, 4, bias=False))  # 1x1, no activation
         q = layers.Flatten()(q)
     elif arch == "dcgan40":
         h = b.lrelu(b.conv(x, f, 4, 2))  # 20x20
         for c in (2, 4):
-            h = b.lrelu(b.bn(b.conv(h, f * c, 4, 2)))
-            h = b.lrelu(b.bn(b.conv(h, f * c, 1, 1)))
-        q = b.bn(b.conv(h, m, h.shape[1], h.shape[1], padding="valid"))  # 5x5 -> 1x1
+            h = b.lrelu(b.bn(b.conv(h, f * c, 4, 2, bias=False)))
+            h = b.lrelu(b.bn(b.conv(h, f * c, 1, 1, bias=False)))
+        q = b.bn(b.conv(h, m, h.shape[1], h.shape[1], padding="valid", bias=False))  # 5x5 -> 1x1
         q = layers.Flatten()(q)
     elif arch == "resnet32":
         act = layers.Activation("elu")
@@ -141,18 +143,18 @@ def build_generator(model_config, name="generator"):
     out_act = model_config.output_activation
     latent = keras.Input(shape=(generator_input_dim(model_config),), name="latent")
     if arch == "dcgan28":
-        h = b.lrelu(b.bn(b.dense(latent, model_config.fc_dim)))
-        h = layers.ReLU()(b.bn(b.dense(h, f * 2 * (height // 4) * (width // 4))))
+        h = b.lrelu(b.bn(b.dense(latent, model_config.fc_dim, bias=False)))
+        h = layers.ReLU()(b.bn(b.dense(h, f * 2 * (height // 4) * (width // 4), bias=False)))
         h = layers.Reshape((height // 4, width // 4, f * 2))(h)
-        h = layers.ReLU()(b.bn(b.deconv(h, f * 2, 4, 2)))
+        h = layers.ReLU()(b.bn(b.deconv(h, f * 2, 4, 2, bias=False)))
         x = b.deconv(h, channels, 4, 2)
     elif arch == "dcgan40":
         s = height // 8
-        h = b.lrelu(b.bn(b.dense(latent, f * 4 * s * s)))
+        h = b.lrelu(b.bn(b.dense(latent, f * 4 * s * s, bias=False)))
         h = layers.Reshape((s, s, f * 4))(h)
         for c in (2, 1):
-            h = layers.ReLU()(b.bn(b.deconv(h, f * c, 4, 2)))
-            h = layers.ReLU()(b.bn(b.deconv(h, f * c, 1, 1)))
+            h = layers.ReLU()(b.bn(b.deconv(h, f * c, 4, 2, bias=False)))
+            h = layers.ReLU()(b.bn(b.deconv(h, f * c, 1, 1, bias=False)))
         x = b.deconv(h, channels, 4, 2)
     elif arch == "resnet32":
         s = height // 8

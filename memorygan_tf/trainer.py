@@ -88,6 +88,11 @@ def checkpoint_dir(logdir):
 
 
 # ----------------------------------------------------------------- callbacks
+def scalar(value):
+    """A log value as float (multi-worker logs carry a length-1 axis)."""
+    return float(np.asarray(value).reshape(-1)[0])
+
+
 class NonFiniteGuard(keras.callbacks.Callback):
     """Stops training at the first NaN/Inf loss; checkpoints after it are suppressed."""
 
@@ -97,8 +102,8 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         for name, value in (logs or {}).items():
-            if name.endswith("loss") and not math.isfinite(float(value)):
-                self.bad = (int(self.model.step.numpy()), name, float(value))
+            if name.endswith("loss") and not math.isfinite(scalar(value)):
+                self.bad = (int(self.model.step.numpy()), name, scalar(value))
                 self.model.stop_training = True
                 return
 
@@ -167,7 +172,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
             tf.summary.scalar("steps_per_second", (step - self._clock[1]) / (now - self._clock[0]), step=step)
         self._clock = (now, step)
         for name, value in (logs or {}).items():
-            tf.summary.scalar(name, float(value), step=step)
+            tf.summary.scalar(name, scalar(value), step=step)
         memory = getattr(self.model, "memory", None)
         if memory is not None:
             for name, value in memory.statistics().items():
