@@ -39,6 +39,7 @@ class ModelConfig:
     update_rule: str = "em"  # em | release | kaiser
     em_iterations: int = 1
     correct_in_top: int = 1
+    fill_empty: bool = True  # reset-write into empty slots first (see memory.Memory); False = release
     f_dim: int = 64
     fc_dim: int = 1024
     use_memory: bool = True  # False: the "- Memory" plain DCGAN ablation

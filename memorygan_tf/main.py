@@ -42,6 +42,7 @@ flags.DEFINE_float("eps", None, "Clip of the discriminator output.")
 flags.DEFINE_enum("update_rule", None, ["em", "release", "kaiser"], "Memory write rule (kaiser = '- EM').")
 flags.DEFINE_integer("em_iterations", None, "EM iterations T per write.")
 flags.DEFINE_integer("correct_in_top", None, "Reset unless one of the top-n slots has the right label.")
+flags.DEFINE_boolean("fill_empty", None, "Reset-write into empty slots first (False: as the release).")
 flags.DEFINE_integer("f_dim", None, "Base number of conv filters.")
 flags.DEFINE_integer("fc_dim", None, "Width of the generator's first dense layer (28x28 nets).")
 flags.DEFINE_boolean("use_memory", None, "False: the '- Memory' plain DCGAN ablation.")
@@ -58,7 +59,7 @@ flags.DEFINE_float("beta2", None, "Adam beta_2.")
 flags.DEFINE_enum("lr_decay", None, ["none", "linear"], "Learning-rate schedule.")
 
 MODEL_FLAGS = ("z_dim", "key_dim", "memory_size", "choose_k", "alpha", "beta", "kappa", "eps",
-               "update_rule", "em_iterations", "correct_in_top", "f_dim", "fc_dim", "use_memory",
+               "update_rule", "em_iterations", "correct_in_top", "fill_empty", "f_dim", "fc_dim", "use_memory",
                "use_mcgn", "loss", "mi_lambda", "z_distribution", "architecture",
                "output_activation", "sync_batch_norm")
 TRAIN_FLAGS = ("data_path", "data_dir", "epochs", "steps_per_epoch", "batch_size", "seed", "strategy",

@@ -94,6 +94,13 @@ class Memory(keras.layers.Layer):
         correct_in_top: a sample is written by reset when none of the top
             `correct_in_top` slots of its unconditional posterior has its label
             (release: 1).
+        fill_empty: also write by reset when the best slot of the sample's own
+            label is still empty (K = 0). With K initialised to 0 (paper, release)
+            the first real batch otherwise averages every query into the same k
+            empty slots, which stay identical forever (EM cannot split equal
+            components); the release escapes only through the undefined order of
+            GPU scatters. Filling empty slots with actual queries breaks the
+            symmetry deterministically. False reproduces the release.
     """
 
     def __init__(
@@ -108,6 +115,7 @@ class Memory(keras.layers.Layer):
         update_rule="em",
         em_iterations=1,
         correct_in_top=1,
+        fill_empty=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,6 +139,7 @@ class Memory(keras.layers.Layer):
         self.update_rule = update_rule
         self.em_iterations = int(em_iterations)
         self.correct_in_top = int(correct_in_top)
+        self.fill_empty = bool(fill_empty)
 
         values = initial_values(self.size)
 
@@ -154,7 +163,7 @@ class Memory(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         for name in ("size", "key_dim", "choose_k", "alpha", "beta", "kappa", "eps",
-                     "update_rule", "em_iterations", "correct_in_top"):
+                     "update_rule", "em_iterations", "correct_in_top", "fill_empty"):
             config[name] = getattr(self, name)
         return config
 
@@ -261,7 +270,8 @@ class Memory(keras.layers.Layer):
         Finds S_y, the top-k slots of the conditional posterior p(c | x, v_c = y)
         (slots of the other label are excluded outright), and the reset test: a
         sample whose unconditional top-`correct_in_top` slots all carry the wrong
-        label is written into an old slot instead of by EM.
+        label is written into an old slot instead of by EM; so is, with
+        `fill_empty`, a sample whose best slot of its own label is still empty.
         """
         q = tf.stop_gradient(self.normalize(query))
         if similarity is None:
@@ -273,11 +283,14 @@ class Memory(keras.layers.Layer):
 
         _, top = tf.math.top_k(log_joint, k=self.correct_in_top)
         correct = tf.reduce_any(tf.equal(tf.gather(values, top), labels[:, None]), axis=-1)
-        reset = tf.logical_not(correct)
 
         same_label = tf.equal(values[tf.newaxis, :], labels[:, None])
         conditional = tf.where(same_label, log_joint, _MASKED)
         _, slots = tf.math.top_k(conditional, k=self.choose_k)
+        if self.fill_empty:
+            best_key = tf.gather(_read(self.keys), slots[:, 0])
+            correct = tf.logical_and(correct, tf.reduce_any(best_key != 0.0, axis=-1))
+        reset = tf.logical_not(correct)
         valid = tf.logical_and(
             tf.equal(tf.gather(values, slots), labels[:, None]), correct[:, None]
         )

@@ -70,7 +70,7 @@ class MemoryGAN(keras.Model):
                 size=config.memory_size, key_dim=config.key_dim, choose_k=config.choose_k,
                 alpha=config.alpha, beta=config.beta, kappa=config.kappa, eps=config.eps,
                 update_rule=config.update_rule, em_iterations=config.em_iterations,
-                correct_in_top=config.correct_in_top, name="memory",
+                correct_in_top=config.correct_in_top, fill_empty=config.fill_empty, name="memory",
             )
             self.logit_head = None
         else:

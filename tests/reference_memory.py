@@ -20,10 +20,11 @@ def softmax(x):
 
 class NumpyMemory:
     def __init__(self, size, key_dim, choose_k, alpha=0.5, beta=1e-8, kappa=1.0, eps=1e-3,
-                 update_rule="em", em_iterations=1, correct_in_top=1):
+                 update_rule="em", em_iterations=1, correct_in_top=1, fill_empty=True):
         self.N, self.M, self.k = size, key_dim, choose_k
         self.alpha, self.beta, self.kappa, self.eps = alpha, beta, kappa, eps
         self.rule, self.T, self.cit = update_rule, em_iterations, correct_in_top
+        self.fill_empty = fill_empty
         self.keys = np.zeros((size, key_dim), np.float64)
         self.values = np.zeros(size, np.float64)
         self.values[: size // 2] = 1.0
@@ -64,6 +65,8 @@ class NumpyMemory:
             correct = any(self.values[i] == y for i in stable_top(lj, self.cit))
             cond = np.where(self.values == y, lj, -1e30)
             slots = stable_top(cond, self.k)
+            if self.fill_empty and not np.any(self.keys[slots[0]]):
+                correct = False  # the best slot of this label was never written
             valid = [bool(self.values[s] == y and correct) for s in slots]
             plans.append((q, y, slots, valid, not correct))
 

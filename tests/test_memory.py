@@ -106,9 +106,11 @@ def test_update_matches_reference_over_steps(rule, iterations):
         assert_same_state(memory, reference, atol=2e-5)
 
 
-def test_update_from_initial_state_matches_reference():
+@pytest.mark.parametrize("fill_empty", [True, False])
+def test_update_from_initial_state_matches_reference(fill_empty):
     rng = np.random.default_rng(3)
-    memory, reference = Memory(N, M, K), NumpyMemory(N, M, K)
+    memory = Memory(N, M, K, fill_empty=fill_empty)
+    reference = NumpyMemory(N, M, K, fill_empty=fill_empty)
     for _ in range(5):
         queries = rng.normal(size=(6, M))
         labels = np.array([1, 1, 1, 0, 0, 0], np.float32)
@@ -290,3 +292,22 @@ def test_bad_arguments_are_rejected(kwargs):
     args.update(kwargs)
     with pytest.raises(ValueError):
         Memory(**args)
+
+
+def test_empty_memory_is_filled_with_distinct_queries():
+    """fill_empty: the first real batch lands in distinct slots instead of k identical ones."""
+    rng = np.random.default_rng(11)
+    queries = rng.normal(size=(4, M))
+    unit = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    memory = Memory(N, M, K)
+    memory.update(tf.constant(queries, tf.float32), tf.ones([4]))
+    written = memory.keys.numpy()[:4]
+    np.testing.assert_allclose(written, unit, atol=1e-6)
+    assert np.all(memory.values.numpy()[:4] == 1.0)
+    # The release's behaviour: every sample averaged into the same k slots, all identical.
+    release = Memory(N, M, K, fill_empty=False)
+    release.update(tf.constant(queries, tf.float32), tf.ones([4]))
+    keys = release.keys.numpy()
+    nonzero = keys[np.linalg.norm(keys, axis=1) > 0]
+    assert len(nonzero) == K
+    np.testing.assert_allclose(nonzero, np.repeat(nonzero[:1], K, axis=0), atol=1e-6)
