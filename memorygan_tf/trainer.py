@@ -282,7 +282,7 @@ def train(config, images, strategy=None, verbose="auto", log=print):
         dataset = data_lib.make_dataset(images, t.batch_size, seed=t.seed, start_step=first_step,
                                         output_activation=config.model.output_activation)
         model.fit(dataset, initial_epoch=first_epoch, epochs=last_epoch, steps_per_epoch=steps,
-                  callbacks=callbacks, verbose=verbose)
+                  callbacks=callbacks, verbose=verbose, shuffle=False)
 
     epoch, offset = divmod(start, steps_per_epoch)
     try:

@@ -23,7 +23,7 @@ def train_copy(strategy, config, images, initial_weights=None):
         model.encoder.set_weights(initial_weights[0])
         model.generator.set_weights(initial_weights[1])
     ds = tf.data.Dataset.from_tensor_slices(images).batch(config.train.batch_size, drop_remainder=True)
-    model.fit(ds.repeat(), epochs=1, steps_per_epoch=STEPS, verbose=0)
+    model.fit(ds.repeat(), epochs=1, steps_per_epoch=STEPS, verbose=0, shuffle=False)
     return model
 
 

@@ -1,0 +1,121 @@
+"""Export the generator and a memory snapshot as a TF SavedModel for serving.
+
+The SavedModel needs only TensorFlow to load (`tf.saved_model.load`) or serve
+(TF Serving). Endpoints (images are float32 in [0, 1], whatever the generator's
+output activation):
+
+* ``serving_default(z)``: z float32 [None, z_dim] -> {"images", "slots"}. The
+  MCGN slot of each row is drawn from the memory prior p(c) ~ h v (Sec. 3.2) by
+  inverse-CDF sampling with a uniform number hashed from that row's z, so a
+  request is reproducible: the same z always gives the same image.
+* ``sample(z, seed)``: as above, the uniforms drawn from a stateless seed int64 [2].
+* ``generate_from_slot(z, slot)``: controlled generation from given slots int32 [None].
+
+For the ablations without an MCGN the generator reads z only; `slots` are then -1
+and `generate_from_slot` ignores its slots.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from memorygan_tf import trainer
+
+
+class MemorySnapshot(tf.Module):
+    """Keys and the prior CDF of the memory at export time (non-trainable)."""
+
+    def __init__(self, keys, prior):
+        super().__init__(name="memory_snapshot")
+        self.keys = tf.Variable(keys, trainable=False, name="keys")
+        self.prior_cdf = tf.Variable(np.cumsum(prior).astype(np.float32), trainable=False, name="prior_cdf")
+
+
+def _hash_uniform(z):
+    """A per-row uniform in [0, 1) from the bits of z (deterministic, order-free within a row)."""
+    prime = tf.constant(4294967291, tf.int64)
+    bits = tf.math.floormod(tf.cast(tf.bitcast(z, tf.int32), tf.int64), prime)
+    weights = tf.range(1, tf.shape(z)[1] + 1, dtype=tf.int64) * 40503
+    mixed = tf.math.floormod(tf.reduce_sum(tf.math.floormod(bits * weights, prime), axis=1), prime)
+    mixed = tf.bitwise.bitwise_xor(mixed, tf.bitwise.right_shift(mixed, 13))
+    mixed = tf.math.floormod(mixed * 2654435761, prime)
+    return tf.cast(tf.math.floormod(mixed, 1 << 24), tf.float32) / float(1 << 24)
+
+
+def export_generator(model, export_dir):
+    """Writes the SavedModel of `model.generator` (+ memory snapshot) to export_dir."""
+    config = model.config
+    z_dim = config.z_dim
+    generator = model.generator
+    conditional = model.conditional
+    tanh = config.output_activation == "tanh"
+
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    if conditional:
+        logits = model.memory.prior_logits().numpy().astype(np.float64)
+        prior = np.exp(logits - logits.max())
+        prior /= prior.sum()
+        snapshot = MemorySnapshot(model.memory.keys.numpy(), prior)
+        archive.track(snapshot)
+
+    def images_from(latent):
+        images = generator(latent, training=False)
+        return (images + 1.0) / 2.0 if tanh else images
+
+    def from_slots(z, slots):
+        if not conditional:
+            return images_from(z)
+        return images_from(tf.concat([z, tf.gather(snapshot.keys, slots)], axis=-1))
+
+    def slots_for(uniform):
+        if not conditional:
+            return -tf.ones_like(uniform, tf.int32)
+        n = tf.shape(snapshot.prior_cdf)[0]
+        idx = tf.searchsorted(snapshot.prior_cdf, uniform * snapshot.prior_cdf[-1], side="right")
+        return tf.minimum(tf.cast(idx, tf.int32), n - 1)
+
+    z_spec = tf.TensorSpec([None, z_dim], tf.float32, name="z")
+
+    def serve(z):
+        slots = slots_for(_hash_uniform(z))
+        return {"images": from_slots(z, slots), "slots": slots}
+
+    def sample(z, seed):
+        slots = slots_for(tf.random.stateless_uniform(tf.shape(z)[:1], seed))
+        return {"images": from_slots(z, slots), "slots": slots}
+
+    def generate_from_slot(z, slot):
+        return {"images": from_slots(z, slot)}
+
+    archive.add_endpoint("serve", serve, input_signature=[z_spec])
+    archive.add_endpoint("sample", sample, input_signature=[
+        z_spec, tf.TensorSpec([2], tf.int64, name="seed")])
+    archive.add_endpoint("generate_from_slot", generate_from_slot, input_signature=[
+        z_spec, tf.TensorSpec([None], tf.int32, name="slot")])
+    archive.write_out(export_dir, verbose=False)
+    return export_dir
+
+
+def load_trained_model(logdir, checkpoint=None):
+    """Rebuilds the model of a run directory and restores its latest (or given) checkpoint."""
+    config = trainer.load_run_config(logdir)
+    model = trainer.build_model(config, tf.distribute.get_strategy(), total_steps=1)
+    path = checkpoint or tf.train.latest_checkpoint(trainer.checkpoint_dir(logdir))
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint in {trainer.checkpoint_dir(logdir)}")
+    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+    return model, path
+
+
+def export_from_logdir(logdir, export_dir, checkpoint=None):
+    """Exports the generator of a finished (or running) run. Returns the checkpoint used."""
+    if not os.path.exists(os.path.join(logdir, "config.json")):
+        raise FileNotFoundError(f"{logdir} is not a run directory (no config.json)")
+    model, path = load_trained_model(logdir, checkpoint)
+    export_generator(model, export_dir)
+    return path

@@ -1,0 +1,39 @@
+"""Export a trained run's generator as a TF SavedModel for serving.
+
+    python tools/export_generator.py --logdir=runs/fashion_mnist --export_dir=exports/fashion_mnist
+
+A thin wrapper over memorygan_tf.export.export_from_logdir.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("logdir", None, "Run directory written by memorygan_tf.main.")
+flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
+flags.DEFINE_string("checkpoint", None, "A specific checkpoint (default: the latest in --logdir).")
+flags.mark_flags_as_required(["logdir", "export_dir"])
+
+
+def main(argv):
+    del argv
+    from memorygan_tf import export
+
+    try:
+        checkpoint = export.export_from_logdir(FLAGS.logdir, FLAGS.export_dir, FLAGS.checkpoint)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(FLAGS.export_dir)
+               for f in files)
+    print(f"Exported {checkpoint} to {FLAGS.export_dir} ({size / 2**20:.1f} MiB).")
+    print(f"Inspect: saved_model_cli show --dir {FLAGS.export_dir} --all")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: sys.exit(main(argv)))
