@@ -74,3 +74,39 @@ def test_end_to_end_train_then_resume(npz, tmp_path):
 
     third = run_main(args + ["--epochs=2"])
     assert third.returncode == 0 and "Nothing to do" in third.stdout
+
+
+FLAGFILES = sorted(os.listdir(os.path.join(os.path.dirname(__file__), "..", "flags")))
+
+
+def test_one_flagfile_per_experiment_and_ablation():
+    expected = {f"{d}{a}.flags" for d in ("fashion_mnist", "affine_mnist", "cifar10")
+                for a in ("", "_no_em", "_no_mcgn", "_no_memory")}
+    assert expected <= set(FLAGFILES)
+
+
+@pytest.mark.parametrize("name", FLAGFILES)
+def test_flagfiles_parse_into_the_intended_config(name, monkeypatch):
+    from absl import flags
+
+    from memorygan_tf import main
+
+    monkeypatch.chdir(os.path.join(os.path.dirname(__file__), ".."))
+    flags.FLAGS.unparse_flags()
+    try:
+        flags.FLAGS(["memorygan", f"--flagfile=flags/{name}"])
+        config = main.config_from_flags()
+    finally:
+        flags.FLAGS.unparse_flags()
+    dataset = name.split("_no_")[0].removesuffix(".flags")
+    assert config.train.dataset == dataset
+    assert config.train.logdir == "runs/" + name.removesuffix(".flags")
+    model = config.model
+    assert model.use_memory == ("_no_memory" not in name)
+    assert model.use_mcgn == ("_no_mcgn" not in name)
+    assert (model.update_rule == "kaiser") == ("_no_em" in name)
+    if dataset == "cifar10":
+        assert (model.memory_size, model.choose_k, model.key_dim, model.z_dim) == (16384, 256, 512, 16)
+        assert model.output_activation == "tanh" and config.optimizer.beta_1 == 0.0
+    else:
+        assert (model.memory_size, model.choose_k, model.key_dim, model.z_dim) == (4096, 128, 256, 2)
