@@ -200,16 +200,30 @@ class Memory(keras.layers.Layer):
         top_scores, slots = tf.math.top_k(self._log_joint(similarity), k=self.choose_k)
         return slots, tf.nn.softmax(top_scores, axis=-1)
 
+    def _output(self, slots, probs):
+        """Eqs. 2 and 4: sum_S v_i p(c = i | x), clipped to [eps, 1 - eps]."""
+        p_real = tf.reduce_sum(probs * tf.gather(_read(self.values), slots), axis=-1)
+        return tf.clip_by_value(p_real, self.eps, 1.0 - self.eps)
+
     def read(self, query, similarity=None):
         """Discriminator output p(y = 1 | x) (Eqs. 2-4), clipped to [eps, 1 - eps].
 
         Gradients flow into `query` (through the similarity of the selected
         slots), never into the memory.
         """
-        slots, probs = self.posterior(query, similarity)
-        values = tf.gather(_read(self.values), slots)
-        p_real = tf.reduce_sum(probs * values, axis=-1)
-        return tf.clip_by_value(p_real, self.eps, 1.0 - self.eps)
+        return self._output(*self.posterior(query, similarity))
+
+    def read_and_plan(self, query, labels, similarity=None):
+        """:meth:`read` and :meth:`plan_update` of one batch sharing the similarity
+        pass, the log-joint and the unconditional top-k (the train step's D step)."""
+        if similarity is None:
+            similarity = self.similarity(query)
+        log_joint = self._log_joint(similarity)
+        top_scores, slots = tf.math.top_k(log_joint, k=self.choose_k)
+        p_real = self._output(slots, tf.nn.softmax(top_scores, axis=-1))
+        plan = self._plan(query, labels, tf.stop_gradient(similarity), tf.stop_gradient(log_joint),
+                          slots[:, : self.correct_in_top])
+        return p_real, plan
 
     def log_likelihood(self, query, similarity=None):
         """log p(x) under the real-data mixture, as in the release (paper Fig. 3a).
@@ -273,22 +287,24 @@ class Memory(keras.layers.Layer):
         label is written into an old slot instead of by EM; so is, with
         `fill_empty`, a sample whose best slot of its own label is still empty.
         """
-        q = tf.stop_gradient(self.normalize(query))
         if similarity is None:
-            similarity = self.similarity(q)
+            similarity = self.similarity(query)
         similarity = tf.stop_gradient(similarity)
+        log_joint = self._log_joint(similarity)
+        _, top = tf.math.top_k(log_joint, k=self.correct_in_top)
+        return self._plan(query, labels, similarity, log_joint, top)
+
+    def _plan(self, query, labels, similarity, log_joint, top):
+        q = tf.stop_gradient(self.normalize(query))
         labels = tf.cast(tf.reshape(labels, [-1]), self.variable_dtype)
         values = _read(self.values)
-        log_joint = self._log_joint(similarity)
-
-        _, top = tf.math.top_k(log_joint, k=self.correct_in_top)
         correct = tf.reduce_any(tf.equal(tf.gather(values, top), labels[:, None]), axis=-1)
 
         same_label = tf.equal(values[tf.newaxis, :], labels[:, None])
         conditional = tf.where(same_label, log_joint, _MASKED)
         _, slots = tf.math.top_k(conditional, k=self.choose_k)
         if self.fill_empty:
-            best_key = tf.gather(_read(self.keys), slots[:, 0])
+            best_key = tf.gather(self._keys_variable(), slots[:, 0])
             correct = tf.logical_and(correct, tf.reduce_any(best_key != 0.0, axis=-1))
         reset = tf.logical_not(correct)
         valid = tf.logical_and(
@@ -301,114 +317,96 @@ class Memory(keras.layers.Layer):
         """Batch-wide part of a write: EM (Eq. 5) or Kaiser rule, resets, ages.
 
         Deterministic in its inputs, so replicas that apply the same (gathered)
-        plan end with identical memories.
+        plan end with identical memories. Keys are written in place, one row per
+        written slot (no copy of the N x M table).
         """
-        keys = _read(self.keys)
         values = _read(self.values)
         ages = _read(self.ages)
         hist = _read(self.histogram)
         mean_hist = tf.reduce_mean(hist)
+        _, oldest = tf.math.top_k(ages, k=tf.shape(plan.reset)[0])  # before any write
+        ones = lambda n: tf.ones([n], self.variable_dtype)  # noqa: E731
 
-        slot_idx, delta_keys, delta_hist, touched = self._em_or_kaiser(plan, keys, hist)
-        keys = tf.tensor_scatter_nd_add(keys, slot_idx[:, None], delta_keys)
-        hist = tf.tensor_scatter_nd_add(hist, slot_idx[:, None], delta_hist)
-        written = tf.scatter_nd(slot_idx[:, None], touched, [self.size])
+        slots, new_keys, new_hist = self._em_or_kaiser(plan, hist)
+        self._keys_variable().scatter_nd_update(slots[:, None], new_keys)
+        hist = tf.tensor_scatter_nd_update(hist, slots[:, None], new_hist)
+        written = tf.scatter_nd(slots[:, None], ones(tf.shape(slots)[0]), [self.size])
 
-        # Reset: the j-th resetting sample takes the j-th oldest slot (Sec. 3.1.2).
-        batch = tf.shape(plan.reset)[0]
-        reset = tf.cast(plan.reset, tf.int32)
-        rank = tf.cumsum(reset, exclusive=True)
-        _, oldest = tf.math.top_k(ages, k=batch)
-        target = tf.gather(oldest, rank)[:, None]
-        is_reset = tf.cast(plan.reset, self.variable_dtype)
-        keys = tf.tensor_scatter_nd_add(
-            keys, target, is_reset[:, None] * (plan.query - tf.gather_nd(keys, target))
-        )
-        values = tf.tensor_scatter_nd_add(values, target, is_reset * (plan.labels - tf.gather_nd(values, target)))
-        hist = tf.tensor_scatter_nd_add(hist, target, is_reset * (mean_hist - tf.gather_nd(hist, target)))
-        written = written + tf.scatter_nd(target, is_reset, [self.size])
+        # Reset: the j-th resetting sample takes the j-th oldest slot (Sec. 3.1.2);
+        # written after EM, so a reset overrides an EM write to the same slot.
+        resetting = tf.where(plan.reset)[:, 0]
+        count = tf.shape(resetting)[0]
+        target = oldest[:count, None]
+        self._keys_variable().scatter_nd_update(target, tf.gather(plan.query, resetting))
+        values = tf.tensor_scatter_nd_update(values, target, tf.gather(plan.labels, resetting))
+        hist = tf.tensor_scatter_nd_update(hist, target, mean_hist * ones(count))
+        written = written + tf.scatter_nd(target, ones(count), [self.size])
 
         # Ages: every slot one older, every written slot new (Sec. 3.1.2).
         ages = tf.where(written > 0.0, tf.zeros_like(ages), ages + 1.0)
-
-        self.keys.assign(keys)
         self.values.assign(values)
         self.ages.assign(ages)
         self.histogram.assign(hist)
 
-    def _em_or_kaiser(self, plan, keys, hist):
+    def _keys_variable(self):
+        """The backing tf.Variable of the keys (for in-place row gathers and scatters)."""
+        return self.keys.value
+
+    def _em_or_kaiser(self, plan, hist):
         """Combined EM (Eq. 5) or Kaiser write of all non-reset samples.
 
-        Every (sample, slot) pair of S_y is an entry; entries are grouped by slot
-        (a stable sort, so no dynamic shapes: XLA-friendly) and each group's
-        statistics are summed. Returns, per group, the slot index, the change of
-        its key and histogram, and 1.0 where the group wrote a slot (else 0.0).
+        Every valid (sample, slot) pair of S_y is an entry; entries are grouped by
+        slot (tf.unique, in order of first appearance) and each group's statistics
+        are summed, so the result does not depend on the order of samples.
+        Returns the written slots [U] (unique), their new keys [U, M] and h [U].
         """
         if self.update_rule == "kaiser":
             # Only the nearest slot of the right label (column 0 of S_y) moves.
-            slots, valid = plan.slots[:, :1], plan.valid[:, :1]
+            slots, valid, scores = plan.slots[:, :1], plan.valid[:, :1], plan.scores[:, :1]
         else:
-            slots, valid = plan.slots, plan.valid
+            slots, valid, scores = plan.slots, plan.valid, plan.scores
         batch, k = tf.shape(slots)[0], tf.shape(slots)[1]
-        entries = batch * k
         flat_valid = tf.reshape(valid, [-1])
-        # Invalid entries get the sentinel slot N, which sorts last.
-        flat_slots = tf.where(flat_valid, tf.reshape(slots, [-1]), self.size)
-        order = tf.argsort(flat_slots, stable=True)
-        sorted_slots = tf.gather(flat_slots, order)
-        starts = tf.concat([[True], sorted_slots[1:] != sorted_slots[:-1]], axis=0)
-        segment = tf.gather(tf.cumsum(tf.cast(starts, tf.int32)) - 1, tf.math.invert_permutation(order))
-        group_slot = tf.math.unsorted_segment_min(flat_slots, segment, entries)
-        group_valid = group_slot < self.size
-        group_slot = tf.minimum(group_slot, self.size - 1)  # empty / sentinel groups: any index, zero delta
-        sample_of_entry = tf.repeat(tf.range(batch), k)
+        entry_slot = tf.boolean_mask(tf.reshape(slots, [-1]), flat_valid)
+        entry_sample = tf.boolean_mask(tf.repeat(tf.range(batch), k), flat_valid)
+        unique_slots, group = tf.unique(entry_slot)
+        groups = tf.shape(unique_slots)[0]
+        queries = tf.gather(plan.query, entry_sample)  # [V, M]
 
         def group_sum(x):
-            return tf.math.unsorted_segment_sum(x, segment, entries)
+            return tf.math.unsorted_segment_sum(x, group, groups)
 
-        k0 = tf.gather(keys, group_slot)
-        h_old = tf.gather(hist, group_slot)
-        h0 = self.alpha * h_old
-        queries = tf.gather(plan.query, sample_of_entry)  # [B k, M]
-
+        k0 = tf.gather(self._keys_variable(), unique_slots)
+        h0 = self.alpha * tf.gather(hist, unique_slots)
         if self.update_rule == "kaiser":
-            count = group_sum(tf.cast(flat_valid, self.variable_dtype))
-            new_keys = self.normalize(k0 + group_sum(queries * tf.cast(flat_valid, self.variable_dtype)[:, None]))
-            new_hist = h0 + count
-        else:
-            valid_f = tf.cast(valid, self.variable_dtype)
-            k_t, h_t = k0, h0
-            gamma_prev = tf.zeros_like(valid_f)
-            for t in range(self.em_iterations):
-                # E step: gamma^t = p(c | x) within S_y, with K^{t-1}, h^{t-1} (Eq. 1).
-                if t == 0:
-                    scores = plan.scores  # keys unchanged: reuse the planned likelihoods
-                else:
-                    k_entry = tf.gather(k_t, segment)
-                    scores = self.kappa * (tf.reduce_sum(k_entry * queries, axis=-1) - 1.0)
-                    scores = tf.reshape(scores, [batch, k])
-                log_prior = tf.reshape(tf.math.log(tf.gather(h_t, segment) + self.beta), [batch, k])
-                logits = tf.where(valid, scores + log_prior, _MASKED)
-                gamma = tf.nn.softmax(logits, axis=-1) * valid_f
-                d_gamma = gamma - gamma_prev
-                if self.update_rule == "release":
-                    d_hist = tf.broadcast_to(tf.reduce_sum(d_gamma, axis=-1, keepdims=True), [batch, k])
-                else:
-                    d_hist = d_gamma
-                d_gamma = tf.reshape(d_gamma, [-1])
-                # M step (Eq. 5): h^t = h^{t-1} + dgamma; K^t = K^{t-1} + dgamma / h^t (q - K^{t-1}),
-                # summed over every sample that selected the slot.
-                h_t = h_t + group_sum(tf.reshape(d_hist * valid_f, [-1]))
-                step = group_sum(d_gamma[:, None] * queries) - group_sum(d_gamma)[:, None] * k_t
-                safe_h = tf.where(group_valid, h_t, 1.0)
-                k_t = self.normalize(k_t + step / safe_h[:, None])
-                gamma_prev = tf.reshape(gamma, [batch, k])
-            new_keys, new_hist = k_t, h_t
+            ones = tf.ones_like(entry_slot, self.variable_dtype)
+            return unique_slots, self.normalize(k0 + group_sum(queries)), h0 + group_sum(ones)
 
-        touched = tf.cast(group_valid, self.variable_dtype)
-        delta_keys = touched[:, None] * (new_keys - k0)
-        delta_hist = touched * (new_hist - h_old)
-        return group_slot, delta_keys, delta_hist, touched
+        k_t, h_t = k0, h0
+        gamma_prev = tf.zeros_like(entry_slot, self.variable_dtype)
+        for t in range(self.em_iterations):
+            # E step: gamma^t = p(c | x) within S_y, with K^{t-1}, h^{t-1} (Eq. 1).
+            if t == 0:
+                log_lik = tf.boolean_mask(tf.reshape(scores, [-1]), flat_valid)  # keys unchanged
+            else:
+                log_lik = self.kappa * (tf.reduce_sum(tf.gather(k_t, group) * queries, axis=-1) - 1.0)
+            logits = log_lik + tf.math.log(tf.gather(h_t, group) + self.beta)
+            logits -= tf.gather(tf.math.unsorted_segment_max(logits, entry_sample, batch), entry_sample)
+            weights = tf.exp(logits)
+            gamma = weights / tf.gather(tf.math.unsorted_segment_sum(weights, entry_sample, batch), entry_sample)
+            d_gamma = gamma - gamma_prev
+            if self.update_rule == "release":
+                per_sample = tf.math.unsorted_segment_sum(d_gamma, entry_sample, batch)
+                d_hist = tf.gather(per_sample, entry_sample)
+            else:
+                d_hist = d_gamma
+            # M step (Eq. 5): h^t = h^{t-1} + dgamma; K^t = K^{t-1} + dgamma / h^t (q - K^{t-1}),
+            # summed over every sample that selected the slot.
+            h_t = h_t + group_sum(d_hist)
+            step = group_sum(d_gamma[:, None] * queries) - group_sum(d_gamma)[:, None] * k_t
+            k_t = self.normalize(k_t + step / h_t[:, None])
+            gamma_prev = gamma
+        return unique_slots, k_t, h_t
 
     def update(self, query, labels, similarity=None):
         """One write step for a batch: :meth:`plan_update` then :meth:`apply_update`."""

@@ -153,16 +153,24 @@ class MemoryGAN(keras.Model):
         return self.generator(latent, training=False)
 
     # ----------------------------------------------------------- the DMN
-    def discriminate(self, images, training):
-        """Returns (log D(x), log(1 - D(x)), D(x), query or None, similarity or None)."""
+    def discriminate(self, images, training, label=None):
+        """Returns (log D(x), log(1 - D(x)), D(x), query, write plan).
+
+        With a `label` (1 real, 0 generated) the memory also plans this batch's write
+        from the same similarity pass; query and plan are None without a memory.
+        """
         features = self.encoder(images, training=training)
         if self.memory is None:
             logit = self.logit_head(features, training=training)
             return tf.math.log_sigmoid(logit), tf.math.log_sigmoid(-logit), tf.sigmoid(logit), None, None
         query = self.memory.normalize(features)
-        similarity = self.memory.similarity(query)
-        p_real = self.memory.read(query, similarity)
-        return tf.math.log(p_real), tf.math.log(1.0 - p_real), p_real, query, similarity
+        plan = None
+        if label is None:
+            p_real = self.memory.read(query)
+        else:
+            labels = tf.fill(tf.shape(query)[:1], tf.constant(label, query.dtype))
+            p_real, plan = self.memory.read_and_plan(query, labels)
+        return tf.math.log(p_real), tf.math.log(1.0 - p_real), p_real, query, plan
 
     def mutual_information(self, latent, query):
         """I_hat = -E[kappa K_i . mu(G(z, K_i))] (Eq. 6), 0 without the MCGN."""
@@ -196,8 +204,8 @@ class MemoryGAN(keras.Model):
         latent = self._local_latent(batch, _D_STEP)
         fake = self.generator(latent, training=True)
         with tf.GradientTape() as tape:
-            log_d_real, _, d_real, q_real, s_real = self.discriminate(real, training=True)
-            _, log_1m_d_fake, d_fake, q_fake, s_fake = self.discriminate(fake, training=True)
+            log_d_real, _, d_real, _, plan_real = self.discriminate(real, training=True, label=1.0)
+            _, log_1m_d_fake, d_fake, q_fake, plan_fake = self.discriminate(fake, training=True, label=0.0)
             mi_d = self.mutual_information(latent, q_fake)
             d_loss = self._global_mean(-log_d_real - log_1m_d_fake)
             d_total = d_loss + lam * mi_d / _replica()[1]
@@ -206,7 +214,7 @@ class MemoryGAN(keras.Model):
 
         # Lines 5-11: write the D step's queries into the memory (after the gradient step).
         if self.memory is not None:
-            self._write_memory(q_real, s_real, q_fake, s_fake)
+            self._write_memory(plan_real, plan_fake)
 
         # Lines 12-13: G step with fresh noise and slots (Eq. 8).
         latent = self._local_latent(batch, _G_STEP)
@@ -234,11 +242,8 @@ class MemoryGAN(keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def _write_memory(self, q_real, s_real, q_fake, s_fake):
-        """Plan locally, gather plans of all replicas in global-batch order, apply everywhere."""
-        ones = tf.ones(tf.shape(q_real)[:1], q_real.dtype)
-        plan_real = self.memory.plan_update(q_real, ones, s_real)
-        plan_fake = self.memory.plan_update(q_fake, tf.zeros(tf.shape(q_fake)[:1], q_fake.dtype), s_fake)
+    def _write_memory(self, plan_real, plan_fake):
+        """Gathers the local plans of all replicas in global-batch order, applies them everywhere."""
         ctx, replicas = _replica()
         if replicas > 1:
             plan_real, plan_fake = _all_gather(ctx, plan_real), _all_gather(ctx, plan_fake)

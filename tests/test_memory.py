@@ -311,3 +311,15 @@ def test_empty_memory_is_filled_with_distinct_queries():
     nonzero = keys[np.linalg.norm(keys, axis=1) > 0]
     assert len(nonzero) == K
     np.testing.assert_allclose(nonzero, np.repeat(nonzero[:1], K, axis=0), atol=1e-6)
+
+
+def test_read_and_plan_equals_read_then_plan():
+    rng = np.random.default_rng(12)
+    memory = Memory(N, M, K)
+    load(memory, random_state(rng))
+    q = tf.constant(rng.normal(size=(6, M)), tf.float32)
+    y = tf.constant([1, 0, 1, 0, 1, 1], tf.float32)
+    p, plan = memory.read_and_plan(q, y)
+    np.testing.assert_allclose(p.numpy(), memory.read(q).numpy(), rtol=1e-6)
+    for got, want in zip(plan, memory.plan_update(q, y)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)

@@ -1,0 +1,299 @@
+"""Benchmarks: train-step overhead of the memory, memory microbenchmark, input
+pipeline, peak RSS and achieved FLOP rate. `tools/benchmark.py` is the CLI.
+
+Timings that are compared are measured in one process, interleaved after warm-up,
+and reported as medians and ratios (single timings on shared machines are noise).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from memorygan_tf import configs, data, memory, numpy_memory, trainer
+
+
+# --------------------------------------------------------------- timing
+def interleaved(functions, repeats, warmup=2):
+    """Median seconds of each function, run in rotation so drift hits all alike."""
+    for fn in functions.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _sync(result):
+    """Forces the computation to finish (tensors or nested structures of tensors)."""
+    for leaf in tf.nest.flatten(result):
+        if hasattr(leaf, "numpy"):
+            leaf.numpy()
+    return result
+
+
+# ------------------------------------------------------ train-step overhead
+def _model_config(dataset, **overrides):
+    return configs.make_config(dataset, model_overrides=overrides).model
+
+
+def _train_function(model_config, batch, jit_compile=False, seed=0):
+    model = trainer.build_model(
+        configs.ExperimentConfig(model=model_config, train=configs.TrainConfig(
+            batch_size=batch, jit_compile=jit_compile)), tf.distribute.get_strategy(), total_steps=1)
+    step = tf.function(model.train_step, jit_compile=jit_compile)
+    shape = (batch,) + tuple(model_config.image_shape)
+    images = tf.random.stateless_uniform(shape, [seed, 1])
+    if model_config.output_activation == "tanh":
+        images = images * 2.0 - 1.0
+    return model, lambda: _sync(step(images))
+
+
+def train_step_overhead(dataset, batch=64, repeats=10, jit_compile=False):
+    """Median step time of MemoryGAN vs the '- Memory' DCGAN, same nets and batch."""
+    memgan = _model_config(dataset)
+    dcgan = dataclasses.replace(memgan, use_memory=False)
+    _, memgan_step = _train_function(memgan, batch, jit_compile)
+    _, dcgan_step = _train_function(dcgan, batch, jit_compile)
+    times = interleaved({"memorygan": memgan_step, "dcgan": dcgan_step}, repeats)
+    return dict(dataset=dataset, batch=batch, jit_compile=jit_compile, repeats=repeats,
+                memorygan_step_ms=1e3 * times["memorygan"], dcgan_step_ms=1e3 * times["dcgan"],
+                ratio=times["memorygan"] / times["dcgan"],
+                overhead_pct=100.0 * (times["memorygan"] / times["dcgan"] - 1.0))
+
+
+# ----------------------------------------------------- memory microbenchmark
+def _random_memory_state(size, key_dim, rng):
+    keys = rng.standard_normal((size, key_dim), dtype=np.float32)
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    values = (rng.random(size) < 0.5).astype(np.float32)
+    hist = rng.uniform(0.1, 2.0, size).astype(np.float32)
+    ages = rng.integers(0, 100, size).astype(np.float32)
+    return keys, values, hist, ages
+
+
+def memory_microbenchmark(size, key_dim, choose_k, batch=64, repeats=5, with_numpy=True, seed=0):
+    """read + update of one batch vs the floor (one matmul + top_k) and vs NumPy.
+
+    The batch is half real, half fake queries, as in a D step; read and update share
+    one similarity pass, as in the train step.
+    """
+    rng = np.random.default_rng(seed)
+    keys, values, hist, ages = _random_memory_state(size, key_dim, rng)
+    mem = memory.Memory(size, key_dim, choose_k)
+    state = (keys, values, ages, hist)
+    for var, value in zip((mem.keys, mem.values, mem.ages, mem.histogram), state):
+        var.assign(value)
+    query = tf.constant(rng.standard_normal((batch, key_dim), dtype=np.float32))
+    labels = tf.constant(np.r_[np.ones(batch // 2), np.zeros(batch - batch // 2)].astype(np.float32))
+
+    @tf.function
+    def read_update(q, y):  # what the D step does: one similarity pass, read, plan, write
+        p, plan = mem.read_and_plan(q, y)
+        mem.apply_update(plan)
+        return p
+
+    @tf.function
+    def floor(q):
+        sim = tf.matmul(q, mem.keys, transpose_b=True)
+        return tf.math.top_k(sim, k=choose_k)
+
+    @tf.function
+    def read_only(q):
+        return mem.read(q)
+
+    functions = {"read_update": lambda: _sync(read_update(query, labels)),
+                 "floor": lambda: _sync(floor(query)),
+                 "read": lambda: _sync(read_only(query))}
+    if with_numpy:
+        npm = numpy_memory.NumpyMemory(size, key_dim, choose_k)
+        npm.keys, npm.values, npm.hist, npm.ages = keys.copy(), values.copy(), hist.copy(), ages.copy()
+        q_np, y_np = query.numpy(), labels.numpy()
+
+        def numpy_step():
+            _, sim = npm.similarity(q_np)
+            npm.read(q_np, sim)
+            npm.update(q_np, y_np, sim)
+
+        functions["numpy"] = numpy_step
+    times = interleaved(functions, repeats)
+    out = dict(size=size, key_dim=key_dim, choose_k=choose_k, batch=batch, repeats=repeats,
+               read_update_ms=1e3 * times["read_update"], read_ms=1e3 * times["read"],
+               floor_ms=1e3 * times["floor"],
+               ratio_to_floor=times["read_update"] / times["floor"])
+    if with_numpy:
+        out.update(numpy_ms=1e3 * times["numpy"], numpy_ratio_to_floor=times["numpy"] / times["floor"])
+    return out
+
+
+# ---------------------------------------------------------- input pipeline
+def input_pipeline(images, batch=64, batches=300):
+    """Images per second that make_dataset delivers (after a warm-up)."""
+    ds = iter(data.make_dataset(images, batch, seed=0))
+    for _ in range(10):
+        next(ds)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(ds).numpy()
+    return batches * batch / (time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------ FLOPs
+def train_step_flops(model_config, batch=64):
+    """Float operations of one train step, counted by TF's profiler on its graph."""
+    model = trainer.build_model(
+        configs.ExperimentConfig(model=model_config, train=configs.TrainConfig(batch_size=batch)),
+        tf.distribute.get_strategy(), total_steps=1)
+    spec = tf.TensorSpec((batch,) + tuple(model_config.image_shape), tf.float32)
+    graph = tf.function(model.train_step).get_concrete_function(spec).graph
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return int(model_analyzer.profile(graph, options=options).total_float_ops)
+
+
+def matmul_rate(n=2048, repeats=10):
+    """GFLOP/s of a bare float32 matmul, the machine's practical peak for dense work."""
+    a = tf.random.uniform((n, n))
+    f = tf.function(lambda: tf.matmul(a, a))
+    seconds = interleaved({"mm": lambda: _sync(f())}, repeats)["mm"]
+    return 2.0 * n**3 / seconds / 1e9
+
+
+# ---------------------------------------------------------------- peak RSS
+_RSS_SCRIPT = r"""
+import json, resource, sys
+from memorygan_tf import benchmarks
+dataset, use_memory, steps = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
+config = benchmarks._model_config(dataset, use_memory=use_memory)
+_, step = benchmarks._train_function(config, 64)
+for _ in range(steps):
+    step()
+print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def peak_rss(dataset, use_memory, steps=3):
+    """Peak resident memory (MiB) of a fresh process that runs a few train steps."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, dataset, "1" if use_memory else "0", str(steps)],
+                         env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+
+
+# ------------------------------------------------------------------- suite
+def machine():
+    return dict(platform=platform.platform(), processor=platform.processor(), cpus=os.cpu_count(),
+                tensorflow=tf.__version__, keras=keras.__version__, numpy=np.__version__,
+                gpus=[d.name for d in tf.config.list_logical_devices("GPU")])
+
+
+MICRO_FULL = [(n, m, k) for n in (4096, 16384, 65536, 262144) for m in (256, 512) for k in (128, 256)]
+MICRO_QUICK = [(4096, 256, 128), (16384, 512, 256)]
+
+
+def run_suite(quick=False, data_path=None, log=print):
+    """Runs everything; returns a JSON-serialisable dict."""
+    results = dict(mode="quick" if quick else "full", machine=machine(),
+                   started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    repeats = 3 if quick else 15
+    datasets = ["fashion_mnist"] if quick else ["fashion_mnist", "cifar10"]
+
+    log("train-step overhead ...")
+    results["train_step"] = [train_step_overhead(d, repeats=repeats) for d in datasets]
+    if not quick:
+        results["train_step_xla"] = [train_step_overhead("fashion_mnist", repeats=repeats, jit_compile=True)]
+
+    log("memory microbenchmark ...")
+    shapes = MICRO_QUICK if quick else MICRO_FULL
+    results["memory"] = [memory_microbenchmark(n, m, k, repeats=3 if quick else 7,
+                                               with_numpy=not quick or n <= 16384) for n, m, k in shapes]
+
+    log("input pipeline ...")
+    if data_path:
+        images = data.load_images("custom", data_path)
+    else:
+        images = np.random.default_rng(0).integers(0, 256, (60000, 28, 28, 1), dtype=np.uint8)
+    delivered = input_pipeline(images, batches=50 if quick else 300)
+    consumed = 64 / (results["train_step"][0]["memorygan_step_ms"] / 1e3)
+    results["input_pipeline"] = dict(dataset="fashion_mnist", delivered_images_per_s=delivered,
+                                     consumed_images_per_s=consumed, ratio=delivered / consumed)
+
+    log("FLOPs ...")
+    rate = matmul_rate(1024 if quick else 2048)
+    results["flops"] = []
+    for entry in results["train_step"]:
+        flops = train_step_flops(_model_config(entry["dataset"]))
+        achieved = flops / (entry["memorygan_step_ms"] / 1e3) / 1e9
+        results["flops"].append(dict(dataset=entry["dataset"], gflop_per_step=flops / 1e9,
+                                     achieved_gflops=achieved, matmul_gflops=rate,
+                                     fraction_of_matmul_rate=achieved / rate))
+
+    log("peak RSS ...")
+    results["peak_rss_mib"] = [dict(dataset=d, use_memory=u, peak_rss_mib=peak_rss(d, u))
+                               for d in datasets for u in (True, False)]
+    results["targets"] = targets(results)
+    return results
+
+
+def targets(results):
+    """The issue's targets, evaluated on this run's numbers."""
+    out = {}
+    for entry in results["train_step"]:
+        out[f"train_step_overhead_{entry['dataset']}_le_5pct"] = entry["overhead_pct"] <= 5.0
+    floor_case = [m for m in results["memory"] if (m["size"], m["key_dim"], m["choose_k"]) == (16384, 512, 256)]
+    if floor_case:
+        out["memory_read_update_le_1_5x_floor_at_16384_512_256"] = floor_case[0]["ratio_to_floor"] <= 1.5
+    out["input_pipeline_ge_5x_consumption"] = results["input_pipeline"]["ratio"] >= 5.0
+    return out
+
+
+def markdown(results):
+    """A human summary of run_suite's results."""
+    lines = [f"# Benchmark ({results['mode']}, {results['started']})", "",
+             f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['platform']}, "
+             f"TF {results['machine']['tensorflow']}, Keras {results['machine']['keras']}", "",
+             "## Train step: MemoryGAN vs '- Memory' DCGAN (median, interleaved)", "",
+             "| config | XLA | MemoryGAN ms | DCGAN ms | ratio | overhead |", "|---|---|---|---|---|---|"]
+    for e in results["train_step"] + results.get("train_step_xla", []):
+        lines.append(f"| {e['dataset']} | {e['jit_compile']} | {e['memorygan_step_ms']:.1f} | "
+                     f"{e['dcgan_step_ms']:.1f} | {e['ratio']:.3f} | {e['overhead_pct']:+.1f} % |")
+    lines += ["", "## Memory read + update, batch 64 (median ms; ratio to one matmul + top_k)", "",
+              "| N | M | k | read+update | read | floor | ratio | NumPy | NumPy ratio |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for m in results["memory"]:
+        numpy_ms = f"{m['numpy_ms']:.1f}" if "numpy_ms" in m else "-"
+        numpy_ratio = f"{m['numpy_ratio_to_floor']:.2f}" if "numpy_ratio_to_floor" in m else "-"
+        lines.append(f"| {m['size']} | {m['key_dim']} | {m['choose_k']} | {m['read_update_ms']:.2f} | "
+                     f"{m['read_ms']:.2f} | {m['floor_ms']:.2f} | {m['ratio_to_floor']:.2f} | {numpy_ms} | "
+                     f"{numpy_ratio} |")
+    p = results["input_pipeline"]
+    lines += ["", "## Input pipeline", "",
+              f"delivers {p['delivered_images_per_s']:.0f} images/s, training consumes "
+              f"{p['consumed_images_per_s']:.0f} images/s: {p['ratio']:.1f}x", "",
+              "## FLOPs", "", "| config | GFLOP/step | achieved GFLOP/s | bare matmul GFLOP/s | fraction |",
+              "|---|---|---|---|---|"]
+    for f in results["flops"]:
+        lines.append(f"| {f['dataset']} | {f['gflop_per_step']:.1f} | {f['achieved_gflops']:.1f} | "
+                     f"{f['matmul_gflops']:.1f} | {f['fraction_of_matmul_rate']:.2f} |")
+    lines += ["", "## Peak RSS of a training process", "", "| config | memory | peak RSS MiB |", "|---|---|---|"]
+    for r in results["peak_rss_mib"]:
+        lines.append(f"| {r['dataset']} | {r['use_memory']} | {r['peak_rss_mib']:.0f} |")
+    lines += ["", "## Targets", ""] + [f"- {k}: {'met' if v else 'MISSED'}" for k, v in results["targets"].items()]
+    return "\n".join(lines) + "\n"
