@@ -55,7 +55,7 @@ def _train_function(model_config, batch, jit_compile=False, seed=0):
     model = trainer.build_model(
         configs.ExperimentConfig(model=model_config, train=configs.TrainConfig(
             batch_size=batch, jit_compile=jit_compile)), tf.distribute.get_strategy(), total_steps=1)
-    step = tf.function(model.train_step, jit_compile=jit_compile)
+    step = tf.function(model.train_step)
     shape = (batch,) + tuple(model_config.image_shape)
     images = tf.random.stateless_uniform(shape, [seed, 1])
     if model_config.output_activation == "tanh":

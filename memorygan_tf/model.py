@@ -59,10 +59,15 @@ def _replica():
 class MemoryGAN(keras.Model):
     """DMN discriminator + MCGN generator (Sec. 3), or the ablations of Table 2."""
 
-    def __init__(self, config, seed=0, **kwargs):
+    def __init__(self, config, seed=0, jit_compile=False, **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.seed = int(seed)
+        if jit_compile:
+            # XLA for the network passes only: the slot sampler (stateless multinomial)
+            # and the memory write (tf.unique, in-place scatters) have no XLA kernels.
+            self._d_gradients = tf.function(self._d_gradients, jit_compile=True)
+            self._g_gradients = tf.function(self._g_gradients, jit_compile=True)
         self.encoder = networks.build_encoder(config)
         self.generator = networks.build_generator(config)
         if config.use_memory:
@@ -198,39 +203,23 @@ class MemoryGAN(keras.Model):
     def train_step(self, data):
         real = data[0] if isinstance(data, (tuple, list)) else data
         batch = tf.shape(real)[0]
-        lam = self.config.mi_lambda
 
         # Algorithm 1 lines 2-4: D step on a real and a generated batch (Eq. 7).
         latent = self._local_latent(batch, _D_STEP)
-        fake = self.generator(latent, training=True)
-        with tf.GradientTape() as tape:
-            log_d_real, _, d_real, _, plan_real = self.discriminate(real, training=True, label=1.0)
-            _, log_1m_d_fake, d_fake, q_fake, plan_fake = self.discriminate(fake, training=True, label=0.0)
-            mi_d = self.mutual_information(latent, q_fake)
-            d_loss = self._global_mean(-log_d_real - log_1m_d_fake)
-            d_total = d_loss + lam * mi_d / _replica()[1]
-        d_vars = self.discriminator_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_total, d_vars), d_vars))
+        d_grads, d_loss, d_real, d_fake, plans = self._d_gradients(real, latent)
+        self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator_variables))
 
         # Lines 5-11: write the D step's queries into the memory (after the gradient step).
         if self.memory is not None:
-            self._write_memory(plan_real, plan_fake)
+            self._write_memory(*plans)
 
         # Lines 12-13: G step with fresh noise and slots (Eq. 8).
         latent = self._local_latent(batch, _G_STEP)
-        with tf.GradientTape() as tape:
-            fake = self.generator(latent, training=True)
-            log_d_fake, log_1m_d_fake, _, q_fake, _ = self.discriminate(fake, training=True)
-            mi_g = self.mutual_information(latent, q_fake)
-            g_loss = self._global_mean(self.generator_loss(log_d_fake, log_1m_d_fake))
-            g_total = g_loss + lam * mi_g / _replica()[1]
-        g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_total, g_vars), g_vars))
+        g_grads, g_loss, mi_g = self._g_gradients(latent)
+        self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
         self.step.assign_add(1)
 
-        replicas = _replica()[1]
-        values = dict(d_loss=d_loss * replicas, g_loss=g_loss * replicas,
-                      d_real=tf.reduce_mean(d_real), d_fake=tf.reduce_mean(d_fake), mi_loss=mi_g)
+        values = dict(d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake, mi_loss=mi_g)
         if self.memory is not None:
             values["mem_real_rate"] = tf.reduce_mean(tf.convert_to_tensor(self.memory.values))
         for name, value in values.items():
@@ -241,6 +230,30 @@ class MemoryGAN(keras.Model):
             # strategy.reduce(MEAN, v, axis=0), which fails on scalars: give them an axis.
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
+
+    def _d_gradients(self, real, latent):
+        """Gradients of L_D (Eq. 7) and the memory's write plans; XLA-compiled with jit_compile."""
+        replicas = _replica()[1]
+        fake = self.generator(latent, training=True)
+        with tf.GradientTape() as tape:
+            log_d_real, _, d_real, _, plan_real = self.discriminate(real, training=True, label=1.0)
+            _, log_1m_d_fake, d_fake, q_fake, plan_fake = self.discriminate(fake, training=True, label=0.0)
+            mi_d = self.mutual_information(latent, q_fake)
+            d_loss = self._global_mean(-log_d_real - log_1m_d_fake)
+            d_total = d_loss + self.config.mi_lambda * mi_d / replicas
+        grads = tape.gradient(d_total, self.discriminator_variables)
+        return grads, d_loss * replicas, tf.reduce_mean(d_real), tf.reduce_mean(d_fake), (plan_real, plan_fake)
+
+    def _g_gradients(self, latent):
+        """Gradients of L_G (Eq. 8); XLA-compiled with jit_compile."""
+        replicas = _replica()[1]
+        with tf.GradientTape() as tape:
+            fake = self.generator(latent, training=True)
+            log_d_fake, log_1m_d_fake, _, q_fake, _ = self.discriminate(fake, training=True)
+            mi_g = self.mutual_information(latent, q_fake)
+            g_loss = self._global_mean(self.generator_loss(log_d_fake, log_1m_d_fake))
+            g_total = g_loss + self.config.mi_lambda * mi_g / replicas
+        return tape.gradient(g_total, self.generator.trainable_variables), g_loss * replicas, mi_g
 
     def _write_memory(self, plan_real, plan_fake):
         """Gathers the local plans of all replicas in global-batch order, applies them everywhere."""

@@ -71,9 +71,9 @@ def make_optimizers(optimizer_config, total_steps):
 def build_model(config, strategy, total_steps):
     """Model and both optimizers, created inside the strategy scope and fully built."""
     with strategy.scope():
-        model = model_lib.MemoryGAN(config.model, seed=config.train.seed)
+        model = model_lib.MemoryGAN(config.model, seed=config.train.seed, jit_compile=config.train.jit_compile)
         d_optimizer, g_optimizer = make_optimizers(config.optimizer, total_steps)
-        model.compile(d_optimizer, g_optimizer, jit_compile=config.train.jit_compile)
+        model.compile(d_optimizer, g_optimizer, jit_compile=False)  # the model places XLA itself
         model.build_optimizers()
     return model
 
