@@ -188,6 +188,30 @@ def _bilinear(images, sy, sx):
 
 
 # ------------------------------------------------------------------ entry
+def default_search_path():
+    """Folders searched for <dataset>.npz before downloading: $MEMORYGAN_DATA_DIR, ./data,
+    ../shared/data (where this project's verified copies live beside a checkout)."""
+    paths = [os.environ.get("MEMORYGAN_DATA_DIR"), "data", os.path.join("..", "shared", "data")]
+    return [p for p in paths if p]
+
+
+def find_local_copy(dataset, search_path=None):
+    """The first <dataset>.npz on the search path, or None."""
+    for folder in default_search_path() if search_path is None else search_path:
+        candidate = os.path.join(folder, f"{dataset}.npz")
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def resolve_data_path(dataset, data_path=None, search_path=None):
+    """--data_path if given, else a local copy on the search path, else None (use TFDS)."""
+    if data_path:
+        return data_path
+    source = "mnist" if dataset == "affine_mnist" else dataset
+    return find_local_copy(source, search_path) if source in TFDS_NAMES else None
+
+
 def load_images(dataset, data_path=None, data_dir=None, seed=0):
     """uint8 [n, H, W, C] training images for a data set name and optional local path."""
     if dataset == "affine_mnist":

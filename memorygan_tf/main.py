@@ -16,7 +16,8 @@ FLAGS = flags.FLAGS
 
 # Data and run.
 flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist | mnist | affine_mnist | cifar10 | custom")
-flags.DEFINE_string("data_path", None, "Local data instead of TFDS: .npz, IDX file (*-ubyte[.gz]) or folder.")
+flags.DEFINE_string("data_path", None, "Local data instead of TFDS: .npz, IDX file (*-ubyte[.gz]) or folder. "
+                    "Default: <dataset>.npz from $MEMORYGAN_DATA_DIR, ./data or ../shared/data, else TFDS.")
 flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data_dir.")
 flags.DEFINE_string("logdir", None, "Run directory (TensorBoard, checkpoints, samples). Default runs/<dataset>.")
 flags.DEFINE_integer("epochs", 1, "Training epochs.")
@@ -94,8 +95,11 @@ def run():
         t = config.train
         if t.data_path and not os.path.exists(t.data_path):
             raise configs.ConfigError("data_path", f"{t.data_path} does not exist")
-        print(f"Loading {t.dataset} ...", flush=True)
-        images = data.load_images(t.dataset, t.data_path, t.data_dir, seed=t.seed)
+        data_path = data.resolve_data_path(t.dataset, t.data_path)
+        if data_path and not t.data_path:
+            print(f"Using the local copy {data_path} (pass --data_path to choose another file).", flush=True)
+        print(f"Loading {t.dataset} from {data_path or 'TensorFlow Datasets'} ...", flush=True)
+        images = data.load_images(t.dataset, data_path, t.data_dir, seed=t.seed)
         shape = tuple(images.shape[1:])
         if t.dataset == "custom":
             config = config_from_flags(image_shape=shape)

@@ -128,9 +128,15 @@ def build_encoder(model_config, name="encoder"):
 
 
 def build_logit_head(model_config, name="logit_head"):
-    """One-logit dense head for the "- Memory" (plain DCGAN) ablation."""
+    """One-logit head for the "- Memory" (plain DCGAN) ablation: lrelu, then dense.
+
+    The encoder ends in batch norm, and real and generated batches are normalised
+    separately, so a *linear* head would give both batches the same mean logit and
+    the discriminator could not tell them apart on average (it sat at D = 0.5).
+    """
     q = keras.Input(shape=(model_config.key_dim,))
-    logit = layers.Dense(1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))(q)
+    h = layers.LeakyReLU(negative_slope=0.2)(q)
+    logit = layers.Dense(1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))(h)
     return keras.Model(q, layers.Reshape(())(logit), name=name)
 
 

@@ -147,3 +147,15 @@ def test_scaling_matches_generator_output():
 def test_too_few_images_for_a_batch():
     with pytest.raises(data.DataError, match="fewer than one batch"):
         data.make_dataset(np.zeros((3, 2, 2, 1), np.uint8), 4)
+
+
+def test_local_copy_is_found_on_the_search_path(tmp_path, digits, monkeypatch):
+    np.savez(tmp_path / "fashion_mnist.npz", x_train=digits)
+    assert data.resolve_data_path("fashion_mnist", search_path=[str(tmp_path)]) == str(tmp_path / "fashion_mnist.npz")
+    assert data.resolve_data_path("fashion_mnist", "given.npz", search_path=[str(tmp_path)]) == "given.npz"
+    assert data.resolve_data_path("cifar10", search_path=[str(tmp_path)]) is None
+    np.savez(tmp_path / "mnist.npz", x_train=digits)
+    assert data.resolve_data_path("affine_mnist", search_path=[str(tmp_path)]) == str(tmp_path / "mnist.npz")
+    assert data.resolve_data_path("custom", search_path=[str(tmp_path)]) is None
+    monkeypatch.setenv("MEMORYGAN_DATA_DIR", str(tmp_path))
+    assert data.default_search_path()[0] == str(tmp_path)
