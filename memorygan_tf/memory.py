@@ -349,8 +349,15 @@ class Memory(keras.layers.Layer):
         self.histogram.assign(hist)
 
     def _keys_variable(self):
-        """The backing tf.Variable of the keys (for in-place row gathers and scatters)."""
-        return self.keys.value
+        """The tf.Variable holding this replica's keys (for in-place row gathers and scatters).
+
+        Under a distribution strategy the keys are a MirroredVariable (no scatter
+        support); each replica writes its own component, as an "none"-aggregated
+        assign would, since every replica applies the same update.
+        """
+        variable = self.keys.value
+        local = getattr(variable, "_get_on_device_or_primary", None)  # tf.distribute internals
+        return local() if local is not None else variable
 
     def _em_or_kaiser(self, plan, hist):
         """Combined EM (Eq. 5) or Kaiser write of all non-reset samples.
