@@ -76,6 +76,29 @@ def train_step_overhead(dataset, batch=64, repeats=10, jit_compile=False):
                 overhead_pct=100.0 * (times["memorygan"] / times["dcgan"] - 1.0))
 
 
+def step_breakdown(dataset, batch=64, repeats=5):
+    """Median ms of the parts of one MemoryGAN train step, each run on its own."""
+    config = _model_config(dataset)
+    model, full_step = _train_function(config, batch)
+    shape = (batch,) + tuple(config.image_shape)
+    real = tf.random.stateless_uniform(shape, [0, 2])
+    latent = tf.function(lambda: model._local_latent(batch, 0))
+    d_part = tf.function(lambda: model._d_gradients(real, latent()))
+    grads, _, _, _, plans = d_part()
+    write = tf.function(lambda: model._write_memory(*plans))
+    g_part = tf.function(lambda: model._g_gradients(latent()))
+    d_apply = tf.function(lambda: model.d_optimizer.apply_gradients(zip(grads, model.discriminator_variables)))
+    times = interleaved({
+        "full train step": lambda: _sync(full_step()),
+        "sample z and slots": lambda: _sync(latent()),
+        "D step gradients (G forward, 2 x encoder fwd+bwd, memory read + plan)": lambda: _sync(d_part()),
+        "memory write (apply_update)": lambda: _sync(write()),
+        "G step gradients (G fwd+bwd, encoder fwd+bwd, memory read)": lambda: _sync(g_part()),
+        "one Adam update (D)": lambda: _sync(d_apply()),
+    }, repeats)
+    return {name: 1e3 * t for name, t in times.items()}
+
+
 # ----------------------------------------------------- memory microbenchmark
 def _random_memory_state(size, key_dim, rng):
     keys = rng.standard_normal((size, key_dim), dtype=np.float32)
@@ -220,6 +243,9 @@ def run_suite(quick=False, data_path=None, log=print):
     if not quick:
         results["train_step_xla"] = [train_step_overhead("fashion_mnist", repeats=repeats, jit_compile=True)]
 
+    log("step breakdown ...")
+    results["step_breakdown"] = {d: step_breakdown(d, repeats=3 if quick else 7) for d in datasets}
+
     log("memory microbenchmark ...")
     shapes = MICRO_QUICK if quick else MICRO_FULL
     results["memory"] = [memory_microbenchmark(n, m, k, repeats=3 if quick else 7,
@@ -283,6 +309,9 @@ def markdown(results):
         lines.append(f"| {m['size']} | {m['key_dim']} | {m['choose_k']} | {m['read_update_ms']:.2f} | "
                      f"{m['read_ms']:.2f} | {m['floor_ms']:.2f} | {m['ratio_to_floor']:.2f} | {numpy_ms} | "
                      f"{numpy_ratio} |")
+    for dataset, parts in results.get("step_breakdown", {}).items():
+        lines += ["", f"## Where a {dataset} MemoryGAN step goes (median ms, parts timed alone)", "",
+                  "| part | ms |", "|---|---|"] + [f"| {k} | {v:.1f} |" for k, v in parts.items()]
     p = results["input_pipeline"]
     lines += ["", "## Input pipeline", "",
               f"delivers {p['delivered_images_per_s']:.0f} images/s, training consumes "
