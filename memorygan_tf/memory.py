@@ -378,16 +378,22 @@ class Memory(keras.layers.Layer):
         entry_sample = tf.boolean_mask(tf.repeat(tf.range(batch), k), flat_valid)
         unique_slots, group = tf.unique(entry_slot)
         groups = tf.shape(unique_slots)[0]
-        queries = tf.gather(plan.query, entry_sample)  # [V, M]
+        pairs = tf.cast(tf.stack([group, entry_sample], axis=1), tf.int64)
 
         def group_sum(x):
             return tf.math.unsorted_segment_sum(x, group, groups)
+
+        def weighted_query_sum(weights):
+            """sum over the entries of each group of weight * q_sample, [U, M], as a sparse
+            [U, B] x dense [B, M] product (no [entries, M] intermediate)."""
+            sparse = tf.sparse.SparseTensor(pairs, weights, tf.cast(tf.stack([groups, batch]), tf.int64))
+            return tf.sparse.sparse_dense_matmul(sparse, plan.query)
 
         k0 = tf.gather(self._keys_variable(), unique_slots)
         h0 = self.alpha * tf.gather(hist, unique_slots)
         if self.update_rule == "kaiser":
             ones = tf.ones_like(entry_slot, self.variable_dtype)
-            return unique_slots, self.normalize(k0 + group_sum(queries)), h0 + group_sum(ones)
+            return unique_slots, self.normalize(k0 + weighted_query_sum(ones)), h0 + group_sum(ones)
 
         k_t, h_t = k0, h0
         gamma_prev = tf.zeros_like(entry_slot, self.variable_dtype)
@@ -396,6 +402,7 @@ class Memory(keras.layers.Layer):
             if t == 0:
                 log_lik = tf.boolean_mask(tf.reshape(scores, [-1]), flat_valid)  # keys unchanged
             else:
+                queries = tf.gather(plan.query, entry_sample)
                 log_lik = self.kappa * (tf.reduce_sum(tf.gather(k_t, group) * queries, axis=-1) - 1.0)
             logits = log_lik + tf.math.log(tf.gather(h_t, group) + self.beta)
             logits -= tf.gather(tf.math.unsorted_segment_max(logits, entry_sample, batch), entry_sample)
@@ -410,7 +417,7 @@ class Memory(keras.layers.Layer):
             # M step (Eq. 5): h^t = h^{t-1} + dgamma; K^t = K^{t-1} + dgamma / h^t (q - K^{t-1}),
             # summed over every sample that selected the slot.
             h_t = h_t + group_sum(d_hist)
-            step = group_sum(d_gamma[:, None] * queries) - group_sum(d_gamma)[:, None] * k_t
+            step = weighted_query_sum(d_gamma) - group_sum(d_gamma)[:, None] * k_t
             k_t = self.normalize(k_t + step / h_t[:, None])
             gamma_prev = gamma
         return unique_slots, k_t, h_t
