@@ -85,22 +85,15 @@ class ExperimentConfig:
 
 
 # The release's hyper-parameters per dataset (REFERENCE.md). Flags override them.
+_MNIST_LIKE = dict(
+    model=dict(image_shape=(28, 28, 1), z_dim=2, key_dim=256, memory_size=4096,
+               choose_k=128, mi_lambda=1e-2, output_activation="sigmoid"),
+    optimizer=dict(learning_rate=2e-4, beta_1=0.5, beta_2=0.999),
+)
 PRESETS = {
-    "fashion_mnist": dict(
-        model=dict(image_shape=(28, 28, 1), z_dim=2, key_dim=256, memory_size=4096,
-                   choose_k=128, mi_lambda=1e-2, output_activation="sigmoid"),
-        optimizer=dict(learning_rate=2e-4, beta_1=0.5, beta_2=0.999),
-    ),
-    "mnist": dict(
-        model=dict(image_shape=(28, 28, 1), z_dim=2, key_dim=256, memory_size=4096,
-                   choose_k=128, mi_lambda=1e-2, output_activation="sigmoid"),
-        optimizer=dict(learning_rate=2e-4, beta_1=0.5, beta_2=0.999),
-    ),
-    "affine_mnist": dict(
-        model=dict(image_shape=(40, 40, 1), z_dim=2, key_dim=256, memory_size=4096,
-                   choose_k=128, mi_lambda=1e-2, output_activation="sigmoid"),
-        optimizer=dict(learning_rate=2e-4, beta_1=0.5, beta_2=0.999),
-    ),
+    "fashion_mnist": _MNIST_LIKE,
+    "mnist": _MNIST_LIKE,
+    "affine_mnist": dict(_MNIST_LIKE, model=dict(_MNIST_LIKE["model"], image_shape=(40, 40, 1))),
     "cifar10": dict(
         model=dict(image_shape=(32, 32, 3), z_dim=16, key_dim=512, memory_size=16384,
                    choose_k=256, mi_lambda=2e-6, f_dim=128, output_activation="tanh"),
