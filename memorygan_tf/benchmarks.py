@@ -220,6 +220,41 @@ def peak_rss(dataset, use_memory, steps=3):
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
 
 
+# ------------------------------------------------------- replica scaling
+_SCALING_SCRIPT = r"""
+import json, sys, time
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from memorygan_tf import configs, trainer
+steps = int(sys.argv[1])
+config = configs.make_config("fashion_mnist", train_overrides=dict(batch_size=64))
+images = np.random.default_rng(0).random((64 * (steps + 3), 28, 28, 1)).astype("float32")
+out = {}
+for name, strategy in (("one_device", tf.distribute.OneDeviceStrategy("/cpu:0")),
+                       ("mirrored_two_logical_cpus", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    model = trainer.build_model(config, strategy, total_steps=1)
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(64, drop_remainder=True).repeat()
+    model.fit(ds, epochs=1, steps_per_epoch=3, verbose=0, shuffle=False)  # warm-up and tracing
+    start = time.perf_counter()
+    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+    out[name] = steps / (time.perf_counter() - start)
+print(json.dumps(out))
+"""
+
+
+def replica_scaling(steps=10):
+    """Train steps/s of the fashion_mnist model on one device vs MirroredStrategy over two
+    logical CPUs of this machine (same global batch 64). Logical CPUs share the cores, so
+    this measures the cost of the distributed machinery, not a speed-up."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=root)
+    out = subprocess.run([sys.executable, "-c", _SCALING_SCRIPT, str(steps)], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 # ------------------------------------------------------------------- suite
 def machine():
     return dict(platform=platform.platform(), processor=platform.processor(), cpus=os.cpu_count(),
@@ -274,6 +309,9 @@ def run_suite(quick=False, data_path=None, log=print):
     log("peak RSS ...")
     results["peak_rss_mib"] = [dict(dataset=d, use_memory=u, peak_rss_mib=peak_rss(d, u))
                                for d in datasets for u in (True, False)]
+    if not quick:
+        log("replica scaling ...")
+        results["replica_scaling_steps_per_s"] = replica_scaling()
     results["targets"] = targets(results)
     return results
 
@@ -324,5 +362,8 @@ def markdown(results):
     lines += ["", "## Peak RSS of a training process", "", "| config | memory | peak RSS MiB |", "|---|---|---|"]
     for r in results["peak_rss_mib"]:
         lines.append(f"| {r['dataset']} | {r['use_memory']} | {r['peak_rss_mib']:.0f} |")
+    if "replica_scaling_steps_per_s" in results:
+        lines += ["", "## One device vs MirroredStrategy on two logical CPUs (steps/s)", ""]
+        lines += [f"- {k}: {v:.2f}" for k, v in results["replica_scaling_steps_per_s"].items()]
     lines += ["", "## Targets", ""] + [f"- {k}: {'met' if v else 'MISSED'}" for k, v in results["targets"].items()]
     return "\n".join(lines) + "\n"
