@@ -7,6 +7,7 @@ It needs from the model only: `compile(d_optimizer, g_optimizer)`,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -218,14 +219,8 @@ def write_run_config(config, logdir):
     os.makedirs(logdir, exist_ok=True)
     path = os.path.join(logdir, "config.json")
     with open(path + ".tmp", "w") as f:
-        json.dump(_asdict(config), f, indent=2, sort_keys=True)
+        json.dump(dataclasses.asdict(config), f, indent=2, sort_keys=True)
     os.replace(path + ".tmp", path)
-
-
-def _asdict(config):
-    import dataclasses
-
-    return dataclasses.asdict(config)
 
 
 def load_run_config(logdir):
