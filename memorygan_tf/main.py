@@ -88,7 +88,12 @@ def fail(message):
 
 
 def run():
+    from absl import logging
+
     from memorygan_tf import configs, data, trainer
+
+    if FLAGS["verbosity"].using_default_value:
+        logging.set_verbosity(logging.WARNING)  # keep TF's INFO lines out of the progress bar
 
     try:
         config = config_from_flags()  # validate flags before loading anything
