@@ -21,7 +21,12 @@ flags.mark_flags_as_required(["logdir", "export_dir"])
 
 def main(argv):
     del argv
+    from absl import logging
+
     from memorygan_tf import export
+
+    if FLAGS["verbosity"].using_default_value:
+        logging.set_verbosity(logging.WARNING)
 
     try:
         checkpoint = export.export_from_logdir(FLAGS.logdir, FLAGS.export_dir, FLAGS.checkpoint)
