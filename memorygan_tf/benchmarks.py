@@ -200,14 +200,17 @@ def matmul_rate(n=2048, repeats=10):
 
 # ---------------------------------------------------------------- peak RSS
 _RSS_SCRIPT = r"""
-import json, resource, sys
+import json, sys
 from memorygan_tf import benchmarks
 dataset, use_memory, steps = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
 config = benchmarks._model_config(dataset, use_memory=use_memory)
 _, step = benchmarks._train_function(config, 64)
 for _ in range(steps):
     step()
-print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# VmHWM, not getrusage: Linux carries ru_maxrss over exec() from the parent process.
+with open("/proc/self/status") as f:
+    peak_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+print(json.dumps({"peak_rss_mib": peak_kib / 1024}))
 """
 
 
