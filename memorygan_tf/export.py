@@ -54,8 +54,9 @@ def export_generator(model, export_dir):
     conditional = model.conditional
     tanh = config.output_activation == "tanh"
 
+    # Endpoints track the variables they use; tracking the generator explicitly as well
+    # stored every weight twice (57 MiB instead of 31 MiB for Fashion-MNIST).
     archive = keras.export.ExportArchive()
-    archive.track(generator)
     if conditional:
         logits = model.memory.prior_logits().numpy().astype(np.float64)
         prior = np.exp(logits - logits.max())

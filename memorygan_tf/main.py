@@ -88,12 +88,15 @@ def fail(message):
 
 
 def run():
+    import logging as pylogging
+
     from absl import logging
 
     from memorygan_tf import configs, data, trainer
 
-    if FLAGS["verbosity"].using_default_value:
-        logging.set_verbosity(logging.WARNING)  # keep TF's INFO lines out of the progress bar
+    if FLAGS.verbosity == 0:  # absl's default (INFO): keep TF's INFO lines out of the output
+        logging.set_verbosity(logging.WARNING)
+        pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
 
     try:
         config = config_from_flags()  # validate flags before loading anything

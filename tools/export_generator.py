@@ -21,12 +21,15 @@ flags.mark_flags_as_required(["logdir", "export_dir"])
 
 def main(argv):
     del argv
+    import logging as pylogging
+
     from absl import logging
 
     from memorygan_tf import export
 
-    if FLAGS["verbosity"].using_default_value:
+    if FLAGS.verbosity == 0:  # absl's default (INFO): keep TF's INFO lines out of the output
         logging.set_verbosity(logging.WARNING)
+        pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
 
     try:
         checkpoint = export.export_from_logdir(FLAGS.logdir, FLAGS.export_dir, FLAGS.checkpoint)
