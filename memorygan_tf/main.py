@@ -8,6 +8,7 @@ Rerunning the same command resumes from the last checkpoint in --logdir.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from absl import app, flags
@@ -98,6 +99,10 @@ def run():
         logging.set_verbosity(logging.WARNING)
         pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
 
+    def terminate(signum, frame):  # SIGTERM (kill, cluster preemption): save like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         config = config_from_flags()  # validate flags before loading anything
         t = config.train
