@@ -84,11 +84,8 @@ def test_posterior_sums_to_one_and_picks_best_slots():
         np.testing.assert_array_equal(slots.numpy()[b], np.argsort(-lj[b], kind="stable")[:K])
 
 
-@pytest.mark.parametrize("rule", ["em", "release", "kaiser"])
-@pytest.mark.parametrize("iterations", [1, 3])
+@pytest.mark.parametrize("rule,iterations", [("em", 1), ("em", 3), ("release", 1), ("release", 3), ("kaiser", 1)])
 def test_update_matches_reference_over_steps(rule, iterations):
-    if rule == "kaiser" and iterations > 1:
-        pytest.skip("the Kaiser rule has no EM iterations")
     rng = np.random.default_rng(2)
     memory = Memory(N, M, K, update_rule=rule, em_iterations=iterations)
     reference = NumpyMemory(N, M, K, update_rule=rule, em_iterations=iterations)
