@@ -232,17 +232,33 @@ class MemoryGAN(keras.Model):
         return results
 
     def _d_gradients(self, real, latent):
-        """Gradients of L_D (Eq. 7) and the memory's write plans; XLA-compiled with jit_compile."""
+        """Gradients of L_D (Eq. 7) and the memory's write plans; XLA-compiled with jit_compile.
+
+        The encoder sees the real and the generated batch separately (batch norm
+        statistics per batch, as in the release); the memory reads both in one pass.
+        """
         replicas = _replica()[1]
+        batch = tf.shape(real)[0]
         fake = self.generator(latent, training=True)
         with tf.GradientTape() as tape:
-            log_d_real, _, d_real, _, plan_real = self.discriminate(real, training=True, label=1.0)
-            _, log_1m_d_fake, d_fake, q_fake, plan_fake = self.discriminate(fake, training=True, label=0.0)
+            if self.memory is None:
+                log_d_real, _, d_real, _, _ = self.discriminate(real, training=True)
+                _, log_1m_d_fake, d_fake, q_fake, _ = self.discriminate(fake, training=True)
+                plans = None
+            else:
+                q_real = self.memory.normalize(self.encoder(real, training=True))
+                q_fake = self.memory.normalize(self.encoder(fake, training=True))
+                labels = tf.concat([tf.ones([batch], q_real.dtype), tf.zeros([batch], q_real.dtype)], 0)
+                p_real, plan = self.memory.read_and_plan(tf.concat([q_real, q_fake], 0), labels)
+                d_real, d_fake = p_real[:batch], p_real[batch:]
+                log_d_real, log_1m_d_fake = tf.math.log(d_real), tf.math.log(1.0 - d_fake)
+                plans = (memory_lib.WritePlan(*[field[:batch] for field in plan]),
+                         memory_lib.WritePlan(*[field[batch:] for field in plan]))
             mi_d = self.mutual_information(latent, q_fake)
             d_loss = self._global_mean(-log_d_real - log_1m_d_fake)
             d_total = d_loss + self.config.mi_lambda * mi_d / replicas
         grads = tape.gradient(d_total, self.discriminator_variables)
-        return grads, d_loss * replicas, tf.reduce_mean(d_real), tf.reduce_mean(d_fake), (plan_real, plan_fake)
+        return grads, d_loss * replicas, tf.reduce_mean(d_real), tf.reduce_mean(d_fake), plans
 
     def _g_gradients(self, latent):
         """Gradients of L_G (Eq. 8); XLA-compiled with jit_compile."""
