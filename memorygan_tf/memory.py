@@ -14,7 +14,8 @@ write step is *one* deterministic function of the whole batch:
   (``tf.unique`` groups, segment sums), so with T = 1 the key moves to the
   normalised weighted mean of alpha h K and all those samples' gamma q, as the
   incremental updates of Eq. 5 applied one sample after another (h decayed once
-  per step) would. The result does not depend on the order of samples.
+  per step, keys re-normalised at the end) would. The result does not depend
+  on the order of samples.
 * Reset: the j-th sample (in batch order) whose write is a reset takes the j-th
   oldest slot (ties broken by slot index), so no two resets share a slot. A reset
   overrides an EM write to the same slot in the same step.
