@@ -424,6 +424,8 @@ class Memory(keras.layers.Layer):
             gamma_prev = gamma
         return unique_slots, k_t, h_t
 
+    @tf.function(reduce_retracing=True)
     def update(self, query, labels, similarity=None):
-        """One write step for a batch: :meth:`plan_update` then :meth:`apply_update`."""
+        """One write step for a batch (Sec. 3.1.2, Eq. 5), compiled as a tf.function:
+        :meth:`plan_update` then :meth:`apply_update`."""
         self.apply_update(self.plan_update(query, labels, similarity))
