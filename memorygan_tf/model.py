@@ -158,24 +158,15 @@ class MemoryGAN(keras.Model):
         return self.generator(latent, training=False)
 
     # ----------------------------------------------------------- the DMN
-    def discriminate(self, images, training, label=None):
-        """Returns (log D(x), log(1 - D(x)), D(x), query, write plan).
-
-        With a `label` (1 real, 0 generated) the memory also plans this batch's write
-        from the same similarity pass; query and plan are None without a memory.
-        """
+    def discriminate(self, images, training):
+        """Returns (log D(x), log(1 - D(x)), D(x), query); query is None without a memory."""
         features = self.encoder(images, training=training)
         if self.memory is None:
             logit = self.logit_head(features, training=training)
-            return tf.math.log_sigmoid(logit), tf.math.log_sigmoid(-logit), tf.sigmoid(logit), None, None
+            return tf.math.log_sigmoid(logit), tf.math.log_sigmoid(-logit), tf.sigmoid(logit), None
         query = self.memory.normalize(features)
-        plan = None
-        if label is None:
-            p_real = self.memory.read(query)
-        else:
-            labels = tf.fill(tf.shape(query)[:1], tf.constant(label, query.dtype))
-            p_real, plan = self.memory.read_and_plan(query, labels)
-        return tf.math.log(p_real), tf.math.log(1.0 - p_real), p_real, query, plan
+        p_real = self.memory.read(query)
+        return tf.math.log(p_real), tf.math.log(1.0 - p_real), p_real, query
 
     def mutual_information(self, latent, query):
         """I_hat = -E[kappa K_i . mu(G(z, K_i))] (Eq. 6), 0 without the MCGN."""
@@ -242,8 +233,8 @@ class MemoryGAN(keras.Model):
         fake = self.generator(latent, training=True)
         with tf.GradientTape() as tape:
             if self.memory is None:
-                log_d_real, _, d_real, _, _ = self.discriminate(real, training=True)
-                _, log_1m_d_fake, d_fake, q_fake, _ = self.discriminate(fake, training=True)
+                log_d_real, _, d_real, _ = self.discriminate(real, training=True)
+                _, log_1m_d_fake, d_fake, q_fake = self.discriminate(fake, training=True)
                 plans = None
             else:
                 q_real = self.memory.normalize(self.encoder(real, training=True))
@@ -265,7 +256,7 @@ class MemoryGAN(keras.Model):
         replicas = _replica()[1]
         with tf.GradientTape() as tape:
             fake = self.generator(latent, training=True)
-            log_d_fake, log_1m_d_fake, _, q_fake, _ = self.discriminate(fake, training=True)
+            log_d_fake, log_1m_d_fake, _, q_fake = self.discriminate(fake, training=True)
             mi_g = self.mutual_information(latent, q_fake)
             g_loss = self._global_mean(self.generator_loss(log_d_fake, log_1m_d_fake))
             g_total = g_loss + self.config.mi_lambda * mi_g / replicas
