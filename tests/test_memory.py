@@ -38,6 +38,13 @@ def assert_same_state(memory, reference, atol=1e-5):
     np.testing.assert_allclose(got["keys"], want["keys"], atol=atol, err_msg="keys")
 
 
+def reference_log_joint(state, queries):
+    """log p(x|c) p(c) of every slot for each query, from the NumPy reference, [B, N]."""
+    reference = NumpyMemory(N, M, K)
+    reference.load(**state)
+    return np.stack([reference.log_joint(reference.unit(q)) for q in queries])
+
+
 def test_initial_state_matches_release():
     memory = Memory(10, 4, 3)
     np.testing.assert_array_equal(memory.keys.numpy(), np.zeros((10, 4)))
@@ -78,8 +85,7 @@ def test_posterior_sums_to_one_and_picks_best_slots():
     q = rng.normal(size=(3, M))
     slots, probs = memory.posterior(tf.constant(q, tf.float32))
     np.testing.assert_allclose(probs.numpy().sum(-1), 1.0, rtol=1e-6)
-    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
-    lj = (qn @ state["keys"].T - 1.0) + np.log(state["histogram"] + 1e-8)
+    lj = reference_log_joint(state, q)
     for b in range(3):
         np.testing.assert_array_equal(slots.numpy()[b], np.argsort(-lj[b], kind="stable")[:K])
 
@@ -92,13 +98,12 @@ def test_update_matches_reference_over_steps(rule, iterations):
     state = random_state(rng)
     load(memory, state)
     reference.load(**state)
-    update = tf.function(memory.update)
     for _ in range(6):
         # Clustered queries so several samples share slots within a batch.
         centres = rng.normal(size=(3, M))
         queries = centres[rng.integers(0, 3, 8)] + 0.1 * rng.normal(size=(8, M))
         labels = (rng.random(8) < 0.5).astype(np.float32)
-        update(tf.constant(queries, tf.float32), tf.constant(labels))
+        memory.update(tf.constant(queries, tf.float32), tf.constant(labels))
         reference.update(queries, labels)
         assert_same_state(memory, reference, atol=2e-5)
 
@@ -127,8 +132,7 @@ def test_conditional_top_k_uses_only_slots_of_the_label():
         chosen = state["values"][plan.slots.numpy()]
         assert np.all(chosen == label)
         # They are the best slots of that label by the joint p(x|c)p(c).
-        qn = q / np.linalg.norm(q, axis=1, keepdims=True)
-        lj = (qn @ state["keys"].T - 1.0) + np.log(state["histogram"] + 1e-8)
+        lj = reference_log_joint(state, q)
         lj[:, state["values"] != label] = -np.inf
         for b in range(4):
             np.testing.assert_array_equal(plan.slots.numpy()[b], np.argsort(-lj[b], kind="stable")[:K])
@@ -198,12 +202,11 @@ def test_update_is_independent_of_batch_order():
 def test_invariants_after_many_updates():
     rng = np.random.default_rng(6)
     memory = Memory(128, 8, 8)
-    update = tf.function(memory.update)
     total = memory.histogram.numpy().sum()
-    for step in range(20):
+    for _ in range(20):
         queries = rng.normal(size=(16, 8))
         labels = np.r_[np.ones(8), np.zeros(8)].astype(np.float32)
-        update(tf.constant(queries, tf.float32), tf.constant(labels))
+        memory.update(tf.constant(queries, tf.float32), tf.constant(labels))
     keys = memory.keys.numpy()
     norms = np.linalg.norm(keys, axis=1)
     written = norms > 0
