@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 import struct
 
 import numpy as np
@@ -127,20 +128,59 @@ def as_nhwc_uint8(images, source):
 
 
 # ---------------------------------------------------------------------- TFDS
-def load_tfds(name, data_dir=None):
-    """The train split of a TFDS data set as uint8 [n, H, W, C]."""
+# Where TFDS downloads each data set from (its builders' URLs). Probed with one short
+# TCP connection before a download, so an offline machine fails in seconds instead of
+# minutes of TFDS's download retries.
+TFDS_DOWNLOAD_HOSTS = {
+    "mnist": ("storage.googleapis.com", 443),
+    "fashion_mnist": ("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80),
+    "cifar10": ("www.cs.toronto.edu", 443),
+}
+
+
+def _unreachable(host, port, timeout):
+    """None if a TCP connection to host:port opens within `timeout` s, else the reason."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        return f"{host} is unreachable: {err.strerror or type(err).__name__}"
+    return None
+
+
+def _tfds_error(name, reason):
+    return DataError(
+        f"could not load {name!r} through TensorFlow Datasets ({reason}). "
+        f"Without internet access, pass local files instead, e.g. "
+        f"--data_path=path/to/{name}.npz (keras.datasets layout: x_train ...), "
+        f"a folder of IDX files (train-images-idx3-ubyte[.gz]) or a folder of images."
+    )
+
+
+def load_tfds(name, data_dir=None, probe_timeout=5.0):
+    """The train split of a TFDS data set as uint8 [n, H, W, C].
+
+    A data set not yet prepared in `data_dir` is downloaded; its download host is
+    probed first (`probe_timeout` seconds) so that no network fails fast.
+    """
     import tensorflow_datasets as tfds
 
+    def load(download):
+        return tfds.load(name, split="train", data_dir=data_dir, download=download)
+
     try:
-        data = tfds.load(name, split="train", data_dir=data_dir, download=True)
-    except Exception as err:  # noqa: BLE001 - any download / prepare failure is reported the same way
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise DataError(
-            f"could not load {name!r} through TensorFlow Datasets ({reason}). "
-            f"Without internet access, pass local files instead, e.g. "
-            f"--data_path=path/to/{name}.npz (keras.datasets layout: x_train ...), "
-            f"a folder of IDX files (train-images-idx3-ubyte[.gz]) or a folder of images."
-        ) from None
+        data = load(download=False)  # already prepared in data_dir
+    except Exception:  # noqa: BLE001 - not prepared (or unreadable): try a download below
+        data = None
+    if data is None:
+        reason = _unreachable(*TFDS_DOWNLOAD_HOSTS[name], timeout=probe_timeout) \
+            if name in TFDS_DOWNLOAD_HOSTS else None
+        if reason:
+            raise _tfds_error(name, reason)
+        try:
+            data = load(download=True)
+        except Exception as err:  # noqa: BLE001 - any download / prepare failure is reported the same way
+            reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise _tfds_error(name, reason) from None
     # Batched iteration (batch_size=-1 aborts on TFDS's mock data of unknown length).
     batches = [batch["image"] for batch in tfds.as_numpy(data.batch(4096))]
     return np.concatenate(batches)

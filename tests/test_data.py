@@ -89,17 +89,42 @@ def test_tfds_loading_with_mock_data():
     assert images.shape == (6, 28, 28, 1) and images.dtype == np.uint8
 
 
-def test_tfds_failure_explains_local_files(monkeypatch):
+def test_tfds_failure_explains_local_files(monkeypatch, tmp_path):
     import tensorflow_datasets as tfds
 
     def offline(*args, **kwargs):
         raise ConnectionError("Failed to resolve host")
 
     monkeypatch.setattr(tfds, "load", offline)
+    monkeypatch.setattr(data, "_unreachable", lambda *args, **kwargs: None)  # the probe passes
     with pytest.raises(data.DataError) as err:
-        data.load_images("fashion_mnist")
+        data.load_images("fashion_mnist", data_dir=str(tmp_path))
     message = str(err.value)
     assert "Failed to resolve host" in message and "--data_path" in message and "\n" not in message
+
+
+def test_tfds_offline_fails_at_the_probe_without_downloading(monkeypatch, tmp_path):
+    """No network: one failed connection attempt, no call into TFDS's retrying downloader."""
+    import socket
+
+    import tensorflow_datasets as tfds
+
+    attempts = []
+
+    def no_network(address, timeout=None):
+        attempts.append((address, timeout))
+        raise socket.gaierror(-2, "Name or service not known")
+
+    def must_not_download(*args, **kwargs):
+        raise AssertionError("tfds.load was called although the host is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(tfds, "load", must_not_download)
+    with pytest.raises(data.DataError) as err:
+        data.load_images("fashion_mnist", data_dir=str(tmp_path))
+    message = str(err.value)
+    assert attempts == [(data.TFDS_DOWNLOAD_HOSTS["fashion_mnist"], 5.0)]
+    assert "unreachable" in message and "--data_path" in message and "\n" not in message
 
 
 def test_affine_mnist_is_reproducible_and_in_bounds(digits):
