@@ -40,6 +40,8 @@ class ModelConfig:
     em_iterations: int = 1
     correct_in_top: int = 1
     fill_empty: bool = True  # reset-write into empty slots first (see memory.Memory); False = release
+    batch_write: str = "sum"  # sum: EM statistics of a batch summed per slot; last: the release's scatter
+    writes_per_step: int = 1  # 1: Algorithm 1 (D step, real + fake); 3: the release (real, fake, G-step fake)
     f_dim: int = 64
     fc_dim: int = 1024
     use_memory: bool = True  # False: the "- Memory" plain DCGAN ablation
@@ -153,6 +155,10 @@ def validate(config, num_replicas=1):
         )
     if m.update_rule not in ("em", "release", "kaiser"):
         raise ConfigError("update_rule", f"must be em, release or kaiser, got {m.update_rule!r}")
+    if m.batch_write not in ("sum", "last"):
+        raise ConfigError("batch_write", f"must be sum or last, got {m.batch_write!r}")
+    if m.writes_per_step not in (1, 3):
+        raise ConfigError("writes_per_step", f"must be 1 or 3, got {m.writes_per_step}")
     if m.loss not in LOSSES:
         raise ConfigError("loss", f"must be one of {', '.join(LOSSES)}, got {m.loss!r}")
     if m.output_activation not in ("sigmoid", "tanh"):

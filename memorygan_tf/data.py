@@ -304,3 +304,46 @@ def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="si
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     options.deterministic = True
     return ds.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+# ------------------------------------------------------- labelled splits (evaluation)
+def load_labelled(dataset, data_path=None, data_dir=None, seed=0):
+    """(x_train, y_train, x_test, y_test) for training and scoring the evaluation classifier.
+
+    From a local .npz in the keras.datasets layout (`x_train`, `y_train`, `x_test`,
+    `y_test`) or from TFDS. affine-MNIST is built from MNIST's splits (train with
+    `seed`, test with `seed + 1`), as the training images are.
+    """
+    source = "mnist" if dataset == "affine_mnist" else dataset
+    if data_path:
+        if not data_path.endswith(".npz"):
+            raise DataError(f"{data_path}: labelled splits need an .npz with x_train, y_train, x_test, y_test")
+        try:
+            with np.load(data_path) as arrays:
+                missing = {"x_train", "y_train", "x_test", "y_test"} - set(arrays.files)
+                if missing:
+                    raise DataError(f"{data_path} lacks {', '.join(sorted(missing))} (needed for evaluation)")
+                splits = [arrays[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+        except (OSError, ValueError, EOFError) as err:
+            raise DataError(f"cannot read {data_path} as .npz: {err}") from None
+    elif source in TFDS_NAMES:
+        splits = _tfds_labelled(TFDS_NAMES[source], data_dir)
+    else:
+        raise DataError(f"--dataset={dataset} needs --data_path (an .npz with labels) for evaluation")
+    x_train, y_train, x_test, y_test = splits
+    x_train, x_test = as_nhwc_uint8(x_train, "x_train"), as_nhwc_uint8(x_test, "x_test")
+    if dataset == "affine_mnist":
+        x_train, x_test = make_affine_mnist(x_train, seed=seed), make_affine_mnist(x_test, seed=seed + 1)
+    return x_train, np.asarray(y_train).astype(np.int64), x_test, np.asarray(y_test).astype(np.int64)
+
+
+def _tfds_labelled(name, data_dir):
+    import tensorflow_datasets as tfds
+
+    load_tfds(name, data_dir)  # prepares (or fails with the one-line offline error)
+    out = []
+    for split in ("train", "test"):
+        data = tfds.load(name, split=split, data_dir=data_dir, download=False)
+        batches = list(tfds.as_numpy(data.batch(4096)))
+        out += [np.concatenate([b["image"] for b in batches]), np.concatenate([b["label"] for b in batches])]
+    return out

@@ -45,6 +45,9 @@ flags.DEFINE_enum("update_rule", None, ["em", "release", "kaiser"], "Memory writ
 flags.DEFINE_integer("em_iterations", None, "EM iterations T per write.")
 flags.DEFINE_integer("correct_in_top", None, "Reset unless one of the top-n slots has the right label.")
 flags.DEFINE_boolean("fill_empty", None, "Reset-write into empty slots first (False: as the release).")
+flags.DEFINE_enum("batch_write", None, ["sum", "last"],
+                  "How a batch's writes to one slot combine: sum (EM statistics summed) or last (the release).")
+flags.DEFINE_integer("writes_per_step", None, "Memory writes per iteration: 1 (Algorithm 1) or 3 (the release).")
 flags.DEFINE_integer("f_dim", None, "Base number of conv filters.")
 flags.DEFINE_integer("fc_dim", None, "Width of the generator's first dense layer (28x28 nets).")
 flags.DEFINE_boolean("use_memory", None, "False: the '- Memory' plain DCGAN ablation.")
@@ -61,7 +64,8 @@ flags.DEFINE_float("beta2", None, "Adam beta_2.")
 flags.DEFINE_enum("lr_decay", None, ["none", "linear"], "Learning-rate schedule.")
 
 MODEL_FLAGS = ("z_dim", "key_dim", "memory_size", "choose_k", "alpha", "beta", "kappa", "eps",
-               "update_rule", "em_iterations", "correct_in_top", "fill_empty", "f_dim", "fc_dim", "use_memory",
+               "update_rule", "em_iterations", "correct_in_top", "fill_empty", "batch_write",
+               "writes_per_step", "f_dim", "fc_dim", "use_memory",
                "use_mcgn", "loss", "mi_lambda", "z_distribution", "architecture",
                "output_activation", "sync_batch_norm")
 TRAIN_FLAGS = ("data_path", "data_dir", "epochs", "steps_per_epoch", "batch_size", "seed", "strategy",

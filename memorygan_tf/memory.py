@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 UPDATE_RULES = ("em", "release", "kaiser")
+BATCH_WRITES = ("sum", "last")
 
 # Pushes a masked logit below every real one without producing NaN in softmax.
 _MASKED = -1e30
@@ -103,6 +104,12 @@ class Memory(keras.layers.Layer):
             components); the release escapes only through the undefined order of
             GPU scatters. Filling empty slots with actual queries breaks the
             symmetry deterministically. False reproduces the release.
+        batch_write: how the samples of a batch that select the same slot combine.
+            "sum": their EM statistics are summed (order-free; see the module doc).
+            "last": as the release, every sample's write is computed from the memory
+            as it was before the step, and the (sample, slot) rows are applied in
+            flat order (row b * k + c), a later row for a slot replacing an earlier
+            one; a resetting sample's rows all name its reset slot.
     """
 
     def __init__(
@@ -118,6 +125,7 @@ class Memory(keras.layers.Layer):
         em_iterations=1,
         correct_in_top=1,
         fill_empty=True,
+        batch_write="sum",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,6 +139,8 @@ class Memory(keras.layers.Layer):
             raise ValueError("correct_in_top must lie in [1, choose_k]")
         if em_iterations < 1:
             raise ValueError("em_iterations must be >= 1")
+        if batch_write not in BATCH_WRITES:
+            raise ValueError(f"batch_write must be one of {BATCH_WRITES}, got {batch_write!r}")
         self.size = int(size)
         self.key_dim = int(key_dim)
         self.choose_k = int(choose_k)
@@ -142,6 +152,7 @@ class Memory(keras.layers.Layer):
         self.em_iterations = int(em_iterations)
         self.correct_in_top = int(correct_in_top)
         self.fill_empty = bool(fill_empty)
+        self.batch_write = batch_write
 
         values = initial_values(self.size)
 
@@ -165,7 +176,7 @@ class Memory(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         for name in ("size", "key_dim", "choose_k", "alpha", "beta", "kappa", "eps",
-                     "update_rule", "em_iterations", "correct_in_top", "fill_empty"):
+                     "update_rule", "em_iterations", "correct_in_top", "fill_empty", "batch_write"):
             config[name] = getattr(self, name)
         return config
 
@@ -322,6 +333,9 @@ class Memory(keras.layers.Layer):
         plan end with identical memories. Keys are written in place, one row per
         written slot (no copy of the N x M table).
         """
+        if self.batch_write == "last":
+            self._apply_last(plan)
+            return
         values = _read(self.values)
         ages = _read(self.ages)
         hist = _read(self.histogram)
@@ -329,7 +343,7 @@ class Memory(keras.layers.Layer):
         _, oldest = tf.math.top_k(ages, k=tf.shape(plan.reset)[0])  # before any write
         ones = lambda n: tf.ones([n], self.variable_dtype)  # noqa: E731
 
-        slots, new_keys, new_hist = self._em_or_kaiser(plan, hist)
+        slots, new_keys, new_hist, _ = self._em_or_kaiser(plan, hist)
         self._keys_variable().scatter_nd_update(slots[:, None], new_keys)
         hist = tf.tensor_scatter_nd_update(hist, slots[:, None], new_hist)
         written = tf.scatter_nd(slots[:, None], ones(tf.shape(slots)[0]), [self.size])
@@ -350,6 +364,41 @@ class Memory(keras.layers.Layer):
         self.ages.assign(ages)
         self.histogram.assign(hist)
 
+    def _apply_last(self, plan):
+        """The release's batch write (REFERENCE.md point 5): rows computed from the
+        pre-step memory, applied in flat (sample, slot) order, a later row replacing an
+        earlier one. The j-th resetting sample takes the j-th oldest slot, as with "sum"."""
+        values = _read(self.values)
+        ages = _read(self.ages)
+        hist = _read(self.histogram)
+        mean_hist = tf.reduce_mean(hist)
+        _, oldest = tf.math.top_k(ages, k=tf.shape(plan.reset)[0])
+
+        # EM / Kaiser rows: one per valid (sample, slot) entry, each from the pre-step memory.
+        em_slots, em_keys, em_hist, em_position = self._em_or_kaiser(plan, hist, per_entry=True)
+        em_values = tf.gather(values, em_slots)
+        # Reset rows: a resetting sample's k rows all name its slot; the last of them counts.
+        resetting = tf.cast(tf.where(plan.reset)[:, 0], tf.int32)
+        reset_slots = oldest[: tf.shape(resetting)[0]]
+        reset_position = resetting * self.choose_k + (self.choose_k - 1)
+
+        slots = tf.concat([em_slots, reset_slots], 0)
+        keys = tf.concat([em_keys, tf.gather(plan.query, resetting)], 0)
+        new_values = tf.concat([em_values, tf.gather(plan.labels, resetting)], 0)
+        new_hist = tf.concat([em_hist, mean_hist * tf.ones_like(reset_slots, self.variable_dtype)], 0)
+        position = tf.concat([em_position, reset_position], 0)
+        # Last row wins: for each slot keep the row with the largest flat position.
+        latest = tf.gather(tf.math.unsorted_segment_max(position, slots, self.size), slots)
+        keep = tf.equal(position, latest)
+        slots = tf.boolean_mask(slots, keep)[:, None]
+        self._keys_variable().scatter_nd_update(slots, tf.boolean_mask(keys, keep))
+        values = tf.tensor_scatter_nd_update(values, slots, tf.boolean_mask(new_values, keep))
+        hist = tf.tensor_scatter_nd_update(hist, slots, tf.boolean_mask(new_hist, keep))
+        written = tf.scatter_nd(slots, tf.ones([tf.shape(slots)[0]], self.variable_dtype), [self.size])
+        self.values.assign(values)
+        self.ages.assign(tf.where(written > 0.0, tf.zeros_like(ages), ages + 1.0))
+        self.histogram.assign(hist)
+
     def _keys_variable(self):
         """The tf.Variable holding this replica's keys (for in-place row gathers and scatters).
 
@@ -361,13 +410,16 @@ class Memory(keras.layers.Layer):
         local = getattr(variable, "_get_on_device_or_primary", None)  # tf.distribute internals
         return local() if local is not None else variable
 
-    def _em_or_kaiser(self, plan, hist):
+    def _em_or_kaiser(self, plan, hist, per_entry=False):
         """Combined EM (Eq. 5) or Kaiser write of all non-reset samples.
 
-        Every valid (sample, slot) pair of S_y is an entry; entries are grouped by
-        slot (tf.unique, in order of first appearance) and each group's statistics
-        are summed, so the result does not depend on the order of samples.
-        Returns the written slots [U] (unique), their new keys [U, M] and h [U].
+        Every valid (sample, slot) pair of S_y is an entry. By default entries are
+        grouped by slot (tf.unique, in order of first appearance) and each group's
+        statistics are summed, so the result does not depend on the order of samples.
+        With `per_entry` every entry is its own group: each sample's write is computed
+        alone from the pre-step memory (batch_write="last").
+        Returns the written slots [U], their new keys [U, M], h [U] and each group's
+        flat position (sample * k + column) of its first entry [U].
         """
         if self.update_rule == "kaiser":
             # Only the nearest slot of the right label (column 0 of S_y) moves.
@@ -378,9 +430,14 @@ class Memory(keras.layers.Layer):
         flat_valid = tf.reshape(valid, [-1])
         entry_slot = tf.boolean_mask(tf.reshape(slots, [-1]), flat_valid)
         entry_sample = tf.boolean_mask(tf.repeat(tf.range(batch), k), flat_valid)
-        unique_slots, group = tf.unique(entry_slot)
+        entry_position = entry_sample * self.choose_k + tf.boolean_mask(tf.tile(tf.range(k), [batch]), flat_valid)
+        if per_entry:
+            unique_slots, group = entry_slot, tf.range(tf.shape(entry_slot)[0])
+        else:
+            unique_slots, group = tf.unique(entry_slot)
         groups = tf.shape(unique_slots)[0]
         pairs = tf.cast(tf.stack([group, entry_sample], axis=1), tf.int64)
+        first_position = tf.math.unsorted_segment_min(entry_position, group, groups)
 
         def group_sum(x):
             return tf.math.unsorted_segment_sum(x, group, groups)
@@ -395,7 +452,8 @@ class Memory(keras.layers.Layer):
         h0 = self.alpha * tf.gather(hist, unique_slots)
         if self.update_rule == "kaiser":
             ones = tf.ones_like(entry_slot, self.variable_dtype)
-            return unique_slots, self.normalize(k0 + weighted_query_sum(ones)), h0 + group_sum(ones)
+            return (unique_slots, self.normalize(k0 + weighted_query_sum(ones)), h0 + group_sum(ones),
+                    first_position)
 
         k_t, h_t = k0, h0
         gamma_prev = tf.zeros_like(entry_slot, self.variable_dtype)
@@ -422,7 +480,7 @@ class Memory(keras.layers.Layer):
             step = weighted_query_sum(d_gamma) - group_sum(d_gamma)[:, None] * k_t
             k_t = self.normalize(k_t + step / h_t[:, None])
             gamma_prev = gamma
-        return unique_slots, k_t, h_t
+        return unique_slots, k_t, h_t, first_position
 
     @tf.function(reduce_retracing=True)
     def update(self, query, labels, similarity=None):

@@ -75,7 +75,8 @@ class MemoryGAN(keras.Model):
                 size=config.memory_size, key_dim=config.key_dim, choose_k=config.choose_k,
                 alpha=config.alpha, beta=config.beta, kappa=config.kappa, eps=config.eps,
                 update_rule=config.update_rule, em_iterations=config.em_iterations,
-                correct_in_top=config.correct_in_top, fill_empty=config.fill_empty, name="memory",
+                correct_in_top=config.correct_in_top, fill_empty=config.fill_empty,
+                batch_write=config.batch_write, name="memory",
             )
             self.logit_head = None
         else:
@@ -201,13 +202,21 @@ class MemoryGAN(keras.Model):
         self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator_variables))
 
         # Lines 5-11: write the D step's queries into the memory (after the gradient step).
+        # One write of the real and generated batch (Algorithm 1), or, as the release,
+        # the real and the generated batch as two writes.
         if self.memory is not None:
-            self._write_memory(*plans)
+            if self.config.writes_per_step == 1:
+                self._write_memory(*plans)
+            else:
+                self._write_memory(plans[0])
+                self._write_memory(plans[1])
 
         # Lines 12-13: G step with fresh noise and slots (Eq. 8).
         latent = self._local_latent(batch, _G_STEP)
-        g_grads, g_loss, mi_g = self._g_gradients(latent)
+        g_grads, g_loss, mi_g, g_plan = self._g_gradients(latent)
         self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+        if g_plan is not None:  # the release's third write: the G step's generated batch
+            self._write_memory(g_plan)
         self.step.assign_add(1)
 
         values = dict(d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake, mi_loss=mi_g)
@@ -252,19 +261,28 @@ class MemoryGAN(keras.Model):
         return grads, d_loss * replicas, tf.reduce_mean(d_real), tf.reduce_mean(d_fake), plans
 
     def _g_gradients(self, latent):
-        """Gradients of L_G (Eq. 8); XLA-compiled with jit_compile."""
+        """Gradients of L_G (Eq. 8) and, with writes_per_step=3, the write plan of the
+        generated batch (y = 0); XLA-compiled with jit_compile."""
         replicas = _replica()[1]
+        plan = None
         with tf.GradientTape() as tape:
             fake = self.generator(latent, training=True)
-            log_d_fake, log_1m_d_fake, _, q_fake = self.discriminate(fake, training=True)
+            if self.memory is not None and self.config.writes_per_step == 3:
+                q_fake = self.memory.normalize(self.encoder(fake, training=True))
+                labels = tf.zeros([tf.shape(q_fake)[0]], q_fake.dtype)
+                d_fake, plan = self.memory.read_and_plan(q_fake, labels)
+                log_d_fake, log_1m_d_fake = tf.math.log(d_fake), tf.math.log(1.0 - d_fake)
+            else:
+                log_d_fake, log_1m_d_fake, _, q_fake = self.discriminate(fake, training=True)
             mi_g = self.mutual_information(latent, q_fake)
             g_loss = self._global_mean(self.generator_loss(log_d_fake, log_1m_d_fake))
             g_total = g_loss + self.config.mi_lambda * mi_g / replicas
-        return tape.gradient(g_total, self.generator.trainable_variables), g_loss * replicas, mi_g
+        return tape.gradient(g_total, self.generator.trainable_variables), g_loss * replicas, mi_g, plan
 
-    def _write_memory(self, plan_real, plan_fake):
-        """Gathers the local plans of all replicas in global-batch order, applies them everywhere."""
+    def _write_memory(self, *plans):
+        """Gathers the local plans of all replicas in global-batch order (each plan's samples
+        of all replicas, plan after plan) and applies them everywhere as one write."""
         ctx, replicas = _replica()
         if replicas > 1:
-            plan_real, plan_fake = _all_gather(ctx, plan_real), _all_gather(ctx, plan_fake)
-        self.memory.apply_update(memory_lib.concat_plans([plan_real, plan_fake]))
+            plans = [_all_gather(ctx, plan) for plan in plans]
+        self.memory.apply_update(memory_lib.concat_plans(plans))

@@ -20,11 +20,13 @@ def softmax(x):
 
 class NumpyMemory:
     def __init__(self, size, key_dim, choose_k, alpha=0.5, beta=1e-8, kappa=1.0, eps=1e-3,
-                 update_rule="em", em_iterations=1, correct_in_top=1, fill_empty=True):
+                 update_rule="em", em_iterations=1, correct_in_top=1, fill_empty=True,
+                 batch_write="sum"):
         self.N, self.M, self.k = size, key_dim, choose_k
         self.alpha, self.beta, self.kappa, self.eps = alpha, beta, kappa, eps
         self.rule, self.T, self.cit = update_rule, em_iterations, correct_in_top
         self.fill_empty = fill_empty
+        self.batch_write = batch_write
         self.keys = np.zeros((size, key_dim), np.float64)
         self.values = np.zeros(size, np.float64)
         self.values[: size // 2] = 1.0
@@ -69,6 +71,9 @@ class NumpyMemory:
                 correct = False  # the best slot of this label was never written
             valid = [bool(self.values[s] == y and correct) for s in slots]
             plans.append((q, y, slots, valid, not correct))
+        if self.batch_write == "last":
+            self._write_last(plans, mean_h)
+            return
 
         new_keys, new_hist, written = {}, {}, set()
         if self.rule == "kaiser":
@@ -124,6 +129,44 @@ class NumpyMemory:
         self.ages += 1.0
         for s in written:
             self.ages[s] = 0.0
+
+    def _sample_rows(self, q, slots, valid):
+        """One sample's EM (or Kaiser) rows {slot: (key, h)} from the current memory alone."""
+        if self.rule == "kaiser":
+            s = slots[0]
+            return {s: (self.unit(self.keys[s] + q), self.alpha * self.hist[s] + 1.0)} if valid[0] else {}
+        mine = [(j, s) for j, s in enumerate(slots) if valid[j]]
+        kh = {s: self.keys[s].copy() for _, s in mine}
+        hh = {s: self.alpha * self.hist[s] for _, s in mine}
+        prev = {s: 0.0 for _, s in mine}
+        for _ in range(self.T):
+            logits = np.array([self.kappa * (kh[s] @ q - 1.0) + np.log(hh[s] + self.beta) for _, s in mine])
+            g = dict(zip([s for _, s in mine], softmax(logits)))
+            total = sum(g[s] - prev[s] for _, s in mine)
+            for _, s in mine:
+                d = g[s] - prev[s]
+                hh[s] += total if self.rule == "release" else d
+                kh[s] = self.unit(kh[s] + d / hh[s] * (q - kh[s]))
+            prev = g
+        return {s: (kh[s], hh[s]) for _, s in mine}
+
+    def _write_last(self, plans, mean_h):
+        """The release: rows from the pre-step memory, applied in flat order, last wins."""
+        oldest = stable_top(self.ages, len(plans))
+        rows, rank = [], 0
+        for q, y, slots, valid, reset in plans:
+            if reset:
+                s = oldest[rank]
+                rank += 1
+                rows += [(s, q, y, mean_h)] * self.k
+            else:
+                mine = self._sample_rows(q, slots, valid)
+                for j, s in enumerate(slots):
+                    if s in mine and valid[j]:
+                        rows.append((s, mine[s][0], self.values[s], mine[s][1]))
+        self.ages += 1.0
+        for s, key, value, h in rows:  # in order: a later row replaces an earlier one
+            self.keys[s], self.values[s], self.hist[s], self.ages[s] = key, value, h, 0.0
 
     def sample_probs(self):
         mass = self.hist * self.values

@@ -108,11 +108,58 @@ def test_update_matches_reference_over_steps(rule, iterations):
         assert_same_state(memory, reference, atol=2e-5)
 
 
+@pytest.mark.parametrize("rule,iterations", [("em", 1), ("em", 3), ("release", 1), ("kaiser", 1)])
+def test_last_batch_write_matches_reference_with_slot_collisions(rule, iterations):
+    """batch_write="last" (the release): per-sample rows from the pre-step memory, later rows
+    replace earlier ones. Clustered queries make several samples share slots in every batch,
+    and random labels make some of them resets."""
+    rng = np.random.default_rng(12)
+    memory = Memory(N, M, K, update_rule=rule, em_iterations=iterations, batch_write="last")
+    reference = NumpyMemory(N, M, K, update_rule=rule, em_iterations=iterations, batch_write="last")
+    state = random_state(rng)
+    load(memory, state)
+    reference.load(**state)
+    collisions = 0
+    for _ in range(6):
+        centres = rng.normal(size=(2, M))
+        queries = centres[rng.integers(0, 2, 10)] + 0.05 * rng.normal(size=(10, M))
+        labels = (rng.random(10) < 0.5).astype(np.float32)
+        plan = memory.plan_update(tf.constant(queries, tf.float32), tf.constant(labels))
+        chosen = plan.slots.numpy()[plan.valid.numpy()]
+        collisions += len(chosen) - len(np.unique(chosen))
+        memory.update(tf.constant(queries, tf.float32), tf.constant(labels))
+        reference.update(queries, labels)
+        assert_same_state(memory, reference, atol=2e-5)
+    assert collisions > 0
+
+
+def test_last_batch_write_differs_from_sum_and_depends_on_order():
+    """The two semantics are not the same function: "last" moves a shared slot towards the
+    last sample only, so reversing the batch changes the memory; "sum" does not."""
+    rng = np.random.default_rng(13)
+    state = random_state(rng)
+    state["values"] = np.ones(N)  # every slot real: no resets, whose slots follow batch order
+    centre = rng.normal(size=M)
+    queries = centre + 0.3 * rng.normal(size=(6, M))
+    labels = np.ones(6, np.float32)
+    results = {}
+    for mode in ("sum", "last"):
+        for order in (slice(None), slice(None, None, -1)):
+            memory = Memory(N, M, K, batch_write=mode, kappa=5.0)
+            load(memory, state)
+            memory.update(tf.constant(queries[order], tf.float32), tf.constant(labels[order]))
+            results[mode, order.step] = memory.keys.numpy()
+    np.testing.assert_allclose(results["sum", None], results["sum", -1], atol=1e-6)
+    assert np.abs(results["last", None] - results["last", -1]).max() > 1e-3
+    assert np.abs(results["last", None] - results["sum", None]).max() > 1e-3
+
+
 @pytest.mark.parametrize("fill_empty", [True, False])
-def test_update_from_initial_state_matches_reference(fill_empty):
+@pytest.mark.parametrize("batch_write", ["sum", "last"])
+def test_update_from_initial_state_matches_reference(fill_empty, batch_write):
     rng = np.random.default_rng(3)
-    memory = Memory(N, M, K, fill_empty=fill_empty)
-    reference = NumpyMemory(N, M, K, fill_empty=fill_empty)
+    memory = Memory(N, M, K, fill_empty=fill_empty, batch_write=batch_write)
+    reference = NumpyMemory(N, M, K, fill_empty=fill_empty, batch_write=batch_write)
     for _ in range(5):
         queries = rng.normal(size=(6, M))
         labels = np.array([1, 1, 1, 0, 0, 0], np.float32)

@@ -64,6 +64,7 @@ def images_for(config, n=8):
     dict(use_memory=False),
     dict(loss="alternative"),
     dict(loss="reverse_kl"),
+    dict(batch_write="last", writes_per_step=3, update_rule="release", fill_empty=False),
 ])
 def test_train_step_runs_and_changes_state(overrides):
     config = tiny_config(**overrides)
@@ -88,6 +89,18 @@ def test_train_step_runs_and_changes_state(overrides):
         np.testing.assert_allclose(norms[norms > 0], 1.0, atol=1e-5)
     if overrides.get("use_mcgn") is False or overrides.get("use_memory") is False:
         assert logs["mi_loss"] == 0.0
+
+
+@pytest.mark.parametrize("writes,batch_write", [(1, "sum"), (3, "sum"), (3, "last")])
+def test_writes_per_step_counts_memory_writes(writes, batch_write):
+    """Every write ages every slot by one: after one step a never-written slot is as old as
+    the number of writes (1 in Algorithm 1, 3 in the release: real, fake, G-step fake)."""
+    config = tiny_config(writes_per_step=writes, batch_write=batch_write)
+    model = make_model(config)
+    model.train_step(images_for(config))
+    ages = model.memory.ages.numpy()
+    assert ages.max() == writes
+    assert (ages == 0).any()
 
 
 def test_mcgn_feeds_sampled_keys_to_the_generator():

@@ -1,0 +1,318 @@
+"""Sample quality and memory health: Inception Score, FID, and how the memory clusters data.
+
+Sample quality follows the paper's protocol (Sec. 5, Table 3): the Inception Score of
+generated images under a classifier trained on the data set's training split, with
+10 splits, IS = exp(E_x KL(p(y|x) || p(y))) (Salimans et al., 2016). FID (Heusel et
+al., 2017) is computed in the same classifier's penultimate feature space against the
+test set. Both are pure functions of arrays; :func:`classify` produces the arrays.
+
+Memory health asks whether the DMN memory holds clusters: real slots in use, how many
+distinct directions the real keys point in, their mean pairwise cosine, the effective
+number of slots of the MCGN prior exp(H(p(c))), and how test images spread over slots
+(purity and NMI of each image's argmax slot against its label).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+
+# ------------------------------------------------------------ sample quality
+def inception_score(probs, splits=10):
+    """IS = exp(E_x KL(p(y|x) || p(y))) per split; returns (mean, std) over the splits.
+
+    `probs` [n, classes] are class probabilities p(y|x) of n images; each split
+    uses its own marginal p(y), as in Salimans et al. (2016) and the paper's Table 2.
+    """
+    probs = np.asarray(probs, np.float64)
+    if probs.ndim != 2 or len(probs) < splits:
+        raise ValueError(f"need [n >= {splits}, classes] probabilities, got {probs.shape}")
+    scores = []
+    for part in np.array_split(probs, splits):
+        marginal = part.mean(axis=0, keepdims=True)
+        kl = np.sum(part * (_safe_log(part) - _safe_log(marginal)), axis=1)
+        scores.append(math.exp(kl.mean()))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def _safe_log(x):
+    return np.log(np.maximum(x, 1e-12))
+
+
+def feature_statistics(features):
+    """Mean [d] and covariance [d, d] (unbiased) of features [n, d]."""
+    features = np.asarray(features, np.float64)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def _sqrtm_psd(matrix):
+    """Square root of a symmetric positive semi-definite matrix (eigen-decomposition)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2.0)
+    return (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2):
+    """Fréchet distance of two Gaussians (FID, Heusel et al. 2017):
+
+    |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2).
+    The matrix square roots are taken of symmetric PSD matrices, so no complex parts.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    root1 = _sqrtm_psd(sigma1)
+    cross = np.linalg.eigvalsh(root1 @ sigma2 @ root1)
+    trace_sqrt = np.sum(np.sqrt(np.maximum(cross, 0.0)))
+    value = np.sum((mu1 - mu2) ** 2) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt
+    return float(max(value, 0.0))
+
+
+def fid_from_features(features_a, features_b):
+    """FID between two feature sets [n, d] and [m, d]."""
+    return frechet_distance(*feature_statistics(features_a), *feature_statistics(features_b))
+
+
+# -------------------------------------------------------------- the classifier
+def build_classifier(image_shape, num_classes=10, width=16, blocks_per_stage=2):
+    """A small pre-activation ResNet (He et al., 2016) for 28x28 / 40x40 / 32x32 images.
+
+    Three stages of `blocks_per_stage` residual blocks with width, 2x and 4x filters
+    (stride 2 between stages), global average pooling, a `features` layer (the FID
+    feature space) and a softmax over the classes. Inputs are pixels in [0, 1].
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(image_shape)
+    x = layers.Conv2D(width, 3, padding="same", use_bias=False)(inputs)
+    for stage in range(3):
+        filters = width * 2**stage
+        for block in range(blocks_per_stage):
+            stride = 2 if stage > 0 and block == 0 else 1
+            y = layers.BatchNormalization()(x)
+            y = layers.ReLU()(y)
+            shortcut = x
+            if stride != 1 or x.shape[-1] != filters:
+                shortcut = layers.Conv2D(filters, 1, stride, use_bias=False)(y)
+            y = layers.Conv2D(filters, 3, stride, padding="same", use_bias=False)(y)
+            y = layers.BatchNormalization()(y)
+            y = layers.ReLU()(y)
+            y = layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+            x = layers.Add()([shortcut, y])
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    features = layers.Dense(128, activation="relu", name="features")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probs")(layers.Dropout(0.3)(features))
+    return keras.Model(inputs, outputs, name="classifier")
+
+
+def classifier_heads(classifier):
+    """A model returning (probabilities, penultimate features) of the classifier."""
+    import keras
+
+    return keras.Model(classifier.inputs, [classifier.output, classifier.get_layer("features").output])
+
+
+def augment(images, seed):
+    """Training augmentation for the classifier: random shifts of up to 2 pixels and,
+    for data sets where it keeps the class (Fashion-MNIST), horizontal flips."""
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    padded = tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]])
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    shifted = tf.image.stateless_random_crop(padded, shape, seed=seeds[0])
+    return tf.image.stateless_random_flip_left_right(shifted, seed=seeds[1])
+
+
+def train_classifier(x_train, y_train, x_test, y_test, directory, epochs=8, batch_size=128,
+                     flip=True, width=16, seed=0, verbose="auto"):
+    """Trains the evaluation classifier (resumable by epoch) and saves `classifier.keras`.
+
+    Images uint8 [n, H, W, C]; returns the test accuracy. Training resumes from
+    `directory/backup` after an interruption (keras.callbacks.BackupAndRestore).
+    """
+    import os
+
+    import keras
+    import tensorflow as tf
+
+    os.makedirs(directory, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(x_train.shape[1:], int(np.max(y_train)) + 1, width=width)
+    steps = epochs * (len(x_train) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(2e-3, steps)
+    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    def scale(x):
+        return tf.cast(x, tf.float32) / 255.0
+
+    train = tf.data.Dataset.from_tensor_slices((x_train, y_train.astype(np.int32)))
+    train = train.shuffle(len(x_train), seed=seed).batch(batch_size, drop_remainder=True).enumerate()
+
+    def prepare(i, batch):
+        x, y = batch
+        x = scale(x)
+        if flip:
+            x = augment(x, tf.stack([tf.constant(seed, tf.int64), i]))
+        else:
+            x = tf.image.stateless_random_crop(tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]]), tf.shape(x),
+                                               seed=tf.stack([tf.constant(seed, tf.int64), i]))
+        return x, y
+
+    train = train.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    test = tf.data.Dataset.from_tensor_slices((x_test, y_test.astype(np.int32))).batch(512)
+    test = test.map(lambda x, y: (scale(x), y))
+    model.fit(train, epochs=epochs, validation_data=test, verbose=verbose,
+              callbacks=[keras.callbacks.BackupAndRestore(os.path.join(directory, "backup"))])
+    _, accuracy = model.evaluate(test, verbose=0)
+    model.save(os.path.join(directory, "classifier.keras"))
+    return float(accuracy)
+
+
+def load_classifier(path):
+    import keras
+
+    return keras.models.load_model(path, compile=False)
+
+
+def classify(heads, images, batch_size=500, progress=None):
+    """(probabilities [n, classes], features [n, d]) of images in [0, 1] ([n, H, W, C])."""
+    probs, features = [], []
+    for start in range(0, len(images), batch_size):
+        p, f = heads(np.asarray(images[start:start + batch_size], np.float32), training=False)
+        probs.append(np.asarray(p))
+        features.append(np.asarray(f))
+        if progress:
+            progress(min(start + batch_size, len(images)), len(images))
+    return np.concatenate(probs), np.concatenate(features)
+
+
+# ---------------------------------------------------------------- memory health
+@dataclasses.dataclass(frozen=True)
+class MemoryHealth:
+    real_slots: int  # slots labelled real whose key was ever written
+    distinct_real_keys: int  # directions among them (keys equal to 3 decimals count once)
+    mean_real_cosine: float  # mean pairwise cosine of the written real keys (1 = collapsed)
+    effective_slots: float  # exp(H(p(c))), p(c) ~ h v: how many slots the MCGN prior uses
+
+
+def memory_health(keys, values, histogram):
+    """Health of a memory from its arrays (keys [N, M], values [N], histogram [N])."""
+    keys, values, histogram = (np.asarray(a, np.float64) for a in (keys, values, histogram))
+    written = np.abs(keys).sum(axis=1) > 0.0
+    real = keys[(values > 0.5) & written]
+    distinct = len(np.unique(np.round(real, 3), axis=0)) if len(real) else 0
+    if len(real) > 1:
+        gram = real @ real.T
+        mean_cos = (gram.sum() - np.trace(gram)) / (len(real) * (len(real) - 1))
+    else:
+        mean_cos = float("nan")
+    mass = histogram * (values > 0.5)
+    return MemoryHealth(int(len(real)), int(distinct), float(mean_cos), effective_number(mass))
+
+
+def effective_number(weights):
+    """exp(entropy) of the distribution proportional to non-negative `weights`."""
+    weights = np.asarray(weights, np.float64)
+    total = weights.sum()
+    if total <= 0:
+        return 0.0
+    p = weights[weights > 0] / total
+    return float(math.exp(-np.sum(p * np.log(p))))
+
+
+def cluster_purity(assignments, labels):
+    """Fraction of items whose label is the majority label of their cluster."""
+    assignments, labels = np.asarray(assignments), np.asarray(labels)
+    correct = 0
+    for cluster in np.unique(assignments):
+        correct += np.bincount(labels[assignments == cluster]).max()
+    return float(correct / len(labels))
+
+
+def normalized_mutual_information(assignments, labels):
+    """NMI(clusters, labels) = I / sqrt(H(clusters) H(labels)) (0 when either is constant)."""
+    _, a = np.unique(np.asarray(assignments), return_inverse=True)
+    _, b = np.unique(np.asarray(labels), return_inverse=True)
+    joint = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(joint, (a, b), 1.0)
+    joint /= joint.sum()
+    pa, pb = joint.sum(axis=1), joint.sum(axis=0)
+    nz = joint > 0
+    mi = np.sum(joint[nz] * np.log(joint[nz] / np.outer(pa, pb)[nz]))
+    ha, hb = -np.sum(pa * np.log(pa)), -np.sum(pb * np.log(pb))
+    if ha <= 0 or hb <= 0:
+        return 0.0
+    return float(mi / math.sqrt(ha * hb))
+
+
+def slot_clustering(argmax_slots, labels):
+    """How test images spread over memory slots: distinct argmax slots, purity, NMI."""
+    return dict(argmax_slots=int(len(np.unique(argmax_slots))),
+                purity=cluster_purity(argmax_slots, labels),
+                nmi=normalized_mutual_information(argmax_slots, labels))
+
+
+# ------------------------------------------------------------- evaluating a run
+def generate_images(model, n, seed=1234, batch_size=1000):
+    """n generated images in [0, 1] from the model's prior, reproducible from `seed`."""
+    import tensorflow as tf
+
+    out = []
+    for i, start in enumerate(range(0, n, batch_size)):
+        count = min(batch_size, n - start)
+        images = model.generate(count, tf.constant([seed, i], tf.int64)).numpy()
+        if model.config.output_activation == "tanh":
+            images = (images + 1.0) / 2.0
+        out.append(images)
+    return np.concatenate(out)
+
+
+def memory_report(model, test_images, test_labels, batch_size=1000):
+    """Memory health plus how test images cluster over slots (argmax posterior slot)."""
+    memory = model.memory
+    if memory is None:
+        return {}
+    health = memory_health(memory.keys.numpy(), memory.values.numpy(), memory.histogram.numpy())
+    slots, likelihood = [], []
+    for start in range(0, len(test_images), batch_size):
+        x = np.asarray(test_images[start:start + batch_size], np.float32) / 255.0
+        if model.config.output_activation == "tanh":
+            x = x * 2.0 - 1.0
+        query = memory.normalize(model.encoder(x, training=False))
+        slots.append(memory.posterior(query)[0][:, 0].numpy())
+        likelihood.append(memory.log_likelihood(query).numpy())
+    report = dataclasses.asdict(health)
+    report.update(slot_clustering(np.concatenate(slots), test_labels))
+    report["test_log_likelihood"] = float(np.mean(np.concatenate(likelihood)))
+    return report
+
+
+def evaluate_model(model, classifier, x_test, y_test, num_samples=64000, splits=10, seed=1234,
+                   progress=None):
+    """IS and FID of `num_samples` generated images, and the memory report, as a dict."""
+    heads = classifier_heads(classifier)
+    images = generate_images(model, num_samples, seed=seed)
+    probs, features = classify(heads, images, progress=progress)
+    _, test_features = classify(heads, x_test.astype(np.float32) / 255.0)
+    is_mean, is_std = inception_score(probs, splits)
+    result = dict(inception_score=is_mean, inception_score_std=is_std,
+                  fid=fid_from_features(features, test_features), num_samples=int(num_samples),
+                  step=int(model.step.numpy()))
+    result["class_histogram"] = np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
+    result.update(memory_report(model, x_test, y_test))
+    return result
+
+
+def real_data_reference(classifier, x_test, splits=10):
+    """IS of the real test images and FID(test half, other half): the metrics' scale."""
+    heads = classifier_heads(classifier)
+    probs, features = classify(heads, x_test.astype(np.float32) / 255.0)
+    half = len(features) // 2
+    is_mean, is_std = inception_score(probs, splits)
+    return dict(test_inception_score=is_mean, test_inception_score_std=is_std,
+                fid_test_halves=fid_from_features(features[:half], features[half:]))

@@ -1,0 +1,138 @@
+"""A resumable study: several training runs, brought forward in rounds, each scored.
+
+A study spec (JSON, see flags/studies/) names common flags, rounds of epochs and the
+runs (name -> extra flags) and seeds. :func:`run_study` brings every (run, seed) to
+the first round's epochs, scores it, then to the next round, and so on: so whatever
+the budget, every setting has been measured at the same epochs. Everything lives in
+run directories (checkpoints, eval/*.json), so an interrupted study resumes where it
+stopped by calling it again: finished trainings and evaluations are skipped.
+Training and evaluation run as subprocesses (`python -m memorygan_tf.main`,
+`tools/evaluate.py`), exactly the commands a user runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Dict, List, Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySpec:
+    name: str
+    common_flags: Tuple[str, ...]
+    rounds: Tuple[int, ...]  # epochs reached after each round
+    runs: Dict[str, Tuple[str, ...]]
+    seeds: Tuple[int, ...] = (0,)
+    steps_per_epoch: int = 937  # Fashion-MNIST: 60,000 // 64
+    num_samples: int = 64000
+
+
+def load_spec(path):
+    with open(path) as f:
+        raw = json.load(f)
+    return StudySpec(name=raw["name"], common_flags=tuple(raw.get("common_flags", ())),
+                     rounds=tuple(raw["rounds"]), runs={k: tuple(v) for k, v in raw["runs"].items()},
+                     seeds=tuple(raw.get("seeds", (0,))), steps_per_epoch=raw.get("steps_per_epoch", 937),
+                     num_samples=raw.get("num_samples", 64000))
+
+
+def run_dir(root, spec, run, seed):
+    return os.path.join(root, spec.name, run, f"seed_{seed}")
+
+
+def train_command(spec, run, seed, epochs, logdir):
+    return [sys.executable, "-m", "memorygan_tf.main", *spec.common_flags, *spec.runs[run],
+            f"--seed={seed}", f"--epochs={epochs}", f"--steps_per_epoch={spec.steps_per_epoch}",
+            f"--logdir={logdir}"]
+
+
+def evaluation_path(logdir, step):
+    return os.path.join(logdir, "eval", f"step_{step:08d}.json")
+
+
+def plan(spec, runs=None):
+    """The (round epochs, run, seed) jobs in the order they are done."""
+    names = [r for r in spec.runs if runs is None or r in runs]
+    return [(epochs, run, seed) for epochs in spec.rounds for seed in spec.seeds for run in names]
+
+
+def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None):
+    """Trains and scores every job of the plan that is not done yet. Returns the results."""
+    env = dict(os.environ if env is None else env)
+    for epochs, run, seed in plan(spec, runs):
+        logdir = run_dir(root, spec, run, seed)
+        step = epochs * spec.steps_per_epoch
+        if not os.path.exists(evaluation_path(logdir, step)):
+            if not _checkpoint_at(logdir, step):
+                log(f"[{time.strftime('%H:%M:%S')}] train {run} seed {seed} to epoch {epochs}")
+                _call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")
+            log(f"[{time.strftime('%H:%M:%S')}] evaluate {run} seed {seed} at step {step}")
+            _call([sys.executable, os.path.join(tools_dir, "evaluate.py"), f"--logdir={logdir}",
+                   f"--classifier={classifier}", f"--num_samples={spec.num_samples}",
+                   f"--checkpoint={os.path.join(logdir, 'checkpoints', f'ckpt-{step}')}"],
+                  env, logdir, "evaluate.log")
+    return collect(spec, root)
+
+
+def _checkpoint_at(logdir, step):
+    return os.path.exists(os.path.join(logdir, "checkpoints", f"ckpt-{step}.index"))
+
+
+def _call(command, env, logdir, log_name):
+    os.makedirs(logdir, exist_ok=True)
+    with open(os.path.join(logdir, log_name), "a") as log_file:
+        log_file.write(f"\n$ {' '.join(command)}\n")
+        log_file.flush()
+        result = subprocess.run(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed with exit code {result.returncode}; "
+                           f"see {os.path.join(logdir, log_name)}")
+
+
+def collect(spec, root):
+    """Every evaluation of the study: {run: {seed: {step: result}}}."""
+    results: Dict[str, Dict[int, Dict[int, dict]]] = {}
+    for run in spec.runs:
+        for seed in spec.seeds:
+            for path in sorted(glob.glob(os.path.join(run_dir(root, spec, run, seed), "eval", "step_*.json"))):
+                with open(path) as f:
+                    result = json.load(f)
+                results.setdefault(run, {}).setdefault(seed, {})[result["step"]] = result
+    return results
+
+
+SUMMARY_COLUMNS: List[Tuple[str, str]] = [
+    ("inception_score", "IS"), ("fid", "FID"), ("real_slots", "real slots"),
+    ("distinct_real_keys", "distinct real keys"), ("mean_real_cosine", "mean cos"),
+    ("effective_slots", "eff. slots"), ("argmax_slots", "test argmax slots"), ("purity", "purity"),
+    ("nmi", "NMI"),
+]
+
+
+def summary_table(spec, results, step):
+    """A markdown table of the runs at one step: mean (and +- std over seeds) per column."""
+    import numpy as np
+
+    lines = ["| run | seeds | " + " | ".join(title for _, title in SUMMARY_COLUMNS) + " |",
+             "|---|---|" + "---|" * len(SUMMARY_COLUMNS)]
+    for run in spec.runs:
+        rows = [by_step[step] for by_step in results.get(run, {}).values() if step in by_step]
+        if not rows:
+            continue
+        cells = []
+        for key, _ in SUMMARY_COLUMNS:
+            values = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
+            if not values:
+                cells.append("-")
+            elif len(values) == 1:
+                cells.append(f"{values[0]:.3g}" if isinstance(values[0], float) else str(values[0]))
+            else:
+                cells.append(f"{np.mean(values):.3g} +- {np.std(values):.2g}")
+        lines.append(f"| {run} | {len(rows)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

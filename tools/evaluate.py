@@ -1,0 +1,91 @@
+"""Score a training run: Inception Score, FID and memory health at its latest checkpoint.
+
+    python tools/evaluate.py --logdir=runs/fashion_mnist --classifier=classifiers/fashion_mnist
+
+Prints the numbers, writes them as JSON (--out, default LOGDIR/eval/step_<step>.json) and
+as TensorBoard scalars `eval/*` (with the run's hyper-parameters on the HParams
+dashboard). A thin wrapper over memorygan_tf.evaluation.
+"""
+
+import json
+import os
+import platform
+import sys
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("logdir", None, "Run directory written by memorygan_tf.main.")
+flags.DEFINE_string("checkpoint", None, "A specific checkpoint (default: the latest in --logdir).")
+flags.DEFINE_string("classifier", None, "Folder with classifier.keras (tools/train_classifier.py); "
+                    "default classifiers/<dataset>.")
+flags.DEFINE_string("data_path", None, "An .npz with x_test, y_test (default: the run's data or the local copy).")
+flags.DEFINE_integer("num_samples", 64000, "Generated images scored (the paper: 64,000 for Fashion-MNIST).")
+flags.DEFINE_integer("splits", 10, "Inception Score splits.")
+flags.DEFINE_integer("seed", 1234, "Seed of the generated images.")
+flags.DEFINE_string("out", None, "JSON output (default LOGDIR/eval/step_<step>.json).")
+flags.DEFINE_boolean("tensorboard", True, "Also write eval/* scalars and HParams into LOGDIR/eval.")
+flags.mark_flags_as_required(["logdir"])
+
+
+def main(argv):
+    del argv
+    import logging as pylogging
+
+    from absl import logging
+
+    if FLAGS.verbosity == 0:
+        logging.set_verbosity(logging.WARNING)
+        pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
+    from memorygan_tf import data, evaluation, export, summaries, trainer
+
+    def fail(message):
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+    if FLAGS.num_samples < FLAGS.splits or FLAGS.splits <= 0:
+        return fail("--num_samples must be at least --splits, and --splits positive")
+    if not os.path.exists(os.path.join(FLAGS.logdir, "config.json")):
+        return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no config.json)")
+    config = trainer.load_run_config(FLAGS.logdir)
+    classifier_dir = FLAGS.classifier or os.path.join("classifiers", config.train.dataset)
+    classifier_path = os.path.join(classifier_dir, "classifier.keras")
+    if not os.path.exists(classifier_path):
+        return fail(f"--classifier: no {classifier_path}; train one with tools/train_classifier.py")
+    try:
+        path = data.resolve_data_path(config.train.dataset, FLAGS.data_path or config.train.data_path)
+        _, _, x_test, y_test = data.load_labelled(config.train.dataset, path, config.train.data_dir,
+                                                  config.train.seed)
+        model, checkpoint = export.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
+    except (data.DataError, FileNotFoundError) as err:
+        return fail(str(err))
+    classifier = evaluation.load_classifier(classifier_path)
+    start = time.time()
+
+    def progress(done, total):
+        print(f"\r  scoring generated images {done}/{total}", end="", flush=True)
+
+    result = evaluation.evaluate_model(model, classifier, x_test, y_test, FLAGS.num_samples, FLAGS.splits,
+                                       FLAGS.seed, progress=progress)
+    print()
+    with open(os.path.join(classifier_dir, "classifier.json")) as f:
+        result["classifier"] = dict(json.load(f), path=classifier_path)
+    result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1),
+                  cpu=platform.processor() or platform.machine())
+    out = FLAGS.out or os.path.join(FLAGS.logdir, "eval", f"step_{result['step']:08d}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=2)
+    if FLAGS.tensorboard:
+        summaries.write_evaluation(os.path.join(FLAGS.logdir, "eval"), config, result)
+    shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "seconds"}
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+    print(f"Wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: sys.exit(main(argv)))

@@ -1,0 +1,67 @@
+"""Run (or resume) a study: train every run of a spec round by round, score each.
+
+    python tools/run_study.py --spec=flags/studies/fashion_mnist_screen.json --root=runs/studies
+
+Trains the evaluation classifier first if --classifier holds none. Rerun the same command
+after an interruption (or in a later session): finished trainings and evaluations are
+skipped and unfinished runs continue from their checkpoints. `--runs=a,b` limits the
+study to some runs (e.g. the ones still in contention for a later round). Prints a
+markdown table per round and writes all results to ROOT/NAME/results.json.
+A thin wrapper over memorygan_tf.study.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("spec", None, "Study spec (JSON), e.g. flags/studies/fashion_mnist_screen.json.")
+flags.DEFINE_string("root", "runs/studies", "Where the study's run directories go.")
+flags.DEFINE_string("classifier", "classifiers/fashion_mnist", "Evaluation classifier folder.")
+flags.DEFINE_integer("classifier_epochs", 8, "Epochs if the classifier has to be trained.")
+flags.DEFINE_list("runs", None, "Only these runs of the spec (default: all).")
+flags.DEFINE_boolean("summary_only", False, "Print the tables of what is done; train nothing.")
+flags.mark_flags_as_required(["spec"])
+
+
+def main(argv):
+    del argv
+    from memorygan_tf import study
+
+    try:
+        spec = study.load_spec(FLAGS.spec)
+    except (OSError, KeyError, ValueError) as err:
+        print(f"error: --spec: cannot read {FLAGS.spec}: {err}", file=sys.stderr)
+        return 2
+    unknown = set(FLAGS.runs or ()) - set(spec.runs)
+    if unknown:
+        print(f"error: --runs: {', '.join(sorted(unknown))} not in {FLAGS.spec} "
+              f"(runs: {', '.join(spec.runs)})", file=sys.stderr)
+        return 2
+    if not FLAGS.summary_only:
+        if not os.path.exists(os.path.join(FLAGS.classifier, "classifier.json")):
+            print(f"Training the evaluation classifier into {FLAGS.classifier} ...", flush=True)
+            subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_classifier.py"),
+                            f"--out={FLAGS.classifier}", f"--epochs={FLAGS.classifier_epochs}"], check=True)
+        study.run_study(spec, FLAGS.root, FLAGS.classifier, os.path.join(ROOT, "tools"), runs=FLAGS.runs,
+                        log=lambda message: print(message, flush=True))
+    results = study.collect(spec, FLAGS.root)
+    for epochs in spec.rounds:
+        print(f"\n## {spec.name}, epoch {epochs} (step {epochs * spec.steps_per_epoch})\n")
+        print(study.summary_table(spec, results, epochs * spec.steps_per_epoch))
+    out = os.path.join(FLAGS.root, spec.name, "results.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"\nWrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: sys.exit(main(argv)))
