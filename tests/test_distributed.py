@@ -45,11 +45,12 @@ def float64():
     keras.config.set_dtype_policy(policy)
 
 
-@pytest.mark.parametrize("rule", ["em", "kaiser"])
-def test_mirrored_two_replicas_match_one_device(rule, float64):
+@pytest.mark.parametrize("rule,write", [("em", {}), ("kaiser", {}),
+                                        ("release", dict(batch_write="last", writes_per_step=3))])
+def test_mirrored_two_replicas_match_one_device(rule, write, float64):
     devices = tf.config.list_logical_devices("CPU")
     assert len(devices) >= 2, "conftest.py configures two logical CPUs"
-    config = tiny_config(batch_size=8, update_rule=rule, memory_size=32)
+    config = tiny_config(batch_size=8, update_rule=rule, memory_size=32, **write)
     images = blobs(8 * STEPS).astype(np.float64) / 255.0
 
     # Both copies start from the same initial weights.
