@@ -27,6 +27,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from memorygan_tf import losses
 from memorygan_tf import memory as memory_lib
 from memorygan_tf import networks
 
@@ -170,26 +171,16 @@ class MemoryGAN(keras.Model):
         return tf.math.log(p_real), tf.math.log(1.0 - p_real), p_real, query
 
     def mutual_information(self, latent, query):
-        """I_hat = -E[kappa K_i . mu(G(z, K_i))] (Eq. 6), 0 without the MCGN."""
+        """I_hat (Eq. 6) of the generator input's keys and the queries, 0 without the MCGN."""
         if not self.conditional or query is None:
             return tf.zeros([], keras.backend.floatx())
-        keys = latent[:, self.config.z_dim:]
-        return -tf.reduce_mean(self.config.kappa * tf.reduce_sum(keys * query, axis=-1))
+        return losses.mutual_information(latent[:, self.config.z_dim:], query, self.config.kappa)
 
     @staticmethod
     def _global_mean(per_example):
         """Mean over the global batch when summed over replicas (distributed loss scaling)."""
         _, replicas = _replica()
         return tf.reduce_mean(per_example) / replicas
-
-    def generator_loss(self, log_d_fake, log_1m_d_fake):
-        """Per-example L_G without the MI term: jsd (Eq. 8), alternative, reverse_kl."""
-        loss = self.config.loss
-        if loss == "jsd":
-            return log_1m_d_fake
-        if loss == "alternative":
-            return -log_d_fake
-        return log_1m_d_fake - log_d_fake  # reverse_kl: -log(D / (1 - D))
 
     # ------------------------------------------------------ train step
     def train_step(self, data):
@@ -255,7 +246,7 @@ class MemoryGAN(keras.Model):
                 plans = (memory_lib.WritePlan(*[field[:batch] for field in plan]),
                          memory_lib.WritePlan(*[field[batch:] for field in plan]))
             mi_d = self.mutual_information(latent, q_fake)
-            d_loss = self._global_mean(-log_d_real - log_1m_d_fake)
+            d_loss = self._global_mean(losses.discriminator_loss(log_d_real, log_1m_d_fake))
             d_total = d_loss + self.config.mi_lambda * mi_d / replicas
         grads = tape.gradient(d_total, self.discriminator_variables)
         return grads, d_loss * replicas, tf.reduce_mean(d_real), tf.reduce_mean(d_fake), plans
@@ -275,7 +266,7 @@ class MemoryGAN(keras.Model):
             else:
                 log_d_fake, log_1m_d_fake, _, q_fake = self.discriminate(fake, training=True)
             mi_g = self.mutual_information(latent, q_fake)
-            g_loss = self._global_mean(self.generator_loss(log_d_fake, log_1m_d_fake))
+            g_loss = self._global_mean(losses.generator_loss(log_d_fake, log_1m_d_fake, self.config.loss))
             g_total = g_loss + self.config.mi_lambda * mi_g / replicas
         return tape.gradient(g_total, self.generator.trainable_variables), g_loss * replicas, mi_g, plan
 

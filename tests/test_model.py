@@ -157,3 +157,15 @@ def test_xla_compiled_network_passes_give_the_same_step():
     for name in logs_plain:
         assert float(logs_jit[name]) == pytest.approx(float(logs_plain[name]), rel=1e-3, abs=1e-4), name
     np.testing.assert_allclose(jit.memory.keys.numpy(), plain.memory.keys.numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("loss", ["jsd", "alternative", "reverse_kl"])
+def test_g_step_loss_is_the_configured_generator_loss(loss):
+    """The G step's loss is mean L_G (Eq. 8) of its own D outputs, with the configured sign."""
+    config = tiny_config(loss=loss)
+    model = make_model(config)
+    latent = model._local_latent(8, 1)
+    _, g_loss, _, _ = model._g_gradients(latent)
+    log_d, log_1m_d, _, _ = model.discriminate(model.generator(latent, training=True), training=True)
+    expected = {"jsd": log_1m_d, "alternative": -log_d, "reverse_kl": log_1m_d - log_d}[loss]
+    assert float(g_loss) == pytest.approx(float(tf.reduce_mean(expected)), rel=1e-5)

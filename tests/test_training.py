@@ -41,13 +41,13 @@ def test_tensorboard_event_files_hold_the_promised_tags(tmp_path):
 
 
 def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    original = MemoryGAN.generator_loss
+    original = MemoryGAN.mutual_information
 
-    def poisoned(self, log_d, log_1m_d):
-        loss = original(self, log_d, log_1m_d)
-        return loss + tf.where(self.step >= 4, np.nan, 0.0)  # NaN from step 5 on, gradients clean before
+    def poisoned(self, latent, query):
+        value = original(self, latent, query)
+        return value + tf.where(self.step >= 4, np.nan, 0.0)  # NaN from step 5 on, gradients clean before
 
-    monkeypatch.setattr(MemoryGAN, "generator_loss", poisoned)
+    monkeypatch.setattr(MemoryGAN, "mutual_information", poisoned)
     logdir = str(tmp_path / "run")
     config = tiny_train_config(logdir, steps_per_epoch=10, checkpoint_every_steps=2)
     with pytest.raises(trainer.TrainingDiverged, match=r"g_loss became nan at step 5.*ckpt-4"):

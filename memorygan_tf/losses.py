@@ -1,0 +1,41 @@
+"""The GAN losses of MemoryGAN (paper Eqs. 6-8) as small pure functions.
+
+All take the discriminator's outputs in log space, log D(x) and log(1 - D(x)), with
+D(x) = p(y = 1 | x) of the DMN (clipped to [eps, 1 - eps] by the memory) or
+sigmoid(logit) of the "- Memory" DCGAN, and return per-example values; the model
+averages them over the global batch.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+GENERATOR_LOSSES = ("jsd", "alternative", "reverse_kl")
+
+
+def discriminator_loss(log_d_real, log_1m_d_fake):
+    """Eq. 7 without the MI term: -log D(x) - log(1 - D(G(z, K_i))), per example."""
+    return -log_d_real - log_1m_d_fake
+
+
+def generator_loss(log_d_fake, log_1m_d_fake, kind="jsd"):
+    """Eq. 8 without the MI term, per example (the release's `loss` flag).
+
+    jsd:         log(1 - D(G))            (the minimax loss of Eq. 8)
+    alternative: -log D(G)                (non-saturating)
+    reverse_kl:  log(1 - D(G)) - log D(G) (= -log(D / (1 - D)), the logit)
+    """
+    if kind == "jsd":
+        return log_1m_d_fake
+    if kind == "alternative":
+        return -log_d_fake
+    if kind == "reverse_kl":
+        return log_1m_d_fake - log_d_fake
+    raise ValueError(f"unknown generator loss {kind!r}; choose one of {', '.join(GENERATOR_LOSSES)}")
+
+
+def mutual_information(keys, query, kappa):
+    """I_hat = -E[kappa K_i . mu(G(z, K_i))] (Eq. 6): the negative expected vMF log-likelihood
+    (up to constants) of the conditioning key under the query of the generated image.
+    Minimising it makes generated images recognisable as their slot. Returns a scalar."""
+    return -tf.reduce_mean(kappa * tf.reduce_sum(keys * query, axis=-1))
