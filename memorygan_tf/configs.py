@@ -7,10 +7,26 @@ Configuration flows one way: command-line flags -> :func:`make_config` -> a froz
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from typing import Optional, Tuple
 
+# Allowed values, declared once: the flags, `validate` and the modules that implement
+# them (memory, networks, losses, trainer) all read these.
 LOSSES = ("jsd", "alternative", "reverse_kl")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+UPDATE_RULES = ("em", "release", "kaiser")
+BATCH_WRITES = ("sum", "last")
+WRITES_PER_STEP = (1, 3)
+ARCHITECTURES = {(28, 28): "dcgan28", (40, 40): "dcgan40", (32, 32): "resnet32"}
+OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
+Z_DISTRIBUTIONS = ("uniform", "normal")
+LR_DECAYS = ("none", "linear")
+MODELS = ("memorygan",)
+
+# What a field may do when a run is resumed with a different value (main.py, README):
+FIXED = "fixed"  # defines the model, the memory or their semantics: refused unless overridden
+FREE = "free"  # applied and recorded (epochs, logging, learning rate, ...)
 
 
 class ConfigError(ValueError):
@@ -21,62 +37,81 @@ class ConfigError(ValueError):
         self.flag = flag
 
 
+def option(default, help, choices=None, flag=None, resume=FIXED):  # noqa: A002 - absl's word
+    """A config field that is also a command-line flag.
+
+    `help` is the flag's help, `choices` its allowed values (enum flags), `flag` the
+    flag's name when it differs from the field's, `resume` FIXED or FREE. A field
+    declared with plain `dataclasses.field` / a default is not a flag.
+    """
+    return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, flag=flag,
+                                                            resume=resume))
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """Everything that defines the networks, the memory and the losses."""
 
-    image_shape: Tuple[int, int, int] = (28, 28, 1)
-    output_activation: str = "sigmoid"  # sigmoid -> pixels in [0, 1]; tanh -> [-1, 1]
-    architecture: str = "auto"  # chosen by image size: dcgan28, dcgan40, resnet32
-    z_dim: int = 2
-    key_dim: int = 256  # M, also the query dimension
-    memory_size: int = 4096  # N
-    choose_k: int = 128  # k
-    alpha: float = 0.5
-    beta: float = 1e-8
-    kappa: float = 1.0
-    eps: float = 1e-3
-    update_rule: str = "em"  # em | release | kaiser
-    em_iterations: int = 1
-    correct_in_top: int = 1
-    fill_empty: bool = True  # reset-write into empty slots first (see memory.Memory); False = release
-    batch_write: str = "sum"  # sum: EM statistics of a batch summed per slot; last: the release's scatter
-    writes_per_step: int = 1  # 1: Algorithm 1 (D step, real + fake); 3: the release (real, fake, G-step fake)
-    f_dim: int = 64
-    fc_dim: int = 1024
-    use_memory: bool = True  # False: the "- Memory" plain DCGAN ablation
-    use_mcgn: bool = True  # False: the "- MCGN" ablation (generator reads z only)
-    loss: str = "jsd"
-    mi_lambda: float = 1e-2
-    z_distribution: str = "uniform"  # uniform U(-1, 1) as in the release, or normal
-    sync_batch_norm: bool = True  # batch statistics over the global batch under a strategy
+    image_shape: Tuple[int, int, int] = (28, 28, 1)  # from the data set (or the custom data)
+    model: str = option("memorygan", "Model trained by the harness.", MODELS)
+    output_activation: str = option("sigmoid", "Generator output / pixel range (sigmoid [0, 1], tanh [-1, 1]).",
+                                    OUTPUT_ACTIVATIONS)
+    architecture: str = option("auto", "Networks (auto: by image size).", ("auto",) + tuple(ARCHITECTURES.values()))
+    z_dim: int = option(2, "Noise dimension.")
+    key_dim: int = option(256, "Memory key / query dimension M.")
+    memory_size: int = option(4096, "Memory slots N.")
+    choose_k: int = option(128, "Top-k slots k.")
+    alpha: float = option(0.5, "Histogram decay of the EM update.")
+    beta: float = option(1e-8, "Prior smoothing constant.")
+    kappa: float = option(1.0, "vMF concentration.")
+    eps: float = option(1e-3, "Clip of the discriminator output.")
+    update_rule: str = option("em", "Memory write rule (kaiser = '- EM').", UPDATE_RULES)
+    em_iterations: int = option(1, "EM iterations T per write.")
+    correct_in_top: int = option(1, "Reset unless one of the top-n slots has the right label.")
+    fill_empty: bool = option(True, "Reset-write into empty slots first (False: as the release).")
+    batch_write: str = option("sum", "How a batch's writes to one slot combine: sum (EM statistics "
+                              "summed) or last (the release's scatter).", BATCH_WRITES)
+    writes_per_step: int = option(1, "Memory writes per iteration: 1 (Algorithm 1) or 3 (the release).",
+                                  WRITES_PER_STEP)
+    f_dim: int = option(64, "Base number of conv filters.")
+    fc_dim: int = option(1024, "Width of the generator's first dense layer (28x28 nets).")
+    use_memory: bool = option(True, "False: the '- Memory' plain DCGAN ablation.")
+    use_mcgn: bool = option(True, "False: the '- MCGN' ablation (generator reads z only).")
+    loss: str = option("jsd", "GAN loss.", LOSSES)
+    mi_lambda: float = option(1e-2, "Weight lambda of the mutual-information term.")
+    z_distribution: str = option("uniform", "Noise prior (uniform U(-1, 1) as the release, or normal).",
+                                 Z_DISTRIBUTIONS)
+    sync_batch_norm: bool = option(True, "Batch-norm statistics over the global batch under a strategy.")
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
-    learning_rate: float = 2e-4
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    lr_decay: str = "none"  # none | linear (to zero over the whole run, as for CIFAR10)
+    learning_rate: float = option(2e-4, "Adam learning rate.", resume=FREE)
+    beta_1: float = option(0.5, "Adam beta_1.", flag="beta1")
+    beta_2: float = option(0.999, "Adam beta_2.", flag="beta2")
+    lr_decay: str = option("none", "Learning-rate schedule (linear: to zero over the whole run).", LR_DECAYS)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    dataset: str = "fashion_mnist"
-    data_path: Optional[str] = None
-    data_dir: Optional[str] = None
-    batch_size: int = 64  # global batch, split over replicas
-    epochs: int = 1
-    steps_per_epoch: Optional[int] = None  # None: one pass over the training set
-    logdir: str = "runs/fashion_mnist"
-    seed: int = 0
-    strategy: str = "auto"
-    deterministic: bool = False
-    jit_compile: bool = False
-    checkpoint_every_steps: int = 0  # 0: only at the end of each epoch
-    keep_checkpoints: int = 3
-    log_every_steps: int = 50
-    num_sample_images: int = 64
+    dataset: str = "fashion_mnist"  # a flag of its own (main.py): it chooses the preset
+    data_path: Optional[str] = option(
+        None, "Local data instead of TFDS: .npz, IDX file (*-ubyte[.gz]) or folder. Default: "
+        "<dataset>.npz from $MEMORYGAN_DATA_DIR, ./data or ../shared/data, else TFDS.", resume=FREE)
+    data_dir: Optional[str] = option(None, "TensorFlow Datasets data_dir.", resume=FREE)
+    batch_size: int = option(64, "Global batch size, split over replicas.")
+    epochs: int = option(1, "Training epochs.", resume=FREE)
+    steps_per_epoch: Optional[int] = option(None, "Steps per epoch (default: one pass over the data).")
+    logdir: str = "runs/fashion_mnist"  # a flag of its own (main.py): default runs/<dataset>
+    seed: int = option(0, "Seed of data order, noise and memory sampling.")
+    strategy: str = option("auto", "Distribution strategy.", STRATEGIES, resume=FREE)
+    deterministic: bool = option(False, "Op determinism (exactly reproducible, slower).", resume=FREE)
+    jit_compile: bool = option(False, "Compile the network passes with XLA.", resume=FREE)
+    checkpoint_every_steps: int = option(0, "Also checkpoint every N steps (0: only at epoch ends).",
+                                         resume=FREE)
+    keep_checkpoints: int = option(3, "Checkpoints kept.", resume=FREE)
+    log_every_steps: int = option(50, "TensorBoard scalar interval.", resume=FREE)
+    num_sample_images: int = option(64, "Images in the sample grid.", resume=FREE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +119,24 @@ class ExperimentConfig:
     model: ModelConfig = ModelConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     train: TrainConfig = TrainConfig()
+
+
+SECTIONS = {"model": ModelConfig, "optimizer": OptimizerConfig, "train": TrainConfig}
+
+
+def flag_fields():
+    """(section, field, flag name, python type, metadata) of every field that is a flag."""
+    out = []
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            if "help" not in field.metadata:
+                continue
+            kind = hints[field.name]
+            if typing.get_origin(kind) is typing.Union:  # Optional[X]
+                kind = next(a for a in typing.get_args(kind) if a is not type(None))
+            out.append((section, field.name, field.metadata["flag"] or field.name, kind, field))
+    return out
 
 
 # The release's hyper-parameters per dataset (REFERENCE.md). Flags override them.
@@ -153,20 +206,28 @@ def validate(config, num_replicas=1):
             "memory_size",
             f"must be at least twice the global batch ({2 * t.batch_size}) so every reset gets its own slot",
         )
-    if m.update_rule not in ("em", "release", "kaiser"):
-        raise ConfigError("update_rule", f"must be em, release or kaiser, got {m.update_rule!r}")
-    if m.batch_write not in ("sum", "last"):
-        raise ConfigError("batch_write", f"must be sum or last, got {m.batch_write!r}")
-    if m.writes_per_step not in (1, 3):
-        raise ConfigError("writes_per_step", f"must be 1 or 3, got {m.writes_per_step}")
-    if m.loss not in LOSSES:
-        raise ConfigError("loss", f"must be one of {', '.join(LOSSES)}, got {m.loss!r}")
-    if m.output_activation not in ("sigmoid", "tanh"):
-        raise ConfigError("output_activation", "must be sigmoid or tanh")
-    if m.z_distribution not in ("uniform", "normal"):
-        raise ConfigError("z_distribution", "must be uniform or normal")
-    if m.architecture not in ("auto", "dcgan28", "dcgan40", "resnet32"):
-        raise ConfigError("architecture", "must be auto, dcgan28, dcgan40 or resnet32")
+    for section, name, flag, _, field in flag_fields():
+        choices = field.metadata["choices"]
+        value = getattr(getattr(config, section), name)
+        if choices is not None and value not in choices:
+            raise ConfigError(flag, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
+    for section, name, flag, kind, _ in flag_fields():
+        value = getattr(getattr(config, section), name)
+        if kind is float and value is not None and not math.isfinite(value):
+            raise ConfigError(flag, f"must be a finite number, got {value}")
+    if m.kappa <= 0:
+        raise ConfigError("kappa", f"the vMF concentration must be positive, got {m.kappa}")
+    if m.beta < 0:
+        raise ConfigError("beta", f"the prior smoothing must be >= 0, got {m.beta}")
+    size = tuple(m.image_shape[:2])
+    if m.architecture == "auto" and size not in ARCHITECTURES:
+        raise ConfigError("data_path" if t.dataset == "custom" else "dataset",
+                          f"images are {size[0]}x{size[1]}; networks exist for "
+                          + ", ".join(f"{h}x{w} ({name})" for (h, w), name in ARCHITECTURES.items()))
+    if m.architecture != "auto" and ARCHITECTURES.get(size) != m.architecture:
+        expected = {name: shape for shape, name in ARCHITECTURES.items()}[m.architecture]
+        raise ConfigError("architecture", f"{m.architecture} takes {expected[0]}x{expected[1]} images, "
+                          f"the data are {size[0]}x{size[1]}")
     if not 0.0 < m.alpha <= 1.0:
         raise ConfigError("alpha", "must lie in (0, 1]")
     if not 0.0 <= m.eps < 0.5:
@@ -175,10 +236,6 @@ def validate(config, num_replicas=1):
         raise ConfigError("mi_lambda", "must be >= 0")
     if not (0.0 <= o.beta_1 < 1.0 and 0.0 <= o.beta_2 < 1.0):
         raise ConfigError("beta1", "Adam betas must lie in [0, 1)")
-    if o.lr_decay not in ("none", "linear"):
-        raise ConfigError("lr_decay", "must be none or linear")
-    if t.strategy not in STRATEGIES:
-        raise ConfigError("strategy", f"must be one of {', '.join(STRATEGIES)}")
     if t.batch_size % num_replicas:
         raise ConfigError(
             "batch_size", f"global batch {t.batch_size} is not divisible by the {num_replicas} replicas"

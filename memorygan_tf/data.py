@@ -9,9 +9,12 @@ an uninterrupted run sees from step s on.
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import socket
 import struct
+import zipfile
+import zlib
 
 import numpy as np
 import tensorflow as tf
@@ -36,8 +39,9 @@ def load_npz(path):
             for key in arrays.files:
                 if arrays[key].ndim >= 3:
                     return arrays[key]
-    except (OSError, ValueError) as err:
-        raise DataError(f"cannot read {path} as .npz: {err}") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+        reason = str(err).strip().splitlines()[0][:150] if str(err).strip() else type(err).__name__
+        raise DataError(f"cannot read {path} as .npz (empty, truncated or corrupted?): {reason}") from None
     raise DataError(f"{path} has no image array (expected x_train, images or x)")
 
 
@@ -85,12 +89,14 @@ def load_image_folder(folder):
     for path in paths:
         try:
             image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False).numpy()
-        except tf.errors.OpError as err:
-            raise DataError(f"cannot decode {path}: {err.message}") from None
-        if images and image.shape != images[0].shape:
-            raise DataError(
-                f"images differ in size: {paths[0]} is {images[0].shape}, {path} is {image.shape}"
-            )
+        except tf.errors.OpError:
+            raise DataError(f"cannot decode {path}: not a readable {', '.join(IMAGE_SUFFIXES)} image") from None
+        if images and image.shape[:2] != images[0].shape[:2]:
+            raise DataError(f"images differ in size: {paths[0]} is {images[0].shape[1]}x{images[0].shape[0]}, "
+                            f"{path} is {image.shape[1]}x{image.shape[0]}")
+        if images and image.shape[2] != images[0].shape[2]:
+            raise DataError(f"images differ in channels: {paths[0]} has {images[0].shape[2]}, "
+                            f"{path} has {image.shape[2]} (mix of grey and colour images?)")
         images.append(image)
     return np.stack(images)
 
@@ -110,20 +116,47 @@ def load_local(path):
 
 
 def as_nhwc_uint8(images, source):
-    """Checks and converts loaded images to uint8 [n, H, W, C]."""
-    images = np.asarray(images)
+    """Checks and converts loaded images to uint8 [n, H, W, C].
+
+    Pixel ranges are read, not guessed: uint8 / integers in [0, 255] and floats in
+    [0, 1] (scaled by 255) or [0, 255] are taken as they are; floats in [-1, 1] with
+    negative values are rescaled, with a warning. Anything else (NaN or Inf pixels,
+    values outside those ranges, integer images holding only 0 and 1) is refused.
+    """
+    try:
+        images = np.asarray(images)
+    except ValueError as err:
+        raise DataError(f"{source}: not an image array ({err})") from None
     if images.ndim == 3:
         images = images[..., np.newaxis]
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
         raise DataError(f"{source}: expected images [n, H, W(, C)], got shape {images.shape}")
+    if len(images) == 0 or images.size == 0:
+        raise DataError(f"{source}: no images")
     if images.shape[-1] == 4:
         images = images[..., :3]
+    if images.dtype == np.uint8:
+        low, high = int(images.min()), int(images.max())
+    elif np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating):
+        if np.issubdtype(images.dtype, np.floating) and not np.all(np.isfinite(images)):
+            raise DataError(f"{source}: {int(np.sum(~np.isfinite(images)))} pixels are NaN or Inf")
+        low, high = float(images.min()), float(images.max())
+    else:
+        raise DataError(f"{source}: pixels of type {images.dtype} are not numbers")
+    integer = not np.issubdtype(images.dtype, np.floating)
+    if integer and high <= 1 and low >= 0:
+        raise DataError(f"{source}: integer pixels only take the values {low}..{high}; binary images? "
+                        f"Store them as 0/255 (uint8) or as floats in [0, 1]")
+    if low < 0 and low >= -1.0 and high <= 1.0 and not integer:
+        logging.getLogger(__name__).warning("%s: float pixels in [-1, 1]; rescaled to [0, 255]", source)
+        images = (images.astype(np.float64) + 1.0) * 127.5
+    elif not integer and low >= 0 and high <= 1.0:
+        images = images * 255.0
+    elif low < 0 or high > 255:
+        raise DataError(f"{source}: pixel values span [{low:g}, {high:g}]; expected uint8 [0, 255], "
+                        f"floats in [0, 1], [0, 255] or [-1, 1]")
     if images.dtype != np.uint8:
-        if np.issubdtype(images.dtype, np.floating) and images.max() <= 1.0:
-            images = images * 255.0
         images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-    if len(images) == 0:
-        raise DataError(f"{source}: no images")
     return images
 
 

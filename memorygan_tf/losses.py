@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-GENERATOR_LOSSES = ("jsd", "alternative", "reverse_kl")
+from memorygan_tf.configs import LOSSES as GENERATOR_LOSSES
 
 
 def discriminator_loss(log_d_real, log_1m_d_fake):

@@ -13,78 +13,54 @@ import sys
 
 from absl import app, flags
 
+from memorygan_tf import configs
+
 FLAGS = flags.FLAGS
 
-# Data and run.
-flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist | mnist | affine_mnist | cifar10 | custom")
-flags.DEFINE_string("data_path", None, "Local data instead of TFDS: .npz, IDX file (*-ubyte[.gz]) or folder. "
-                    "Default: <dataset>.npz from $MEMORYGAN_DATA_DIR, ./data or ../shared/data, else TFDS.")
-flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data_dir.")
+# Two flags that are not config fields as such: the data set chooses the preset, and
+# the default logdir depends on it.
+flags.DEFINE_string("dataset", "fashion_mnist", " | ".join(configs.DATASETS) + " (chooses the preset).")
 flags.DEFINE_string("logdir", None, "Run directory (TensorBoard, checkpoints, samples). Default runs/<dataset>.")
-flags.DEFINE_integer("epochs", 1, "Training epochs.")
-flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch (default: one pass over the data).")
-flags.DEFINE_integer("batch_size", 64, "Global batch size, split over replicas.")
-flags.DEFINE_integer("seed", 0, "Seed of data order, noise and memory sampling.")
-flags.DEFINE_enum("strategy", "auto", ["auto", "default", "mirrored", "multi_worker"], "Distribution strategy.")
-flags.DEFINE_boolean("deterministic", False, "Op determinism (exactly reproducible, slower).")
-flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.")
-flags.DEFINE_integer("checkpoint_every_steps", 0, "Also checkpoint every N steps (0: only at epoch ends).")
-flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
-flags.DEFINE_integer("log_every_steps", 50, "TensorBoard scalar interval.")
-flags.DEFINE_integer("num_sample_images", 64, "Images in the sample grid.")
-# Model (None: the data set's preset).
-flags.DEFINE_integer("z_dim", None, "Noise dimension.")
-flags.DEFINE_integer("key_dim", None, "Memory key / query dimension M.")
-flags.DEFINE_integer("memory_size", None, "Memory slots N.")
-flags.DEFINE_integer("choose_k", None, "Top-k slots k.")
-flags.DEFINE_float("alpha", None, "Histogram decay of the EM update.")
-flags.DEFINE_float("beta", None, "Prior smoothing constant.")
-flags.DEFINE_float("kappa", None, "vMF concentration.")
-flags.DEFINE_float("eps", None, "Clip of the discriminator output.")
-flags.DEFINE_enum("update_rule", None, ["em", "release", "kaiser"], "Memory write rule (kaiser = '- EM').")
-flags.DEFINE_integer("em_iterations", None, "EM iterations T per write.")
-flags.DEFINE_integer("correct_in_top", None, "Reset unless one of the top-n slots has the right label.")
-flags.DEFINE_boolean("fill_empty", None, "Reset-write into empty slots first (False: as the release).")
-flags.DEFINE_enum("batch_write", None, ["sum", "last"],
-                  "How a batch's writes to one slot combine: sum (EM statistics summed) or last (the release).")
-flags.DEFINE_integer("writes_per_step", None, "Memory writes per iteration: 1 (Algorithm 1) or 3 (the release).")
-flags.DEFINE_integer("f_dim", None, "Base number of conv filters.")
-flags.DEFINE_integer("fc_dim", None, "Width of the generator's first dense layer (28x28 nets).")
-flags.DEFINE_boolean("use_memory", None, "False: the '- Memory' plain DCGAN ablation.")
-flags.DEFINE_boolean("use_mcgn", None, "False: the '- MCGN' ablation (generator reads z only).")
-flags.DEFINE_enum("loss", None, ["jsd", "alternative", "reverse_kl"], "GAN loss.")
-flags.DEFINE_float("mi_lambda", None, "Weight lambda of the mutual-information term.")
-flags.DEFINE_enum("z_distribution", None, ["uniform", "normal"], "Noise prior.")
-flags.DEFINE_enum("architecture", None, ["auto", "dcgan28", "dcgan40", "resnet32"], "Networks (auto: by image size).")
-flags.DEFINE_enum("output_activation", None, ["sigmoid", "tanh"], "Generator output / pixel range.")
-flags.DEFINE_boolean("sync_batch_norm", None, "Batch-norm statistics over the global batch.")
-flags.DEFINE_float("learning_rate", None, "Adam learning rate.")
-flags.DEFINE_float("beta1", None, "Adam beta_1.")
-flags.DEFINE_float("beta2", None, "Adam beta_2.")
-flags.DEFINE_enum("lr_decay", None, ["none", "linear"], "Learning-rate schedule.")
 
-MODEL_FLAGS = ("z_dim", "key_dim", "memory_size", "choose_k", "alpha", "beta", "kappa", "eps",
-               "update_rule", "em_iterations", "correct_in_top", "fill_empty", "batch_write",
-               "writes_per_step", "f_dim", "fc_dim", "use_memory",
-               "use_mcgn", "loss", "mi_lambda", "z_distribution", "architecture",
-               "output_activation", "sync_batch_norm")
-TRAIN_FLAGS = ("data_path", "data_dir", "epochs", "steps_per_epoch", "batch_size", "seed", "strategy",
-               "deterministic", "jit_compile", "checkpoint_every_steps", "keep_checkpoints",
-               "log_every_steps", "num_sample_images")
+
+def define_config_flags():
+    """One flag per config field declared with `configs.option` (name, type, help, choices).
+
+    Model and optimizer flags default to None: unset, they take the data set's preset
+    (configs.PRESETS), else the field's default, which their help states.
+    """
+    for section, name, flag, kind, field in configs.flag_fields():
+        help_text = field.metadata["help"]
+        default = field.default if section == "train" else None
+        if section != "train":
+            preset = "the data set's preset, else " if any(
+                name in p.get(section, {}) for p in configs.PRESETS.values()) else ""
+            help_text = f"{help_text} Default: {preset}{field.default}."
+        choices = field.metadata["choices"]
+        if kind is bool:
+            flags.DEFINE_boolean(flag, default, help_text)
+        elif choices is not None and kind is str:
+            flags.DEFINE_enum(flag, default, list(choices), help_text)
+        elif kind is int:
+            flags.DEFINE_integer(flag, default, help_text)
+        elif kind is float:
+            flags.DEFINE_float(flag, default, help_text)
+        else:
+            flags.DEFINE_string(flag, default, help_text)
+
+
+define_config_flags()
 
 
 def config_from_flags(image_shape=None):
     """flags -> frozen ExperimentConfig (raises configs.ConfigError on bad values)."""
-    from memorygan_tf import configs
-
-    model = {name: FLAGS[name].value for name in MODEL_FLAGS}
+    overrides = {"model": {}, "optimizer": {}, "train": {}}
+    for section, name, flag, _, _ in configs.flag_fields():
+        overrides[section][name] = FLAGS[flag].value
     if image_shape is not None:
-        model["image_shape"] = tuple(image_shape)
-    optimizer = dict(learning_rate=FLAGS.learning_rate, beta_1=FLAGS.beta1, beta_2=FLAGS.beta2,
-                     lr_decay=FLAGS.lr_decay)
-    train = {name: FLAGS[name].value for name in TRAIN_FLAGS}
-    train["logdir"] = FLAGS.logdir or os.path.join("runs", FLAGS.dataset)
-    return configs.make_config(FLAGS.dataset, model, optimizer, train)
+        overrides["model"]["image_shape"] = tuple(image_shape)
+    overrides["train"]["logdir"] = FLAGS.logdir or os.path.join("runs", FLAGS.dataset)
+    return configs.make_config(FLAGS.dataset, overrides["model"], overrides["optimizer"], overrides["train"])
 
 
 def fail(message):

@@ -33,8 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-UPDATE_RULES = ("em", "release", "kaiser")
-BATCH_WRITES = ("sum", "last")
+from memorygan_tf.configs import BATCH_WRITES, UPDATE_RULES  # noqa: E402 - declared once, in configs
 
 # Pushes a masked logit below every real one without producing NaN in softmax.
 _MASKED = -1e30

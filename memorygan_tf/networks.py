@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-ARCHITECTURES = {(28, 28): "dcgan28", (40, 40): "dcgan40", (32, 32): "resnet32"}
+from memorygan_tf.configs import ARCHITECTURES  # noqa: E402 - declared once, in configs
 
 
 def architecture_for(model_config):

@@ -223,16 +223,26 @@ def write_run_config(config, logdir):
     os.replace(path + ".tmp", path)
 
 
+def config_from_dict(raw):
+    """An ExperimentConfig from its JSON form, validated. Fields missing in `raw` (added to
+    the code after the run was written) take their defaults; fields the code no longer
+    knows are dropped, so an old run stays resumable and exportable."""
+    sections = {}
+    for section, cls in configs.SECTIONS.items():
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in (raw.get(section) or {}).items() if k in known}
+        if "image_shape" in values:
+            values["image_shape"] = tuple(values["image_shape"])
+        sections[section] = cls(**values)
+    config = configs.ExperimentConfig(**sections)
+    configs.validate(config)
+    return config
+
+
 def load_run_config(logdir):
     """The ExperimentConfig a run in `logdir` was trained with."""
     with open(os.path.join(logdir, "config.json")) as f:
-        raw = json.load(f)
-    raw["model"]["image_shape"] = tuple(raw["model"]["image_shape"])
-    return configs.ExperimentConfig(
-        model=configs.ModelConfig(**raw["model"]),
-        optimizer=configs.OptimizerConfig(**raw["optimizer"]),
-        train=configs.TrainConfig(**raw["train"]),
-    )
+        return config_from_dict(json.load(f))
 
 
 def train(config, images, strategy=None, verbose="auto", log=print):

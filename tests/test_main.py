@@ -25,6 +25,13 @@ def npz(tmp_path_factory):
     (["--dataset=custom"], "--data_path"),
     (["--data_path=/nonexistent/file.npz"], "--data_path"),
     (["--memory_size=100", "--choose_k=10"], "--memory_size"),  # fewer slots than 2 x batch
+    (["--kappa=0"], "--kappa"),
+    (["--kappa=-1"], "--kappa"),
+    (["--kappa=nan"], "--kappa"),
+    (["--learning_rate=nan"], "--learning_rate"),
+    (["--mi_lambda=nan"], "--mi_lambda"),
+    (["--beta=-1"], "--beta"),
+    (["--writes_per_step=2"], "--writes_per_step"),
 ])
 def test_bad_flags_stop_with_one_line(args, flag, capsys):
     from absl import flags
@@ -76,7 +83,7 @@ def test_end_to_end_train_then_resume(npz, tmp_path):
     assert third.returncode == 0 and "Nothing to do" in third.stdout
 
 
-FLAGFILES = sorted(os.listdir(os.path.join(os.path.dirname(__file__), "..", "flags")))
+FLAGFILES = sorted(f for f in os.listdir(os.path.join(os.path.dirname(__file__), "..", "flags")) if f.endswith(".flags"))
 
 
 def test_one_flagfile_per_experiment_and_ablation():
