@@ -33,6 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from memorygan_tf import compat
 from memorygan_tf.configs import BATCH_WRITES, UPDATE_RULES  # noqa: E402 - declared once, in configs
 
 # Pushes a masked logit below every real one without producing NaN in softmax.
@@ -405,9 +406,7 @@ class Memory(keras.layers.Layer):
         support); each replica writes its own component, as an "none"-aggregated
         assign would, since every replica applies the same update.
         """
-        variable = self.keys.value
-        local = getattr(variable, "_get_on_device_or_primary", None)  # tf.distribute internals
-        return local() if local is not None else variable
+        return compat.local_component(self.keys.value)
 
     def _em_or_kaiser(self, plan, hist, per_entry=False):
         """Combined EM (Eq. 5) or Kaiser write of all non-reset samples.

@@ -27,7 +27,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from memorygan_tf import losses
+from memorygan_tf import compat, losses
 from memorygan_tf import memory as memory_lib
 from memorygan_tf import networks
 
@@ -44,12 +44,6 @@ def _all_gather(ctx, plan):
         else:
             fields.append(ctx.all_gather(field, axis=0))
     return memory_lib.WritePlan(*fields)
-
-
-def _multi_worker():
-    strategy = tf.distribute.get_strategy()
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
-        strategy.extended._in_multi_worker_mode()  # noqa: SLF001 - the test Keras itself uses
 
 
 def _replica():
@@ -215,12 +209,7 @@ class MemoryGAN(keras.Model):
             values["mem_real_rate"] = tf.reduce_mean(tf.convert_to_tensor(self.memory.values))
         for name, value in values.items():
             self.trackers[name].update_state(value)
-        results = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if _multi_worker():
-            # Keras 3.15 reduces fit() outputs under multi-worker with
-            # strategy.reduce(MEAN, v, axis=0), which fails on scalars: give them an axis.
-            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
-        return results
+        return compat.fit_outputs({name: tracker.result() for name, tracker in self.trackers.items()})
 
     def _d_gradients(self, real, latent):
         """Gradients of L_D (Eq. 7) and the memory's write plans; XLA-compiled with jit_compile.

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from memorygan_tf import benchmarks, numpy_memory
+from benchmarks import numpy_memory
+from benchmarks import suite as benchmarks
 from memorygan_tf.memory import Memory
 from tests.helpers import ROOT
 

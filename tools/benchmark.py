@@ -3,7 +3,7 @@
     python tools/benchmark.py --quick            # under a minute, a smoke test (CI runs it)
     python tools/benchmark.py --data_path=../shared/data/fashion_mnist.npz
 
-A thin wrapper over memorygan_tf.benchmarks.run_suite.
+A thin wrapper over benchmarks.suite.run_suite (benchmarks/ at the top level: not shipped in the wheel).
 """
 
 import json
@@ -23,7 +23,7 @@ flags.DEFINE_string("data_path", None, "Real images for the input-pipeline bench
 
 def main(argv):
     del argv
-    from memorygan_tf import benchmarks
+    from benchmarks import suite as benchmarks
 
     results = benchmarks.run_suite(quick=FLAGS.quick, data_path=FLAGS.data_path,
                                    log=lambda m: print(m, flush=True))

@@ -20,7 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from memorygan_tf import configs, data, memory, numpy_memory, trainer
+from benchmarks import numpy_memory
+from memorygan_tf import configs, data, memory, trainer
 
 
 # --------------------------------------------------------------- timing
@@ -201,7 +202,7 @@ def matmul_rate(n=2048, repeats=10):
 # ---------------------------------------------------------------- peak RSS
 _RSS_SCRIPT = r"""
 import json, sys
-from memorygan_tf import benchmarks
+from benchmarks import suite as benchmarks
 dataset, use_memory, steps = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
 config = benchmarks._model_config(dataset, use_memory=use_memory)
 _, step = benchmarks._train_function(config, 64)
