@@ -261,23 +261,25 @@ def _bilinear(images, sy, sx):
 
 
 # ------------------------------------------------------------------ entry
-def default_search_path():
-    """Folders searched for <dataset>.npz before downloading: $MEMORYGAN_DATA_DIR, ./data,
-    ../shared/data (where this project's verified copies live beside a checkout)."""
-    paths = [os.environ.get("MEMORYGAN_DATA_DIR"), "data", os.path.join("..", "shared", "data")]
+def default_search_path(environ):
+    """The command line's folders for <dataset>.npz before downloading: $MEMORYGAN_DATA_DIR
+    (from the given environment mapping), ./data, ../shared/data (where this project's
+    verified copies live beside a checkout). The library itself searches only the path
+    it is given."""
+    paths = [environ.get("MEMORYGAN_DATA_DIR"), "data", os.path.join("..", "shared", "data")]
     return [p for p in paths if p]
 
 
-def find_local_copy(dataset, search_path=None):
+def find_local_copy(dataset, search_path=()):
     """The first <dataset>.npz on the search path, or None."""
-    for folder in default_search_path() if search_path is None else search_path:
+    for folder in search_path:
         candidate = os.path.join(folder, f"{dataset}.npz")
         if os.path.isfile(candidate):
             return candidate
     return None
 
 
-def resolve_data_path(dataset, data_path=None, search_path=None):
+def resolve_data_path(dataset, data_path=None, search_path=()):
     """--data_path if given, else a local copy on the search path, else None (use TFDS)."""
     if data_path:
         return data_path
@@ -306,6 +308,14 @@ def scale_images(images, output_activation):
     """uint8 -> float32 in the generator's output range ([0, 1] sigmoid, [-1, 1] tanh)."""
     images = tf.cast(images, tf.float32) / 255.0
     return images * 2.0 - 1.0 if output_activation == "tanh" else images
+
+
+def to_unit_range(images, output_activation):
+    """The inverse of :func:`scale_images` up to the /255: generator outputs -> [0, 1]
+    (tensors stay tensors, arrays become float32 arrays)."""
+    if not tf.is_tensor(images):
+        images = np.asarray(images, np.float32)
+    return (images + 1.0) / 2.0 if output_activation == "tanh" else images
 
 
 def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="sigmoid"):

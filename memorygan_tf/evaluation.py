@@ -258,6 +258,7 @@ def slot_clustering(argmax_slots, labels):
 
 
 # ------------------------------------------------------------- evaluating a run
+from memorygan_tf import data  # noqa: E402 - TensorFlow only for evaluating runs
 def generate_images(model, n, seed=1234, batch_size=1000):
     """n generated images in [0, 1] from the model's prior, reproducible from `seed`."""
     import tensorflow as tf
@@ -265,10 +266,8 @@ def generate_images(model, n, seed=1234, batch_size=1000):
     out = []
     for i, start in enumerate(range(0, n, batch_size)):
         count = min(batch_size, n - start)
-        images = model.generate(count, tf.constant([seed, i], tf.int64)).numpy()
-        if model.config.output_activation == "tanh":
-            images = (images + 1.0) / 2.0
-        out.append(images)
+        images = model.generate(count, tf.constant([seed, i], tf.int64))
+        out.append(data.to_unit_range(images.numpy(), model.config.output_activation))
     return np.concatenate(out)
 
 
@@ -280,9 +279,7 @@ def memory_report(model, test_images, test_labels, batch_size=1000):
     health = memory_health(memory.keys.numpy(), memory.values.numpy(), memory.histogram.numpy())
     slots, likelihood = [], []
     for start in range(0, len(test_images), batch_size):
-        x = np.asarray(test_images[start:start + batch_size], np.float32) / 255.0
-        if model.config.output_activation == "tanh":
-            x = x * 2.0 - 1.0
+        x = data.scale_images(test_images[start:start + batch_size], model.config.output_activation)
         query = memory.normalize(model.encoder(x, training=False))
         slots.append(memory.posterior(query)[0][:, 0].numpy())
         likelihood.append(memory.log_likelihood(query).numpy())

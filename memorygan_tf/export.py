@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from memorygan_tf import trainer
+from memorygan_tf import data, trainer
 
 
 class MemorySnapshot(tf.Module):
@@ -52,7 +52,6 @@ def export_generator(model, export_dir):
     z_dim = config.z_dim
     generator = model.generator
     conditional = model.conditional
-    tanh = config.output_activation == "tanh"
 
     # Endpoints track the variables they use; tracking the generator explicitly as well
     # stored every weight twice (57 MiB instead of 31 MiB for Fashion-MNIST).
@@ -66,12 +65,10 @@ def export_generator(model, export_dir):
 
     def images_from(latent):
         images = generator(latent, training=False)
-        return (images + 1.0) / 2.0 if tanh else images
+        return data.to_unit_range(images, config.output_activation)
 
     def from_slots(z, slots):
-        if not conditional:
-            return images_from(z)
-        return images_from(tf.concat([z, tf.gather(snapshot.keys, slots)], axis=-1))
+        return images_from(model.latent_from(z, slots, keys=snapshot.keys if conditional else None))
 
     def slots_for(uniform):
         if not conditional:

@@ -88,7 +88,7 @@ def run():
         t = config.train
         if t.data_path and not os.path.exists(t.data_path):
             raise configs.ConfigError("data_path", f"{t.data_path} does not exist")
-        data_path = data.resolve_data_path(t.dataset, t.data_path)
+        data_path = data.resolve_data_path(t.dataset, t.data_path, data.default_search_path(os.environ))
         if data_path and not t.data_path:
             print(f"Using the local copy {data_path} (pass --data_path to choose another file).", flush=True)
         print(f"Loading {t.dataset} from {data_path or 'TensorFlow Datasets'} ...", flush=True)

@@ -141,12 +141,15 @@ class MemoryGAN(keras.Model):
             latent = latent[start:start + local_batch]
         return latent
 
-    def latent_from(self, z, slots=None):
-        """Generator input [z, K_slot] for given noise and slots (controlled generation)."""
+    def latent_from(self, z, slots=None, keys=None):
+        """Generator input [z, K_slot] for given noise and slots (controlled generation).
+
+        `keys` defaults to the memory's keys; the export passes its frozen snapshot.
+        """
         if not self.conditional:
             return z
-        keys = tf.gather(tf.convert_to_tensor(self.memory.keys), slots)
-        return tf.concat([z, keys], axis=-1)
+        keys = tf.convert_to_tensor(self.memory.keys) if keys is None else keys
+        return tf.concat([z, tf.gather(keys, slots)], axis=-1)
 
     def generate(self, n, seed):
         """n images from the prior, reproducible from a stateless seed [2]."""
@@ -266,3 +269,14 @@ class MemoryGAN(keras.Model):
         if replicas > 1:
             plans = [_all_gather(ctx, plan) for plan in plans]
         self.memory.apply_update(memory_lib.concat_plans(plans))
+
+
+# Models the harness can train, by the name of the --model flag (configs.MODELS).
+MODELS = {"memorygan": MemoryGAN}
+
+
+def build(model_config, seed=0, jit_compile=False):
+    """The model named by `model_config.model`, built (peer GANs register in MODELS)."""
+    if model_config.model not in MODELS:
+        raise ValueError(f"unknown model {model_config.model!r}; registered: {', '.join(MODELS)}")
+    return MODELS[model_config.model](model_config, seed=seed, jit_compile=jit_compile)

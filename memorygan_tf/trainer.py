@@ -1,6 +1,7 @@
 """The training harness: strategy, checkpoints, resume, logging. Model-agnostic.
 
-It needs from the model only: `compile(d_optimizer, g_optimizer)`,
+The model comes from `model.build` (chosen by `--model`, registered in
+`model.MODELS`); the harness needs from it only: `compile(d_optimizer, g_optimizer)`,
 `build_optimizers()`, a `step` variable, `generate(n, seed)` and, optionally, a
 `memory` with `statistics()`; so peer GANs can be trained by the same harness.
 """
@@ -9,15 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import shutil
-import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from memorygan_tf import callbacks as callbacks_lib
 from memorygan_tf import configs
 from memorygan_tf import data as data_lib
 from memorygan_tf import model as model_lib
@@ -72,7 +71,7 @@ def make_optimizers(optimizer_config, total_steps):
 def build_model(config, strategy, total_steps):
     """Model and both optimizers, created inside the strategy scope and fully built."""
     with strategy.scope():
-        model = model_lib.MemoryGAN(config.model, seed=config.train.seed, jit_compile=config.train.jit_compile)
+        model = model_lib.build(config.model, seed=config.train.seed, jit_compile=config.train.jit_compile)
         d_optimizer, g_optimizer = make_optimizers(config.optimizer, total_steps)
         model.compile(d_optimizer, g_optimizer, jit_compile=False)  # the model places XLA itself
         model.build_optimizers()
@@ -86,132 +85,6 @@ def make_checkpoint(model):
 
 def checkpoint_dir(logdir):
     return os.path.join(logdir, "checkpoints")
-
-
-# ----------------------------------------------------------------- callbacks
-def scalar(value):
-    """A log value as float (multi-worker logs carry a length-1 axis)."""
-    return float(np.asarray(value).reshape(-1)[0])
-
-
-class NonFiniteGuard(keras.callbacks.Callback):
-    """Stops training at the first NaN/Inf loss; checkpoints after it are suppressed."""
-
-    def __init__(self):
-        super().__init__()
-        self.bad = None
-
-    def on_train_batch_end(self, batch, logs=None):
-        for name, value in (logs or {}).items():
-            if name.endswith("loss") and not math.isfinite(scalar(value)):
-                self.bad = (int(self.model.step.numpy()), name, scalar(value))
-                self.model.stop_training = True
-                return
-
-
-class Checkpointer(keras.callbacks.Callback):
-    """Saves every `every_steps` steps and at each epoch end (CheckpointManager writes
-    to temporary files and renames, so a kill never leaves a half-written checkpoint)."""
-
-    def __init__(self, manager, guard, every_steps=0):
-        super().__init__()
-        self.manager, self.guard, self.every_steps = manager, guard, every_steps
-        self.last_saved = None
-
-    def save(self):
-        if self.guard.bad is not None:
-            return
-        step = int(self.model.step.numpy())
-        if step != self.last_saved:
-            self.manager.save(checkpoint_number=step)
-            self.last_saved = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.every_steps and int(self.model.step.numpy()) % self.every_steps == 0:
-            self.save()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.save()
-
-
-def image_grid(images, columns=None):
-    """[n, H, W, C] in [0, 1] -> one [1, rows*H, columns*W, C] grid image."""
-    images = np.asarray(images)
-    n, h, w, c = images.shape
-    columns = columns or int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / columns))
-    grid = np.zeros((rows * h, columns * w, c), images.dtype)
-    for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
-    return grid[np.newaxis]
-
-
-def to_unit_range(images, output_activation):
-    images = np.asarray(images, np.float32)
-    return (images + 1.0) / 2.0 if output_activation == "tanh" else images
-
-
-class TensorBoardLogger(keras.callbacks.Callback):
-    """Scalars, images and histograms under --logdir (see README for the tags)."""
-
-    def __init__(self, logdir, model_config, real_batch, num_samples, seed, every_steps, enabled=True):
-        super().__init__()
-        self.enabled = enabled
-        self.writer = tf.summary.create_file_writer(logdir) if enabled else None
-        self.sample_dir = os.path.join(logdir, "samples")
-        self.model_config = model_config
-        self.real_batch = real_batch
-        self.num_samples = num_samples
-        self.sample_seed = tf.constant([seed, -1], tf.int64)
-        self.every_steps = every_steps
-        self._clock = None
-
-    def _scalars(self, logs, step):
-        now = time.perf_counter()
-        if self._clock is not None and step > self._clock[1]:
-            tf.summary.scalar("steps_per_second", (step - self._clock[1]) / (now - self._clock[0]), step=step)
-        self._clock = (now, step)
-        for name, value in (logs or {}).items():
-            tf.summary.scalar(name, scalar(value), step=step)
-        memory = getattr(self.model, "memory", None)
-        if memory is not None:
-            for name, value in memory.statistics().items():
-                tf.summary.scalar(name, value, step=step)
-        for name, opt in (("d_learning_rate", self.model.d_optimizer),):
-            tf.summary.scalar(name, float(keras.ops.convert_to_numpy(opt.learning_rate)), step=step)
-
-    def on_train_begin(self, logs=None):
-        self._clock = (time.perf_counter(), int(self.model.step.numpy()))
-        if self.enabled and self.real_batch is not None:
-            with self.writer.as_default():
-                real = to_unit_range(self.real_batch[: self.num_samples], self.model_config.output_activation)
-                tf.summary.image("real_batch", image_grid(real), step=int(self.model.step.numpy()))
-
-    def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.step.numpy())
-        if self.enabled and step % self.every_steps == 0:
-            with self.writer.as_default():
-                self._scalars(logs, step)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self.enabled:
-            return
-        step = int(self.model.step.numpy())
-        samples = to_unit_range(self.model.generate(self.num_samples, self.sample_seed),
-                                self.model_config.output_activation)
-        grid = image_grid(samples)
-        with self.writer.as_default():
-            self._scalars(logs, step)
-            tf.summary.image("samples", grid, step=step)
-            memory = getattr(self.model, "memory", None)
-            if memory is not None:
-                tf.summary.histogram("memory/histogram", memory.histogram, step=step)
-                tf.summary.histogram("memory/ages", memory.ages, step=step)
-        self.writer.flush()
-        os.makedirs(self.sample_dir, exist_ok=True)
-        png = tf.io.encode_png(tf.cast(tf.clip_by_value(grid[0], 0, 1) * 255, tf.uint8))
-        tf.io.write_file(os.path.join(self.sample_dir, f"step_{step:08d}.png"), png)
 
 
 # ---------------------------------------------------------------------- train
@@ -275,12 +148,12 @@ def train(config, images, strategy=None, verbose="auto", log=print):
         log(f"Nothing to do: the run in {t.logdir} already reached step {start} of {total_steps}.")
         return model
 
-    guard = NonFiniteGuard()
-    checkpointer = Checkpointer(manager, guard, t.checkpoint_every_steps)
+    guard = callbacks_lib.NonFiniteGuard()
+    checkpointer = callbacks_lib.Checkpointer(manager, guard, t.checkpoint_every_steps)
     real_batch = images[: t.num_sample_images]
     real_batch = data_lib.scale_images(real_batch, config.model.output_activation).numpy()
-    tensorboard = TensorBoardLogger(t.logdir, config.model, real_batch, t.num_sample_images,
-                                    t.seed, t.log_every_steps, enabled=chief)
+    tensorboard = callbacks_lib.TensorBoardLogger(t.logdir, config.model.output_activation, real_batch,
+                                                  t.num_sample_images, t.seed, t.log_every_steps, enabled=chief)
     callbacks = [guard, checkpointer, tensorboard]
 
     def fit(first_step, first_epoch, last_epoch, steps):

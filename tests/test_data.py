@@ -182,5 +182,5 @@ def test_local_copy_is_found_on_the_search_path(tmp_path, digits, monkeypatch):
     np.savez(tmp_path / "mnist.npz", x_train=digits)
     assert data.resolve_data_path("affine_mnist", search_path=[str(tmp_path)]) == str(tmp_path / "mnist.npz")
     assert data.resolve_data_path("custom", search_path=[str(tmp_path)]) is None
-    monkeypatch.setenv("MEMORYGAN_DATA_DIR", str(tmp_path))
-    assert data.default_search_path()[0] == str(tmp_path)
+    assert data.default_search_path({"MEMORYGAN_DATA_DIR": str(tmp_path)})[0] == str(tmp_path)
+    assert data.resolve_data_path("fashion_mnist") is None  # the library searches only what it is given

@@ -50,7 +50,7 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tmp_path, monkey
     monkeypatch.setattr(MemoryGAN, "mutual_information", poisoned)
     logdir = str(tmp_path / "run")
     config = tiny_train_config(logdir, steps_per_epoch=10, checkpoint_every_steps=2)
-    with pytest.raises(trainer.TrainingDiverged, match=r"g_loss became nan at step 5.*ckpt-4"):
+    with pytest.raises(trainer.TrainingDiverged, match=r"_loss became nan at step 5.*ckpt-4"):
         trainer.train(config, blobs(32), verbose=0)
     latest = tf.train.latest_checkpoint(trainer.checkpoint_dir(logdir))
     assert latest.endswith("ckpt-4")

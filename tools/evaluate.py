@@ -56,7 +56,8 @@ def main(argv):
     if not os.path.exists(classifier_path):
         return fail(f"--classifier: no {classifier_path}; train one with tools/train_classifier.py")
     try:
-        path = data.resolve_data_path(config.train.dataset, FLAGS.data_path or config.train.data_path)
+        path = data.resolve_data_path(config.train.dataset, FLAGS.data_path or config.train.data_path,
+                                       data.default_search_path(os.environ))
         _, _, x_test, y_test = data.load_labelled(config.train.dataset, path, config.train.data_dir,
                                                   config.train.seed)
         model, checkpoint = export.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)

@@ -39,7 +39,7 @@ def main(argv):
         return 2
     out = FLAGS.out or os.path.join("classifiers", FLAGS.dataset)
     try:
-        path = data.resolve_data_path(FLAGS.dataset, FLAGS.data_path)
+        path = data.resolve_data_path(FLAGS.dataset, FLAGS.data_path, data.default_search_path(os.environ))
         x_train, y_train, x_test, y_test = data.load_labelled(FLAGS.dataset, path, FLAGS.data_dir, FLAGS.seed)
     except data.DataError as err:
         print(f"error: {err}", file=sys.stderr)
