@@ -18,12 +18,13 @@ and `generate_from_slot` ignores its slots.
 from __future__ import annotations
 
 import os
+import shutil
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from memorygan_tf import data, trainer
+from memorygan_tf import configs, data, rundir, trainer
 
 
 class MemorySnapshot(tf.Module):
@@ -99,21 +100,46 @@ def export_generator(model, export_dir):
     return export_dir
 
 
-def load_trained_model(logdir, checkpoint=None):
-    """Rebuilds the model of a run directory and restores its latest (or given) checkpoint."""
+def load_trained_model(logdir, checkpoint=None, log=lambda message: None):
+    """Rebuilds the model of a run directory and restores a checkpoint: the given one, else
+    the newest that loads (broken ones are skipped, see rundir.restore_newest).
+
+    Raises configs.ConfigError (one line) for a missing or unloadable checkpoint.
+    """
     config = trainer.load_run_config(logdir)
     model = trainer.build_model(config, tf.distribute.get_strategy(), total_steps=1)
-    path = checkpoint or tf.train.latest_checkpoint(trainer.checkpoint_dir(logdir))
-    if path is None:
-        raise FileNotFoundError(f"no checkpoint in {trainer.checkpoint_dir(logdir)}")
-    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
-    return model, path
+    restorable = tf.train.Checkpoint(model=model)
+    if checkpoint is None:
+        path = rundir.restore_newest(restorable, trainer.checkpoint_dir(logdir), log)
+        if path is None:
+            raise configs.ConfigError("logdir", f"no checkpoint in {trainer.checkpoint_dir(logdir)}")
+        return model, path
+    if not os.path.exists(checkpoint + ".index"):
+        raise configs.ConfigError("checkpoint", f"{checkpoint} is not a checkpoint (no {checkpoint}.index)")
+    try:
+        restorable.restore(checkpoint).expect_partial().assert_existing_objects_matched()
+    except Exception as err:  # noqa: BLE001 - any way a checkpoint can fail to load
+        raise configs.ConfigError("checkpoint", f"{checkpoint} does not load ({rundir._reason(err)})") from None
+    return model, checkpoint
 
 
-def export_from_logdir(logdir, export_dir, checkpoint=None):
-    """Exports the generator of a finished (or running) run. Returns the checkpoint used."""
+def export_from_logdir(logdir, export_dir, checkpoint=None, overwrite=False, log=lambda message: None):
+    """Exports the generator of a finished (or running) run. Returns the checkpoint used.
+
+    Refuses (configs.ConfigError) an --export_dir that is a file, or a non-empty one
+    unless `overwrite`.
+    """
     if not os.path.exists(os.path.join(logdir, "config.json")):
-        raise FileNotFoundError(f"{logdir} is not a run directory (no config.json)")
-    model, path = load_trained_model(logdir, checkpoint)
-    export_generator(model, export_dir)
+        raise configs.ConfigError("logdir", f"{logdir} is not a run directory (no config.json)")
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise configs.ConfigError("export_dir", f"{export_dir} is a file")
+    if os.path.isdir(export_dir) and os.listdir(export_dir) and not overwrite:
+        raise configs.ConfigError("export_dir", f"{export_dir} is not empty; pass --overwrite to replace it")
+    model, path = load_trained_model(logdir, checkpoint, log)
+    if os.path.isdir(export_dir) and overwrite:
+        shutil.rmtree(export_dir)
+    try:
+        export_generator(model, export_dir)
+    except OSError as err:
+        raise configs.ConfigError("export_dir", f"cannot write {export_dir}: {err.strerror or err}") from None
     return path

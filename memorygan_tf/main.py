@@ -13,7 +13,7 @@ import sys
 
 from absl import app, flags
 
-from memorygan_tf import configs
+from memorygan_tf import configs, data
 
 FLAGS = flags.FLAGS
 
@@ -21,6 +21,8 @@ FLAGS = flags.FLAGS
 # the default logdir depends on it.
 flags.DEFINE_string("dataset", "fashion_mnist", " | ".join(configs.DATASETS) + " (chooses the preset).")
 flags.DEFINE_string("logdir", None, "Run directory (TensorBoard, checkpoints, samples). Default runs/<dataset>.")
+flags.DEFINE_boolean("override_config", False, "On resume, apply given flags that change the model or the memory "
+                     "(not their shapes) from the current step on; recorded in config.json.")
 
 
 def define_config_flags():
@@ -73,7 +75,7 @@ def run():
 
     from absl import logging
 
-    from memorygan_tf import configs, data, trainer
+    from memorygan_tf import rundir, trainer
 
     if FLAGS.verbosity == 0:  # absl's default (INFO): keep TF's INFO lines out of the output
         logging.set_verbosity(logging.WARNING)
@@ -83,31 +85,88 @@ def run():
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
+    created = None
     try:
-        config = config_from_flags()  # validate flags before loading anything
+        config = config_from_flags()  # validate flags before touching anything
         t = config.train
+        if t.strategy == "multi_worker" and "TF_CONFIG" not in os.environ:
+            raise configs.ConfigError("strategy", "multi_worker needs the TF_CONFIG environment variable")
         if t.data_path and not os.path.exists(t.data_path):
             raise configs.ConfigError("data_path", f"{t.data_path} does not exist")
-        data_path = data.resolve_data_path(t.dataset, t.data_path, data.default_search_path(os.environ))
-        if data_path and not t.data_path:
-            print(f"Using the local copy {data_path} (pass --data_path to choose another file).", flush=True)
-        print(f"Loading {t.dataset} from {data_path or 'TensorFlow Datasets'} ...", flush=True)
-        images = data.load_images(t.dataset, data_path, t.data_dir, seed=t.seed)
-        shape = tuple(images.shape[1:])
-        if t.dataset == "custom":
-            config = config_from_flags(image_shape=shape)
-        elif shape != tuple(config.model.image_shape):
-            raise configs.ConfigError(
-                "data_path", f"images are {shape}, but {t.dataset} expects {tuple(config.model.image_shape)}"
-            )
-        print(f"{len(images)} training images of shape {shape}; logdir {t.logdir}", flush=True)
-        trainer.train(config, images)
+        created = not os.path.exists(t.logdir)
+        rundir.check_writable(t.logdir)
+        with rundir.RunLock(t.logdir):
+            config, changes, resumed = resume(config)
+            t = config.train
+            images = load_data(config)
+            shape = tuple(images.shape[1:])
+            if shape != tuple(config.model.image_shape):
+                if t.dataset == "custom" and not resumed:
+                    config = config_from_flags(image_shape=shape)
+                else:
+                    expects = "the resumed run" if resumed else t.dataset
+                    raise configs.ConfigError(
+                        "data_path", f"images are {shape}, but {expects} expects {tuple(config.model.image_shape)}")
+            print(f"{len(images)} training images of shape {shape}; logdir {t.logdir}", flush=True)
+            created = False  # from here on the run directory holds the run
+            trainer.train(config, images, changes=changes)
     except (configs.ConfigError, data.DataError, trainer.TrainingDiverged) as err:
+        if created:
+            _remove_empty_run(config_logdir())
         return fail(str(err))
     except KeyboardInterrupt:
         return 130
     print(f"Done. TensorBoard: tensorboard --logdir {config.train.logdir}")
     return 0
+
+
+def config_logdir():
+    return FLAGS.logdir or os.path.join("runs", FLAGS.dataset)
+
+
+def _remove_empty_run(logdir):
+    """Removes what a failed start created (the lock and an empty checkpoints/), nothing else."""
+    for path in (os.path.join(logdir, ".lock"), os.path.join(logdir, "checkpoints")):
+        try:
+            os.rmdir(path) if os.path.isdir(path) else os.remove(path)
+        except OSError:
+            pass
+    try:
+        os.rmdir(logdir)
+    except OSError:
+        pass
+
+
+def resume(config):
+    """The resume contract (rundir.resume_config): (config, changes, resumed)."""
+    from memorygan_tf import rundir, trainer
+
+    logdir = config.train.logdir
+    has_checkpoints = bool(rundir.checkpoint_files(trainer.checkpoint_dir(logdir)))
+    has_config = os.path.exists(os.path.join(logdir, "config.json"))
+    if not has_checkpoints:
+        return config, {}, False
+    if not has_config:
+        raise configs.ConfigError("logdir", f"{logdir} holds checkpoints but no config.json; "
+                                  "cannot tell which settings they belong to")
+    try:
+        saved = trainer.load_run_config(logdir)
+    except (ValueError, TypeError, KeyError) as err:
+        raise configs.ConfigError("logdir", f"{logdir}/config.json is unreadable: {err}") from None
+    explicit = {(section, name) for section, name, flag, _, _ in configs.flag_fields() if FLAGS[flag].present}
+    if FLAGS["dataset"].present:
+        explicit.add(("train", "dataset"))
+    config, changes = rundir.resume_config(saved, config, explicit, FLAGS.override_config)
+    return config, changes, True
+
+
+def load_data(config):
+    t = config.train
+    data_path = data.resolve_data_path(t.dataset, t.data_path, data.default_search_path(os.environ))
+    if data_path and not t.data_path:
+        print(f"Using the local copy {data_path} (pass --data_path to choose another file).", flush=True)
+    print(f"Loading {t.dataset} from {data_path or 'TensorFlow Datasets'} ...", flush=True)
+    return data.load_images(t.dataset, data_path, t.data_dir, seed=t.seed)
 
 
 def main(argv):

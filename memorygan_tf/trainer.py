@@ -20,6 +20,7 @@ from memorygan_tf import callbacks as callbacks_lib
 from memorygan_tf import configs
 from memorygan_tf import data as data_lib
 from memorygan_tf import model as model_lib
+from memorygan_tf import rundir
 
 
 class TrainingDiverged(RuntimeError):
@@ -88,14 +89,6 @@ def checkpoint_dir(logdir):
 
 
 # ---------------------------------------------------------------------- train
-def write_run_config(config, logdir):
-    os.makedirs(logdir, exist_ok=True)
-    path = os.path.join(logdir, "config.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(dataclasses.asdict(config), f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
-
-
 def config_from_dict(raw):
     """An ExperimentConfig from its JSON form, validated. Fields missing in `raw` (added to
     the code after the run was written) take their defaults; fields the code no longer
@@ -118,8 +111,19 @@ def load_run_config(logdir):
         return config_from_dict(json.load(f))
 
 
-def train(config, images, strategy=None, verbose="auto", log=print):
-    """Trains (or resumes) a run; returns the model. Raises TrainingDiverged on NaN/Inf."""
+def set_learning_rate(model, optimizer_config):
+    """Sets both optimizers' constant learning rate (a restored checkpoint carries the old one)."""
+    if optimizer_config.lr_decay == "none":
+        model.d_optimizer.learning_rate = optimizer_config.learning_rate
+        model.g_optimizer.learning_rate = optimizer_config.learning_rate
+
+
+def train(config, images, strategy=None, verbose="auto", log=print, changes=None):
+    """Trains (or resumes) a run; returns the model. Raises TrainingDiverged on NaN/Inf.
+
+    `changes` ({flag: [old, new]}, from rundir.resume_config) are recorded in the run's
+    config.json history at the step they take effect.
+    """
     t = config.train
     if t.deterministic:
         keras.utils.set_random_seed(t.seed)
@@ -137,12 +141,15 @@ def train(config, images, strategy=None, verbose="auto", log=print):
     directory = checkpoint_dir(t.logdir)
     if not chief:  # other workers write throw-away copies (collective save)
         directory = os.path.join(t.logdir, f"worker_tmp_{strategy.cluster_resolver.task_id}")
+    restored = rundir.restore_newest(ckpt, directory, log)
+    if restored:
+        log(f"Resumed from {restored} (step {int(model.step.numpy())}).")
+        set_learning_rate(model, config.optimizer)  # the rate given now, not the checkpoint's
+    if chief:
+        rundir.record_changes(config, t.logdir, changes or {}, int(model.step.numpy()))
+        if restored and changes:
+            log("Changed on resume: " + ", ".join(f"--{k} {a} -> {b}" for k, (a, b) in changes.items()))
     manager = tf.train.CheckpointManager(ckpt, directory, max_to_keep=t.keep_checkpoints)
-    if manager.latest_checkpoint:
-        ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log(f"Resumed from {manager.latest_checkpoint} (step {int(model.step.numpy())}).")
-    elif chief:
-        write_run_config(config, t.logdir)
     start = int(model.step.numpy())
     if start >= total_steps:
         log(f"Nothing to do: the run in {t.logdir} already reached step {start} of {total_steps}.")

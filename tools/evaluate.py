@@ -40,7 +40,7 @@ def main(argv):
     if FLAGS.verbosity == 0:
         logging.set_verbosity(logging.WARNING)
         pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
-    from memorygan_tf import data, evaluation, export, summaries, trainer
+    from memorygan_tf import configs, data, evaluation, export, summaries, trainer
 
     def fail(message):
         print(f"error: {message}", file=sys.stderr)
@@ -61,7 +61,7 @@ def main(argv):
         _, _, x_test, y_test = data.load_labelled(config.train.dataset, path, config.train.data_dir,
                                                   config.train.seed)
         model, checkpoint = export.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
-    except (data.DataError, FileNotFoundError) as err:
+    except (data.DataError, configs.ConfigError, OSError) as err:
         return fail(str(err))
     classifier = evaluation.load_classifier(classifier_path)
     start = time.time()

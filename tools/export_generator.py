@@ -15,7 +15,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = flags.FLAGS
 flags.DEFINE_string("logdir", None, "Run directory written by memorygan_tf.main.")
 flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
-flags.DEFINE_string("checkpoint", None, "A specific checkpoint (default: the latest in --logdir).")
+flags.DEFINE_string("checkpoint", None, "A specific checkpoint (default: the newest in --logdir that loads).")
+flags.DEFINE_boolean("overwrite", False, "Replace a non-empty --export_dir.")
 flags.mark_flags_as_required(["logdir", "export_dir"])
 
 
@@ -25,15 +26,16 @@ def main(argv):
 
     from absl import logging
 
-    from memorygan_tf import export
+    from memorygan_tf import configs, export
 
     if FLAGS.verbosity == 0:  # absl's default (INFO): keep TF's INFO lines out of the output
         logging.set_verbosity(logging.WARNING)
         pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
 
     try:
-        checkpoint = export.export_from_logdir(FLAGS.logdir, FLAGS.export_dir, FLAGS.checkpoint)
-    except FileNotFoundError as err:
+        checkpoint = export.export_from_logdir(FLAGS.logdir, FLAGS.export_dir, FLAGS.checkpoint,
+                                               overwrite=FLAGS.overwrite, log=print)
+    except (configs.ConfigError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(FLAGS.export_dir)

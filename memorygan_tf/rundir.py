@@ -1,0 +1,228 @@
+"""A run directory that cannot be lost: its identity, one process at a time, surviving checkpoints.
+
+The resume contract (README "Resume"):
+
+* ``config.json`` is the run's identity. Rerunning in a directory that holds a
+  checkpoint takes the saved value of every flag the user did not give; a given flag
+  that changes a FREE field (epochs, logging, checkpoint frequency, learning rate, ...)
+  is applied and recorded in ``config.json``'s ``history`` with the step it took
+  effect at; one that changes a FIXED field (the model, the memory or their
+  semantics) is refused, unless ``--override_config`` is given, and even then fields
+  that set the shape of a checkpointed variable are refused.
+* Checkpoints: the newest one that loads is restored; broken ones are skipped with a
+  message. While checkpoint files exist a run never starts again from step 0.
+* :class:`RunLock`: one process per run directory (an advisory ``flock`` that the
+  kernel drops when its process dies, so a crash leaves no stale lock).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import glob
+import json
+import os
+import re
+import socket
+import time
+
+import tensorflow as tf
+
+from memorygan_tf import configs
+
+# FIXED fields that set the shape of a variable in the checkpoint: never changed on resume.
+SHAPE_FIELDS = frozenset({
+    ("model", "image_shape"), ("model", "model"), ("model", "architecture"), ("model", "z_dim"),
+    ("model", "key_dim"), ("model", "memory_size"), ("model", "f_dim"), ("model", "fc_dim"),
+    ("model", "use_memory"), ("model", "use_mcgn"), ("model", "output_activation"),
+})
+CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d+)\.index$")
+
+
+def _flag(section, name):
+    for s, n, flag, _, _ in configs.flag_fields():
+        if (s, n) == (section, name):
+            return flag
+    return name
+
+
+def _resume_kind(section, name):
+    cls = configs.SECTIONS[section]
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return field.metadata.get("resume", configs.FIXED)
+
+
+def resume_config(saved, requested, explicit, override=False):
+    """The config of a resumed run and what changed.
+
+    `saved` is the run's config.json, `requested` the config built from the command
+    line, `explicit` the (section, field) pairs the user gave. Fields not given keep
+    their saved values. Returns (config, changes) with changes {flag: [old, new]};
+    raises configs.ConfigError for a refused change.
+    """
+    sections = {}
+    changes = {}
+    refused = []
+    for section, cls in configs.SECTIONS.items():
+        values = {}
+        for field in dataclasses.fields(cls):
+            old = getattr(getattr(saved, section), field.name)
+            new = getattr(getattr(requested, section), field.name)
+            key = (section, field.name)
+            if key not in explicit or old == new or field.name == "logdir":
+                values[field.name] = old if field.name != "logdir" else new
+                continue
+            flag = _flag(section, field.name)
+            if _resume_kind(section, field.name) == configs.FIXED and (not override or key in SHAPE_FIELDS):
+                refused.append((flag, old, new, key in SHAPE_FIELDS))
+                values[field.name] = old
+                continue
+            values[field.name] = new
+            changes[flag] = [old, new]
+        sections[section] = cls(**values)
+    if refused:
+        described = ", ".join(f"--{flag}={new} (saved: {old})" for flag, old, new, _ in refused)
+        if any(shape for *_, shape in refused):
+            hint = "these change the shape of checkpointed variables; start a new run with another --logdir"
+        else:
+            hint = "pass --override_config to apply them from the current step, or use another --logdir"
+        raise configs.ConfigError(refused[0][0], f"this run was trained with other settings: {described}; {hint}")
+    config = configs.ExperimentConfig(**sections)
+    configs.validate(config)
+    return config, changes
+
+
+def read_history(logdir):
+    path = os.path.join(logdir, "config.json")
+    try:
+        with open(path) as f:
+            return json.load(f).get("history", [])
+    except (OSError, ValueError):
+        return []
+
+
+def write_config(config, logdir, history=()):
+    """Writes config.json (atomically), with the list of changes made on resumes."""
+    os.makedirs(logdir, exist_ok=True)
+    path = os.path.join(logdir, "config.json")
+    record = dataclasses.asdict(config)
+    record["history"] = list(history)
+    with open(path + ".tmp", "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
+
+
+def record_changes(config, logdir, changes, step):
+    """Writes the config in effect and appends {step, changes} to its history."""
+    history = read_history(logdir)
+    if changes:
+        history.append({"step": int(step), "changed": changes, "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+    write_config(config, logdir, history)
+
+
+def check_writable(logdir):
+    """Creates logdir/checkpoints and writes a probe file there: a read-only or misplaced
+    run directory fails before any training, not at the first checkpoint."""
+    if os.path.exists(logdir) and not os.path.isdir(logdir):
+        raise configs.ConfigError("logdir", f"{logdir} is a file, not a directory")
+    directory = os.path.join(logdir, "checkpoints")
+    probe = os.path.join(directory, f".write_probe_{os.getpid()}")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as err:
+        raise configs.ConfigError("logdir", f"cannot write to {directory}: {err.strerror or err}") from None
+
+
+class RunLock:
+    """One training process per run directory.
+
+    Holds an exclusive `flock` on logdir/.lock for its lifetime; the file names the
+    holder (PID, host, start time) for the error message of a second process. The
+    kernel releases the lock when the holder exits or crashes.
+    """
+
+    def __init__(self, logdir):
+        self.path = os.path.join(logdir, ".lock")
+        self.file = None
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            self.file = None
+            raise configs.ConfigError(
+                "logdir", f"{os.path.dirname(self.path)} is in use by {holder}; wait for it or use another --logdir"
+            ) from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"PID {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc):
+        if self.file is not None:
+            fcntl.flock(self.file, fcntl.LOCK_UN)
+            self.file.close()
+            self.file = None
+        return False
+
+
+# --------------------------------------------------------------- checkpoints
+def checkpoint_files(directory):
+    """[(step, path prefix)] of every ckpt-N.index in `directory`, newest first."""
+    found = []
+    for path in glob.glob(os.path.join(directory, "ckpt-*.index")):
+        match = CHECKPOINT_PATTERN.match(os.path.basename(path))
+        if match:
+            found.append((int(match.group(1)), path[: -len(".index")]))
+    return sorted(found, reverse=True)
+
+
+def _reason(err):
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return f"{type(err).__name__}: {text[:160]}"
+
+
+def restore_newest(checkpoint, directory, log=print):
+    """Restores the newest checkpoint in `directory` that loads; returns its path or None.
+
+    Broken checkpoints (truncated or corrupted data, missing files) are skipped with
+    a message. The state file is rewritten to name only checkpoints up to the one
+    restored, so tf.train.CheckpointManager continues from there. Raises
+    configs.ConfigError when checkpoint files exist but none loads: a run never
+    silently starts again from step 0.
+    """
+    candidates = checkpoint_files(directory)
+    skipped = []
+    for step, prefix in candidates:
+        if not glob.glob(prefix + ".data-*"):
+            skipped.append((prefix, "its .data file is missing"))
+            log(f"Skipped {prefix}: its .data file is missing.")
+            continue
+        try:
+            checkpoint.restore(prefix).assert_existing_objects_matched()
+        except Exception as err:  # noqa: BLE001 - any way a checkpoint can fail to load
+            skipped.append((prefix, _reason(err)))
+            log(f"Skipped {prefix}: it does not load ({_reason(err)}).")
+            continue
+        broken = {q for q, _ in skipped}
+        older = [p for s, p in reversed(candidates) if s <= step and p not in broken]
+        tf.compat.v1.train.update_checkpoint_state(directory, prefix, all_model_checkpoint_paths=older)
+        return prefix
+    if candidates:
+        raise configs.ConfigError(
+            "logdir", f"none of the {len(candidates)} checkpoints in {directory} loads "
+            f"(newest: {skipped[0][0]}: {skipped[0][1]}); refusing to start again from step 0 over them"
+        )
+    return None
