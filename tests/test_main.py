@@ -105,13 +105,16 @@ def test_flagfiles_parse_into_the_intended_config(name, monkeypatch):
         config = main.config_from_flags()
     finally:
         flags.FLAGS.unparse_flags()
-    dataset = name.split("_no_")[0].removesuffix(".flags")
+    dataset = max((d for d in ("fashion_mnist", "affine_mnist", "cifar10", "mnist") if name.startswith(d)), key=len)
     assert config.train.dataset == dataset
     assert config.train.logdir == "runs/" + name.removesuffix(".flags")
     model = config.model
     assert model.use_memory == ("_no_memory" not in name)
     assert model.use_mcgn == ("_no_mcgn" not in name)
     assert (model.update_rule == "kaiser") == ("_no_em" in name)
+    if "_release" in name:
+        assert (model.batch_write, model.writes_per_step, model.update_rule, model.fill_empty) == \
+            ("last", 3, "release", False)
     if dataset == "cifar10":
         assert (model.memory_size, model.choose_k, model.key_dim, model.z_dim) == (16384, 256, 512, 16)
         assert model.output_activation == "tanh" and config.optimizer.beta_1 == 0.0
