@@ -6,6 +6,7 @@ Model-agnostic: they need from the model a `step` variable, `generate(n, seed)`,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -15,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from memorygan_tf import data as data_lib
+from memorygan_tf import evaluation, summaries
 
 
 def scalar(value):
@@ -131,7 +133,32 @@ class TensorBoardLogger(keras.callbacks.Callback):
             if memory is not None:
                 tf.summary.histogram("memory/histogram", memory.histogram, step=step)
                 tf.summary.histogram("memory/ages", memory.ages, step=step)
+                health = evaluation.memory_health(memory.keys.numpy(), memory.values.numpy(),
+                                                  memory.histogram.numpy())
+                for name, value in dataclasses.asdict(health).items():
+                    tf.summary.scalar(f"memory/{name}", value, step=step)
         self.writer.flush()
         os.makedirs(self.sample_dir, exist_ok=True)
         png = tf.io.encode_png(tf.cast(tf.clip_by_value(grid[0], 0, 1) * 255, tf.uint8))
         tf.io.write_file(os.path.join(self.sample_dir, f"step_{step:08d}.png"), png)
+
+
+class EvaluationLogger(keras.callbacks.Callback):
+    """Every `every_epochs` epochs: IS, FID and memory health of `num_samples` generated
+    images (evaluation.evaluate_model) as eval/* scalars, so a learning curve is visible."""
+
+    def __init__(self, logdir, config, classifier_path, x_test, y_test, every_epochs, num_samples, enabled=True):
+        super().__init__()
+        self.logdir, self.config = os.path.join(logdir, "eval"), config
+        self.classifier = evaluation.load_classifier(classifier_path) if enabled else None
+        self.x_test, self.y_test = x_test, y_test
+        self.every_epochs, self.num_samples, self.enabled = every_epochs, num_samples, enabled
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.enabled or (epoch + 1) % self.every_epochs:
+            return
+        result = evaluation.evaluate_model(self.model, self.classifier, self.x_test, self.y_test,
+                                           self.num_samples, splits=10)
+        summaries.write_evaluation(self.logdir, self.config, result)
+        print(f"\n[eval at step {result['step']}] IS {result['inception_score']:.3f} FID {result['fid']:.3f}",
+              flush=True)

@@ -112,6 +112,12 @@ class TrainConfig:
     keep_checkpoints: int = option(3, "Checkpoints kept.", resume=FREE)
     log_every_steps: int = option(50, "TensorBoard scalar interval.", resume=FREE)
     num_sample_images: int = option(64, "Images in the sample grid.", resume=FREE)
+    eval_every_epochs: int = option(0, "Every N epochs log IS, FID and memory health of --eval_samples "
+                                    "generated images to TensorBoard (needs --eval_classifier; 0: off).",
+                                    resume=FREE)
+    eval_classifier: Optional[str] = option(None, "Folder with classifier.keras (tools/train_classifier.py) "
+                                            "for --eval_every_epochs.", resume=FREE)
+    eval_samples: int = option(5000, "Generated images per evaluation during training.", resume=FREE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,5 +246,12 @@ def validate(config, num_replicas=1):
         raise ConfigError(
             "batch_size", f"global batch {t.batch_size} is not divisible by the {num_replicas} replicas"
         )
+    if t.eval_every_epochs < 0:
+        raise ConfigError("eval_every_epochs", "must be >= 0")
+    if t.eval_every_epochs and not t.eval_classifier:
+        raise ConfigError("eval_classifier", "--eval_every_epochs needs --eval_classifier "
+                          "(a folder made by tools/train_classifier.py)")
+    if t.eval_samples < 10:
+        raise ConfigError("eval_samples", "must be at least 10 (the Inception Score's splits)")
     if t.dataset == "custom" and not t.data_path:
         raise ConfigError("data_path", "--dataset=custom needs --data_path (npz, IDX file or image folder)")

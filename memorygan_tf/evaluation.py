@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from memorygan_tf import data
+
 
 # ------------------------------------------------------------ sample quality
 def inception_score(probs, splits=10):
@@ -258,7 +260,6 @@ def slot_clustering(argmax_slots, labels):
 
 
 # ------------------------------------------------------------- evaluating a run
-from memorygan_tf import data  # noqa: E402 - TensorFlow only for evaluating runs
 def generate_images(model, n, seed=1234, batch_size=1000):
     """n generated images in [0, 1] from the model's prior, reproducible from `seed`."""
     import tensorflow as tf

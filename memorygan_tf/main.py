@@ -108,8 +108,9 @@ def run():
                     raise configs.ConfigError(
                         "data_path", f"images are {shape}, but {expects} expects {tuple(config.model.image_shape)}")
             print(f"{len(images)} training images of shape {shape}; logdir {t.logdir}", flush=True)
+            test_set = load_test_set(config) if t.eval_every_epochs else None
             created = False  # from here on the run directory holds the run
-            trainer.train(config, images, changes=changes)
+            trainer.train(config, images, changes=changes, test_set=test_set)
     except (configs.ConfigError, data.DataError, trainer.TrainingDiverged) as err:
         if created:
             _remove_empty_run(config_logdir())
@@ -158,6 +159,17 @@ def resume(config):
         explicit.add(("train", "dataset"))
     config, changes = rundir.resume_config(saved, config, explicit, FLAGS.override_config)
     return config, changes, True
+
+
+def load_test_set(config):
+    """(x_test, y_test) for --eval_every_epochs, after checking the classifier exists."""
+    t = config.train
+    if not os.path.exists(os.path.join(t.eval_classifier, "classifier.keras")):
+        raise configs.ConfigError("eval_classifier", f"no classifier.keras in {t.eval_classifier}; "
+                                  "train one with tools/train_classifier.py")
+    data_path = data.resolve_data_path(t.dataset, t.data_path, data.default_search_path(os.environ))
+    _, _, x_test, y_test = data.load_labelled(t.dataset, data_path, t.data_dir, t.seed)
+    return x_test, y_test
 
 
 def load_data(config):

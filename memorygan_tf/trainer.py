@@ -118,11 +118,12 @@ def set_learning_rate(model, optimizer_config):
         model.g_optimizer.learning_rate = optimizer_config.learning_rate
 
 
-def train(config, images, strategy=None, verbose="auto", log=print, changes=None):
+def train(config, images, strategy=None, verbose="auto", log=print, changes=None, test_set=None):
     """Trains (or resumes) a run; returns the model. Raises TrainingDiverged on NaN/Inf.
 
     `changes` ({flag: [old, new]}, from rundir.resume_config) are recorded in the run's
-    config.json history at the step they take effect.
+    config.json history at the step they take effect. `test_set` (x_test, y_test) is
+    needed for --eval_every_epochs.
     """
     t = config.train
     if t.deterministic:
@@ -162,6 +163,11 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
     tensorboard = callbacks_lib.TensorBoardLogger(t.logdir, config.model.output_activation, real_batch,
                                                   t.num_sample_images, t.seed, t.log_every_steps, enabled=chief)
     callbacks = [guard, checkpointer, tensorboard]
+    if t.eval_every_epochs:
+        if test_set is None:
+            raise configs.ConfigError("eval_every_epochs", "needs the test split (an .npz with x_test, y_test)")
+        callbacks.append(callbacks_lib.EvaluationLogger(t.logdir, config, os.path.join(
+            t.eval_classifier, "classifier.keras"), *test_set, t.eval_every_epochs, t.eval_samples, enabled=chief))
 
     def fit(first_step, first_epoch, last_epoch, steps):
         dataset = data_lib.make_dataset(images, t.batch_size, seed=t.seed, start_step=first_step,

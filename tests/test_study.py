@@ -72,3 +72,30 @@ def test_evaluate_rejects_a_bad_logdir(tmp_path):
                              f"--logdir={tmp_path}"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("error: --logdir:") and "\n" not in result.stderr.strip()
+
+
+@pytest.mark.slow
+def test_eval_every_epochs_logs_a_learning_curve(labelled, tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    from tests.helpers import run_main
+
+    data_path, classifier = labelled
+    logdir = str(tmp_path / "run")
+    result = run_main(["--dataset=custom", f"--data_path={data_path}", f"--logdir={logdir}", "--batch_size=8",
+                       "--steps_per_epoch=2", "--epochs=2", "--num_sample_images=4", *TINY_FLAGS,
+                       "--eval_every_epochs=1", f"--eval_classifier={classifier}", "--eval_samples=20"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    acc = event_accumulator.EventAccumulator(os.path.join(logdir, "eval"), size_guidance={"tensors": 0})
+    acc.Reload()
+    steps = [e.step for e in acc.Tensors("eval/inception_score")]
+    assert steps == [2, 4]
+    assert {"eval/fid", "eval/purity", "eval/effective_slots"} <= set(acc.Tags()["tensors"])
+
+
+def test_eval_every_epochs_needs_a_classifier(labelled, tmp_path):
+    from tests.helpers import run_main
+
+    result = run_main(["--dataset=custom", f"--data_path={labelled[0]}", f"--logdir={tmp_path / 'r'}",
+                       "--eval_every_epochs=1"])
+    assert result.returncode == 2 and result.stderr.strip().startswith("error: --eval_classifier:")
