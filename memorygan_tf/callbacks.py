@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from memorygan_tf import data as data_lib
-from memorygan_tf import evaluation, summaries
+from memorygan_tf import evaluation, summaries, visualize
 
 
 def scalar(value):
@@ -137,6 +137,9 @@ class TensorBoardLogger(keras.callbacks.Callback):
                                                   memory.histogram.numpy())
                 for name, value in dataclasses.asdict(health).items():
                     tf.summary.scalar(f"memory/{name}", value, step=step)
+            if getattr(self.model, "conditional", False):  # what the most probable slots generate
+                slots_grid, _ = visualize.slots_grid(self.model)
+                tf.summary.image("slots", slots_grid[np.newaxis], step=step)
         self.writer.flush()
         os.makedirs(self.sample_dir, exist_ok=True)
         png = tf.io.encode_png(tf.cast(tf.clip_by_value(grid[0], 0, 1) * 255, tf.uint8))

@@ -194,12 +194,13 @@ def _reason(err):
     return f"{type(err).__name__}: {text[:160]}"
 
 
-def restore_newest(checkpoint, directory, log=print):
+def restore_newest(checkpoint, directory, log=print, repair_state=False):
     """Restores the newest checkpoint in `directory` that loads; returns its path or None.
 
     Broken checkpoints (truncated or corrupted data, missing files) are skipped with
-    a message. The state file is rewritten to name only checkpoints up to the one
-    restored, so tf.train.CheckpointManager continues from there. Raises
+    a message. With `repair_state` (training) the state file is rewritten to name only
+    the loadable checkpoints up to the one restored, so tf.train.CheckpointManager
+    continues from there; readers (export, tools) leave the directory as it is. Raises
     configs.ConfigError when checkpoint files exist but none loads: a run never
     silently starts again from step 0.
     """
@@ -216,9 +217,15 @@ def restore_newest(checkpoint, directory, log=print):
             skipped.append((prefix, _reason(err)))
             log(f"Skipped {prefix}: it does not load ({_reason(err)}).")
             continue
-        broken = {q for q, _ in skipped}
-        older = [p for s, p in reversed(candidates) if s <= step and p not in broken]
-        tf.compat.v1.train.update_checkpoint_state(directory, prefix, all_model_checkpoint_paths=older)
+        if repair_state:
+            broken = {q for q, _ in skipped}
+            older = [p for s, p in reversed(candidates) if s <= step and p not in broken]
+            quiet = tf.get_logger().level
+            tf.get_logger().setLevel("ERROR")  # the v1 call logs a deprecation notice
+            try:
+                tf.compat.v1.train.update_checkpoint_state(directory, prefix, all_model_checkpoint_paths=older)
+            finally:
+                tf.get_logger().setLevel(quiet)
         return prefix
     if candidates:
         raise configs.ConfigError(

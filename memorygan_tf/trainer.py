@@ -142,7 +142,7 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
     directory = checkpoint_dir(t.logdir)
     if not chief:  # other workers write throw-away copies (collective save)
         directory = os.path.join(t.logdir, f"worker_tmp_{strategy.cluster_resolver.task_id}")
-    restored = rundir.restore_newest(ckpt, directory, log)
+    restored = rundir.restore_newest(ckpt, directory, log, repair_state=True)
     if restored:
         log(f"Resumed from {restored} (step {int(model.step.numpy())}).")
         set_learning_rate(model, config.optimizer)  # the rate given now, not the checkpoint's

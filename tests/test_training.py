@@ -32,7 +32,7 @@ def test_tensorboard_event_files_hold_the_promised_tags(tmp_path):
     expected = {"d_loss", "g_loss", "d_real", "d_fake", "mi_loss", "mem_real_rate", "steps_per_second",
                 "memory/slots_in_use", "memory/prior_entropy", "memory/real_rate",
                 "samples", "real_batch", "memory/histogram", "memory/ages", "memory/real_slots",
-                "memory/distinct_real_keys", "memory/mean_real_cosine", "memory/effective_slots"}
+                "memory/distinct_real_keys", "memory/mean_real_cosine", "memory/effective_slots", "slots"}
     assert expected <= tags, expected - tags
     in_use = [tf.make_ndarray(e.tensor_proto) for e in acc.Tensors("memory/slots_in_use")]
     assert 0.0 < float(in_use[-1]) <= 1.0

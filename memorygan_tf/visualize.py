@@ -1,0 +1,228 @@
+"""The paper's figures from a trained run (Figs. 1, 3, 5, 6 of Kim et al., 2018).
+
+Image grids are plain arrays ([rows * H, cols * W, C] in [0, 1], written as PNG with
+TensorFlow); the charts use matplotlib (Agg, no display needed). Every function takes
+a trained model (see export.load_trained_model) and returns what it draws, so the
+command line (tools/visualize.py) only chooses and saves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from memorygan_tf import data
+
+GRID = 8
+
+
+# ---------------------------------------------------------------- image grids
+def tile(images, columns):
+    """[n, H, W, C] in [0, 1] -> [rows * H, columns * W, C] (rows filled in order)."""
+    images = np.asarray(images, np.float32)
+    n, h, w, c = images.shape
+    rows = -(-n // columns)
+    grid = np.ones((rows * h, columns * w, c), np.float32)
+    for i, image in enumerate(images):
+        r, col = divmod(i, columns)
+        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
+    return grid
+
+
+def save_png(grid, path, scale=1):
+    """Writes a [H, W, C] grid in [0, 1] as PNG (nearest-neighbour upscaled by `scale`)."""
+    grid = np.asarray(grid, np.float32)
+    if scale > 1:
+        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    png = tf.io.encode_png(tf.cast(np.clip(grid, 0.0, 1.0) * 255.0 + 0.5, tf.uint8))
+    tf.io.write_file(path, png)
+
+
+def _images(model, latent):
+    return data.to_unit_range(model.generator(latent, training=False).numpy(), model.config.output_activation)
+
+
+def _uniform_z(model, n, seed):
+    if model.config.z_distribution == "uniform":
+        return tf.random.stateless_uniform([n, model.config.z_dim], [seed, 7], -1.0, 1.0)
+    return tf.random.stateless_normal([n, model.config.z_dim], [seed, 7])
+
+
+def bilinear(corners, size=GRID):
+    """size x size points between 4 corner vectors [4, d] (top-left, top-right,
+    bottom-left, bottom-right), row-major: [size * size, d]."""
+    corners = np.asarray(corners, np.float64)
+    t = np.linspace(0.0, 1.0, size)
+    out = []
+    for a in t:
+        left = (1 - a) * corners[0] + a * corners[2]
+        right = (1 - a) * corners[1] + a * corners[3]
+        for b in t:
+            out.append((1 - b) * left + b * right)
+    return np.stack(out)
+
+
+def probable_slots(model, count):
+    """The `count` real slots with the largest prior p(c) ~ h v, most probable first."""
+    prior = prior_probabilities(model)
+    order = np.argsort(-prior, kind="stable")
+    return order[: min(count, int(np.sum(prior > 0)))]
+
+
+def prior_probabilities(model):
+    """p(c) ~ h_c v_c over all slots (Sec. 3.2)."""
+    logits = model.memory.prior_logits().numpy().astype(np.float64)
+    p = np.exp(logits - np.max(logits))
+    return p / p.sum()
+
+
+def check_slots(model, slots):
+    """Raises ValueError naming the first slot outside [0, N)."""
+    size = model.memory.size if model.memory is not None else 0
+    for slot in slots:
+        if not 0 <= slot < size:
+            raise ValueError(f"slot {slot} is outside the memory's {size} slots")
+
+
+def interpolate_z(model, seed=0, slot=None):
+    """Fig. 6: 8x8 bilinear interpolation of z between four random corners, with one fixed
+    memory slot (the most probable unless `slot`), or over z alone without an MCGN."""
+    z = bilinear(_uniform_z(model, 4, seed).numpy())
+    z = tf.constant(z, tf.float32)
+    if not model.conditional:
+        return tile(_images(model, z), GRID)
+    slot = int(probable_slots(model, 1)[0]) if slot is None else slot
+    check_slots(model, [slot])
+    return tile(_images(model, model.latent_from(z, tf.fill([GRID * GRID], slot))), GRID)
+
+
+def interpolate_keys(model, seed=0, slots=None):
+    """Fig. 1: keys interpolated between four memory slots (the most probable unless
+    `slots`), each point mapped to its argmax-posterior slot as the paper does; z fixed."""
+    if not model.conditional:
+        raise ValueError("the run has no memory-conditional generator (use interpolate_z)")
+    slots = list(probable_slots(model, 4)) if slots is None else list(slots)
+    check_slots(model, slots)
+    if len(slots) != 4:
+        raise ValueError("key interpolation needs 4 corner slots")
+    keys = model.memory.keys.numpy()[slots]
+    points = tf.constant(bilinear(keys), tf.float32)
+    mapped = model.memory.posterior(points)[0][:, 0]
+    z = tf.repeat(_uniform_z(model, 1, seed), GRID * GRID, axis=0)
+    return tile(_images(model, model.latent_from(z, mapped)), GRID), mapped.numpy()
+
+
+def slots_grid(model, slots=None, per_slot=GRID, seed=0):
+    """One row per slot (the most probable first, or `slots`), z varying along the row."""
+    if not model.conditional:
+        raise ValueError("the run has no memory-conditional generator")
+    slots = list(probable_slots(model, GRID)) if slots is None else list(slots)
+    check_slots(model, slots)
+    z = _uniform_z(model, per_slot, seed)
+    latent = model.latent_from(tf.tile(z, [len(slots), 1]), tf.constant(np.repeat(slots, per_slot), tf.int32))
+    return tile(_images(model, latent), per_slot), slots
+
+
+def samples(model, n, seed=0):
+    """n images from the prior (generate), reproducible from `seed`: [n, H, W, C] in [0, 1]."""
+    from memorygan_tf import evaluation
+
+    return evaluation.generate_images(model, n, seed=seed)
+
+
+def queries(model, images, batch_size=1000):
+    """Unit queries q of uint8 images [n, H, W, C] (the DMN encoder)."""
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = data.scale_images(images[start:start + batch_size], model.config.output_activation)
+        out.append(model.memory.normalize(model.encoder(x, training=False)).numpy())
+    return np.concatenate(out)
+
+
+def nearest_neighbors(model, train_images, n=GRID, k=GRID - 1, seed=0):
+    """Fig. 5: n generated images (first column), each followed by its k nearest training
+    images by cosine of the query."""
+    if model.memory is None:
+        raise ValueError("the run has no memory (no query space)")
+    generated = samples(model, n, seed)
+    to_uint8 = (np.clip(generated, 0, 1) * 255 + 0.5).astype(np.uint8)
+    q_gen, q_train = queries(model, to_uint8), queries(model, train_images)
+    nearest = np.argsort(-(q_gen @ q_train.T), axis=1)[:, :k]
+    rows = []
+    for i in range(n):
+        rows.append(generated[i])
+        rows.extend(train_images[nearest[i]].astype(np.float32) / 255.0)
+    return tile(np.stack(rows), k + 1)
+
+
+def posterior_figure(model, image, top=10, per_slot=4, seed=0):
+    """Fig. 3b: p(c|x) over the top slots of one query image, with samples of each slot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    query = tf.constant(queries(model, image[None]))
+    slots, probs = model.memory.posterior(query)
+    slots, probs = slots.numpy()[0][:top], probs.numpy()[0][:top]
+    fig = plt.figure(figsize=(10, 4.5))
+    ax_img = fig.add_axes([0.02, 0.35, 0.12, 0.35])
+    ax_img.imshow(np.squeeze(image), cmap="gray")
+    ax_img.set_title("query x")
+    ax_img.axis("off")
+    ax = fig.add_axes([0.2, 0.45, 0.78, 0.45])
+    colors = ["tab:blue" if model.memory.values.numpy()[s] > 0.5 else "tab:red" for s in slots]
+    ax.bar(range(len(slots)), probs, color=colors)
+    ax.set_xticks(range(len(slots)), [str(s) for s in slots])
+    ax.set_ylabel("p(c | x)")
+    ax.set_title("posterior over the top slots (blue: real, red: fake)")
+    if model.conditional:
+        z = _uniform_z(model, per_slot, seed)
+        for i, slot in enumerate(slots):
+            strip = _images(model, model.latent_from(z, tf.fill([per_slot], int(slot))))
+            sub = fig.add_axes([0.2 + 0.78 * (i + 0.1) / len(slots), 0.03, 0.78 * 0.8 / len(slots), 0.36])
+            sub.imshow(np.squeeze(tile(strip, 1)), cmap="gray")
+            sub.axis("off")
+    return fig, slots, probs
+
+
+def prior_figure(model):
+    """Fig. 3c: p(c) ~ h v over the slots, sorted, with the number holding 90 % of the mass."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    prior = np.sort(prior_probabilities(model))[::-1]
+    cumulative = np.cumsum(prior)
+    holding = int(np.searchsorted(cumulative, 0.9) + 1)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(np.arange(1, len(prior) + 1), prior, lw=1.5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.axvline(holding, color="tab:red", ls="--", label=f"{holding} slots hold 90 % of p(c)")
+    ax.set_xlabel("slot rank")
+    ax.set_ylabel("p(c)")
+    ax.set_title("MCGN prior over memory slots")
+    ax.legend()
+    return fig, holding
+
+
+def likelihood_figure(steps, values):
+    """Fig. 3a: mean test log-likelihood log p(x) under the memory at each checkpoint."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, values, marker="o")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("mean log p(x) of test images")
+    ax.set_title("Test log-likelihood under the memory")
+    return fig
+
+
+def mean_log_likelihood(model, images):
+    """Mean Memory.log_likelihood of uint8 images."""
+    return float(np.mean(model.memory.log_likelihood(tf.constant(queries(model, images))).numpy()))

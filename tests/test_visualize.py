@@ -1,0 +1,107 @@
+"""The figure tools on a tiny trained run: sizes, orders, one-line errors."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from memorygan_tf import export
+from memorygan_tf import visualize as vis
+from tests.helpers import ROOT, TINY_FLAGS, blobs, run_main
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vis")
+    images = blobs(64)[..., 0]
+    path = str(folder / "blobs.npz")
+    np.savez(path, x_train=images[:48], y_train=np.zeros(48, np.uint8), x_test=images[48:],
+             y_test=np.zeros(16, np.uint8))
+    logdir = str(folder / "run")
+    result = run_main(["--dataset=custom", f"--data_path={path}", f"--logdir={logdir}", "--batch_size=8",
+                       "--steps_per_epoch=2", "--epochs=3", "--num_sample_images=4", "--kappa=10", *TINY_FLAGS])
+    assert result.returncode == 0, result.stderr[-2000:]
+    return logdir, path
+
+
+def png_shape(path):
+    return tuple(tf.io.decode_png(tf.io.read_file(path)).shape)
+
+
+def test_grids_have_the_expected_sizes(trained, tmp_path):
+    model, _ = export.load_trained_model(trained[0])
+    assert vis.interpolate_z(model).shape == (8 * 28, 8 * 28, 1)
+    grid, mapped = vis.interpolate_keys(model)
+    assert grid.shape == (224, 224, 1) and mapped.shape == (64,)
+    assert set(mapped) <= set(range(model.memory.size))
+    grid, shown = vis.slots_grid(model, slots=[3, 5])
+    assert grid.shape == (2 * 28, 8 * 28, 1) and shown == [3, 5]
+    slots = vis.probable_slots(model, 4)
+    prior = vis.prior_probabilities(model)
+    assert np.all(np.diff(prior[slots]) <= 0)  # most probable first
+    train = blobs(30)
+    assert vis.nearest_neighbors(model, train, n=3, k=4).shape == (3 * 28, 5 * 28, 1)
+    vis.save_png(vis.tile(vis.samples(model, 5), 3), str(tmp_path / "s.png"), scale=2)
+    assert png_shape(str(tmp_path / "s.png")) == (2 * 28 * 2, 3 * 28 * 2, 1)
+    with pytest.raises(ValueError, match="slot 999 is outside"):
+        vis.slots_grid(model, slots=[999])
+
+
+def test_bilinear_corners_and_centre():
+    corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    points = vis.bilinear(corners, size=3)
+    np.testing.assert_allclose(points[[0, 2, 6, 8]], corners[[0, 1, 2, 3]])
+    np.testing.assert_allclose(points[4], [0.5, 0.5])
+
+
+def tool(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "visualize.py"), *args],
+                          capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                          timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["interpolate", "posterior", "prior", "likelihood", "neighbors", "slots",
+                                     "samples"])
+def test_every_subcommand_writes_its_picture(trained, tmp_path, command):
+    logdir, data_path = trained
+    out = str(tmp_path / f"{command}.png")
+    result = tool(command, f"--logdir={logdir}", f"--out={out}", f"--data_path={data_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"Wrote {out}" in result.stdout
+    shape = png_shape(out)
+    if command == "interpolate":
+        assert shape[0] == 2 * 224 and shape[1] == 2 * (2 * 224 + 8)  # z | keys, scale 2
+    elif command == "slots":
+        assert shape[:2] == (2 * 8 * 28, 2 * 8 * 28)
+    elif command == "samples":
+        assert shape[:2] == (2 * 8 * 28, 2 * 8 * 28)
+    else:
+        assert shape[0] > 200 and shape[1] > 300  # a matplotlib chart
+    if command == "likelihood":  # every checkpoint, in order of steps
+        steps = [int(line.split()[1].rstrip(":")) for line in result.stdout.splitlines() if line.startswith("step ")]
+        assert steps == sorted(steps) and len(steps) >= 2
+
+
+def test_samples_as_npz(trained, tmp_path):
+    out = str(tmp_path / "samples.npz")
+    result = tool("samples", f"--logdir={trained[0]}", f"--out={out}", "--num=10")
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = np.load(out)["images"]
+    assert images.shape == (10, 28, 28, 1) and images.dtype == np.uint8
+
+
+@pytest.mark.parametrize("args,message", [
+    (["slots", "--logdir=/nonexistent", "--out=/tmp/x.png"], "error: --logdir:"),
+    (["slots", "--slots=99999", "--out=/tmp/x.png"], "slot 99999 is outside"),
+    (["frobnicate", "--out=/tmp/x.png"], "give one subcommand"),
+])
+def test_errors_are_one_line(trained, args, message):
+    if not any(a.startswith("--logdir") for a in args):
+        args = args + [f"--logdir={trained[0]}"]
+    result = tool(*args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]

@@ -1,0 +1,137 @@
+"""The paper's figures from a run directory, one command each.
+
+    python tools/visualize.py SUBCOMMAND --logdir=RUN --out=FILE.png
+
+Subcommands:
+  interpolate  Figs. 1 and 6: 8x8 interpolation of z with a fixed slot (and, for a
+               MemoryGAN run, of keys mapped to their argmax-posterior slot); with
+               --logdir2 the second run's z interpolation is put beside (e.g. a DCGAN).
+  posterior    Fig. 3b: p(c|x) over the top slots of test image --index, with samples.
+  prior        Fig. 3c: the MCGN prior p(c) ~ h v, sorted; slots holding 90 % of it.
+  likelihood   Fig. 3a: mean test log-likelihood over the run's checkpoints.
+  neighbors    Fig. 5: generated images and their nearest training images (query cosine).
+  slots        One row per slot (most probable first, or --slots=3,17,...), z along rows.
+  samples      --num images as a PNG grid, or an .npz (--out=FILE.npz) for outside scoring.
+A thin wrapper over memorygan_tf.visualize.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SUBCOMMANDS = ("interpolate", "posterior", "prior", "likelihood", "neighbors", "slots", "samples")
+FLAGS = flags.FLAGS
+flags.DEFINE_string("logdir", None, "Run directory written by memorygan_tf.main.")
+flags.DEFINE_string("logdir2", None, "interpolate: a second run shown beside the first (e.g. '- Memory').")
+flags.DEFINE_string("out", None, "Output file (.png; samples also .npz).")
+flags.DEFINE_string("checkpoint", None, "A specific checkpoint (default: the newest that loads).")
+flags.DEFINE_string("data_path", None, "An .npz with x_train/x_test (default: the run's data or the local copy).")
+flags.DEFINE_list("slots", None, "slots / interpolate: memory slots to show.")
+flags.DEFINE_integer("index", 0, "posterior: index of the test image used as query.")
+flags.DEFINE_integer("num", 64, "samples: number of images.")
+flags.DEFINE_integer("seed", 0, "Seed of the noise.")
+flags.DEFINE_integer("scale", 2, "Upscaling of PNG image grids.")
+flags.DEFINE_integer("subset", 10000, "neighbors / likelihood: images of the data used.")
+flags.mark_flags_as_required(["logdir", "out"])
+
+
+def fail(message):
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv):
+    import logging as pylogging
+
+    import numpy as np
+    from absl import logging
+
+    if FLAGS.verbosity == 0:
+        logging.set_verbosity(logging.WARNING)
+        pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
+    if len(argv) != 2 or argv[1] not in SUBCOMMANDS:
+        return fail(f"give one subcommand: {', '.join(SUBCOMMANDS)}")
+    command = argv[1]
+    from memorygan_tf import configs, data, export, rundir, trainer
+    from memorygan_tf import visualize as vis
+
+    out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
+    if not os.path.isdir(out_dir):
+        return fail(f"--out: folder {out_dir} does not exist")
+    try:
+        slots = [int(s) for s in FLAGS.slots] if FLAGS.slots else None
+    except ValueError:
+        return fail(f"--slots: expected integers, got {','.join(FLAGS.slots)}")
+    if not os.path.exists(os.path.join(FLAGS.logdir, "config.json")):
+        return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no config.json)")
+    try:
+        config = trainer.load_run_config(FLAGS.logdir)
+        model, checkpoint = export.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
+
+        def split(name):
+            path = data.resolve_data_path(config.train.dataset, FLAGS.data_path or config.train.data_path,
+                                          data.default_search_path(os.environ))
+            if name == "train":
+                return data.load_images(config.train.dataset, path, config.train.data_dir, config.train.seed)
+            return data.load_labelled(config.train.dataset, path, config.train.data_dir, config.train.seed)[2]
+
+        if command != "samples" and command != "interpolate" and model.memory is None:
+            raise ValueError(f"{command} needs a run with a memory (this one has --use_memory=false)")
+        if command == "interpolate":
+            parts = [vis.interpolate_z(model, FLAGS.seed, slots[0] if slots else None)]
+            if model.conditional:
+                parts.append(vis.interpolate_keys(model, FLAGS.seed, slots)[0])
+            if FLAGS.logdir2:
+                other, _ = export.load_trained_model(FLAGS.logdir2)
+                parts.append(vis.interpolate_z(other, FLAGS.seed))
+            gap = np.ones((parts[0].shape[0], 8, parts[0].shape[2]), np.float32)
+            vis.save_png(np.concatenate(sum([[p, gap] for p in parts], [])[:-1], axis=1), FLAGS.out, FLAGS.scale)
+        elif command == "slots":
+            grid, shown = vis.slots_grid(model, slots, seed=FLAGS.seed)
+            vis.save_png(grid, FLAGS.out, FLAGS.scale)
+            print(f"rows: slots {', '.join(map(str, shown))}")
+        elif command == "samples":
+            images = vis.samples(model, FLAGS.num, FLAGS.seed)
+            if FLAGS.out.endswith(".npz"):
+                np.savez_compressed(FLAGS.out, images=(np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8))
+            else:
+                vis.save_png(vis.tile(images, int(np.ceil(np.sqrt(len(images))))), FLAGS.out, FLAGS.scale)
+        elif command == "neighbors":
+            train = split("train")[: FLAGS.subset]
+            vis.save_png(vis.nearest_neighbors(model, train, seed=FLAGS.seed), FLAGS.out, FLAGS.scale)
+        elif command == "posterior":
+            test = split("test")
+            if not 0 <= FLAGS.index < len(test):
+                return fail(f"--index: {FLAGS.index} is outside the {len(test)} test images")
+            fig, shown, probs = vis.posterior_figure(model, test[FLAGS.index], seed=FLAGS.seed)
+            fig.savefig(FLAGS.out, dpi=100)
+            print("top slots: " + ", ".join(f"{s} ({p:.3f})" for s, p in zip(shown, probs)))
+        elif command == "prior":
+            fig, holding = vis.prior_figure(model)
+            fig.savefig(FLAGS.out, dpi=100)
+            print(f"{holding} slots hold 90 % of the prior")
+        elif command == "likelihood":
+            test = split("test")[: FLAGS.subset]
+            found = sorted(rundir.checkpoint_files(trainer.checkpoint_dir(FLAGS.logdir)))
+            steps, values = [], []
+            for step, prefix in found:
+                try:
+                    loaded, _ = export.load_trained_model(FLAGS.logdir, prefix)
+                except configs.ConfigError as err:
+                    print(f"skipped {prefix}: {err}")
+                    continue
+                steps.append(step)
+                values.append(vis.mean_log_likelihood(loaded, test))
+                print(f"step {step}: mean log p(x) {values[-1]:.4f}")
+            vis.likelihood_figure(steps, values).savefig(FLAGS.out, dpi=100)
+    except (ValueError, configs.ConfigError, data.DataError, OSError) as err:
+        return fail(str(err).splitlines()[0])
+    print(f"Wrote {FLAGS.out} ({command}, {checkpoint})")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: sys.exit(main(argv)))
