@@ -35,15 +35,25 @@ from memorygan_tf import networks
 _D_STEP, _G_STEP = 0, 1
 
 
-def _all_gather(ctx, plan):
-    """All-gathers every field of a write plan (collectives take no bools)."""
-    fields = []
-    for field in plan:
-        if field.dtype == tf.bool:
-            fields.append(tf.cast(ctx.all_gather(tf.cast(field, tf.int32), axis=0), tf.bool))
-        else:
-            fields.append(ctx.all_gather(field, axis=0))
-    return memory_lib.WritePlan(*fields)
+def _all_gather(ctx, plan, after=()):
+    """All-gathers a write plan as ONE collective, issued after the tensors in `after`.
+
+    The fields are packed into a single [B, F] tensor of the query's dtype (slot
+    indices < 2^24 are exact in float32). One collective per plan, explicitly ordered,
+    so replicas cannot issue their collectives in different orders: independent
+    gathers have no data dependency, and a runtime that reorders them on one replica
+    pairs mismatched collectives (seen with three writes per step).
+    """
+    dtype = plan.query.dtype
+    k = plan.slots.shape[1]
+    packed = tf.concat([plan.query, plan.labels[:, None], tf.cast(plan.slots, dtype), plan.scores,
+                        tf.cast(plan.valid, dtype), tf.cast(plan.reset, dtype)[:, None]], axis=1)
+    with tf.control_dependencies(list(after)):
+        gathered = ctx.all_gather(packed, axis=0)
+    m = plan.query.shape[1]
+    query, labels, slots, scores, valid, reset = tf.split(gathered, [m, 1, k, k, k, 1], axis=1)
+    return memory_lib.WritePlan(query, labels[:, 0], tf.cast(tf.round(slots), tf.int32), scores,
+                                valid > 0.5, reset[:, 0] > 0.5), gathered
 
 
 def _replica():
@@ -192,19 +202,20 @@ class MemoryGAN(keras.Model):
         # Lines 5-11: write the D step's queries into the memory (after the gradient step).
         # One write of the real and generated batch (Algorithm 1), or, as the release,
         # the real and the generated batch as two writes.
+        token = []  # orders this step's collectives (see _all_gather)
         if self.memory is not None:
             if self.config.writes_per_step == 1:
-                self._write_memory(*plans)
+                token = self._write_memory(*plans)
             else:
-                self._write_memory(plans[0])
-                self._write_memory(plans[1])
+                token = self._write_memory(plans[0])
+                token = self._write_memory(plans[1], after=token)
 
         # Lines 12-13: G step with fresh noise and slots (Eq. 8).
         latent = self._local_latent(batch, _G_STEP)
         g_grads, g_loss, mi_g, g_plan = self._g_gradients(latent)
         self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
         if g_plan is not None:  # the release's third write: the G step's generated batch
-            self._write_memory(g_plan)
+            self._write_memory(g_plan, after=token)
         self.step.assign_add(1)
 
         values = dict(d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake, mi_loss=mi_g)
@@ -262,13 +273,20 @@ class MemoryGAN(keras.Model):
             g_total = g_loss + self.config.mi_lambda * mi_g / replicas
         return tape.gradient(g_total, self.generator.trainable_variables), g_loss * replicas, mi_g, plan
 
-    def _write_memory(self, *plans):
+    def _write_memory(self, *plans, after=()):
         """Gathers the local plans of all replicas in global-batch order (each plan's samples
         of all replicas, plan after plan) and applies them everywhere as one write."""
         ctx, replicas = _replica()
+        after = list(after)
         if replicas > 1:
-            plans = [_all_gather(ctx, plan) for plan in plans]
+            gathered = []
+            for plan in plans:
+                plan, token = _all_gather(ctx, plan, after)
+                gathered.append(plan)
+                after = [token]
+            plans = gathered
         self.memory.apply_update(memory_lib.concat_plans(plans))
+        return after
 
 
 # Models the harness can train, by the name of the --model flag (configs.MODELS).

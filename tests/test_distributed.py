@@ -45,9 +45,9 @@ def float64():
     keras.config.set_dtype_policy(policy)
 
 
-@pytest.mark.parametrize("rule,write", [("em", {}), ("kaiser", {}),
-                                        ("release", dict(batch_write="last", writes_per_step=3))])
-def test_mirrored_two_replicas_match_one_device(rule, write, float64):
+def compare_mirrored_with_one_device(rule, write):
+    """Trains STEPS steps on one device and on two replicas from the same weights; asserts
+    the memory (identical on both replicas) and the weights agree."""
     devices = tf.config.list_logical_devices("CPU")
     assert len(devices) >= 2, "conftest.py configures two logical CPUs"
     config = tiny_config(batch_size=8, update_rule=rule, memory_size=32, **write)
@@ -74,6 +74,35 @@ def test_mirrored_two_replicas_match_one_device(rule, write, float64):
     for a, b in zip(single.encoder.weights + single.generator.weights,
                     mirrored.encoder.weights + mirrored.generator.weights):
         np.testing.assert_allclose(replicas_of(b)[0], a.numpy(), atol=1e-5, err_msg=a.name)
+
+
+
+CHILD = r"""
+import os, sys
+sys.path.insert(0, os.environ["ROOT"])
+import tests.conftest  # two logical CPUs before TensorFlow starts
+import keras
+keras.config.set_floatx("float64")
+keras.config.set_dtype_policy("float64")
+from tests.test_distributed import compare_mirrored_with_one_device
+compare_mirrored_with_one_device(sys.argv[1], {"batch_write": "last", "writes_per_step": 3})
+print("OK")
+"""
+
+
+@pytest.mark.parametrize("rule", ["em", "kaiser"])
+def test_mirrored_two_replicas_match_one_device(rule, float64):
+    compare_mirrored_with_one_device(rule, {})
+
+
+def test_mirrored_last_write_with_three_writes_matches_one_device():
+    """batch_write=last, writes_per_step=3 under MirroredStrategy. In a fresh process: a
+    second MirroredStrategy in one process reuses collective instance keys, and when the
+    two strategies' step functions issue different collective sequences (three writes
+    gather more plans) the runtime's cached instance parameters clash."""
+    result = subprocess.run([sys.executable, "-c", CHILD, "release"], capture_output=True, text=True,
+                            env=dict(os.environ, ROOT=ROOT, TF_CPP_MIN_LOG_LEVEL="2"), timeout=600)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
 
 
 WORKER = r"""
