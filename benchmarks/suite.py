@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import numpy_memory
-from memorygan_tf import configs, data, memory, trainer
+from memorygan_tf import configs, data, memory, summaries, trainer
 
 
 # --------------------------------------------------------------- timing
@@ -261,7 +261,7 @@ def replica_scaling(steps=10):
 
 # ------------------------------------------------------------------- suite
 def machine():
-    return dict(platform=platform.platform(), processor=platform.processor(), cpus=os.cpu_count(),
+    return dict(summaries.machine_info(), platform=platform.platform(), cpus=os.cpu_count(),
                 tensorflow=tf.__version__, keras=keras.__version__, numpy=np.__version__,
                 gpus=[d.name for d in tf.config.list_logical_devices("GPU")])
 

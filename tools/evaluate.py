@@ -9,7 +9,6 @@ dashboard). A thin wrapper over memorygan_tf.evaluation.
 
 import json
 import os
-import platform
 import sys
 import time
 
@@ -74,8 +73,7 @@ def main(argv):
     print()
     with open(os.path.join(classifier_dir, "classifier.json")) as f:
         result["classifier"] = dict(json.load(f), path=classifier_path)
-    result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1),
-                  cpu=platform.processor() or platform.machine())
+    result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=summaries.machine_info())
     out = FLAGS.out or os.path.join(FLAGS.logdir, "eval", f"step_{result['step']:08d}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:

@@ -9,7 +9,6 @@ memorygan_tf.evaluation.train_classifier.
 
 import json
 import os
-import platform
 import sys
 import time
 
@@ -32,7 +31,7 @@ flags.DEFINE_integer("limit", 0, "Use only the first N training and test images 
 
 def main(argv):
     del argv
-    from memorygan_tf import data, evaluation
+    from memorygan_tf import data, evaluation, summaries
 
     if FLAGS.epochs <= 0 or FLAGS.width <= 0 or FLAGS.batch_size <= 0 or FLAGS.limit < 0:
         print("error: --epochs, --width and --batch_size must be positive, --limit >= 0", file=sys.stderr)
@@ -55,7 +54,7 @@ def main(argv):
     record = dict(dataset=FLAGS.dataset, data=path or "tfds", test_accuracy=accuracy, epochs=FLAGS.epochs,
                   width=FLAGS.width, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                   train_images=len(x_train), test_images=len(x_test), seconds=round(time.time() - start, 1),
-                  cpu=platform.processor() or platform.machine())
+                  machine=summaries.machine_info())
     with open(os.path.join(out, "classifier.json"), "w") as f:
         json.dump(record, f, indent=2)
     print(f"Test accuracy {accuracy:.4f}; wrote {os.path.join(out, 'classifier.keras')}")
