@@ -99,3 +99,16 @@ def test_eval_every_epochs_needs_a_classifier(labelled, tmp_path):
     result = run_main(["--dataset=custom", f"--data_path={labelled[0]}", f"--logdir={tmp_path / 'r'}",
                        "--eval_every_epochs=1"])
     assert result.returncode == 2 and result.stderr.strip().startswith("error: --eval_classifier:")
+
+
+def test_classifier_reference_on_real_test_images(labelled):
+    data_path, classifier = labelled
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_classifier.py"),
+                             "--dataset=custom", f"--data_path={data_path}", f"--out={classifier}",
+                             "--reference_only"], capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    with open(os.path.join(classifier, "classifier.json")) as f:
+        reference = json.load(f)["real_test_reference"]
+    assert reference["test_inception_score"] >= 1.0 - 1e-6
+    assert 0.0 <= reference["fid_test_halves"]
