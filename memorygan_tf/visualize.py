@@ -166,11 +166,12 @@ def posterior_figure(model, image, top=10, per_slot=4, seed=0):
     slots, probs = model.memory.posterior(query)
     slots, probs = slots.numpy()[0][:top], probs.numpy()[0][:top]
     fig = plt.figure(figsize=(10, 4.5))
-    ax_img = fig.add_axes([0.02, 0.35, 0.12, 0.35])
+    ax_img = fig.add_axes([0.01, 0.35, 0.11, 0.35])
     ax_img.imshow(np.squeeze(image), cmap="gray")
     ax_img.set_title("query x")
     ax_img.axis("off")
     ax = fig.add_axes([0.2, 0.45, 0.78, 0.45])
+    ax.yaxis.set_label_coords(-0.06, 0.5)
     colors = ["tab:blue" if model.memory.values.numpy()[s] > 0.5 else "tab:red" for s in slots]
     ax.bar(range(len(slots)), probs, color=colors)
     ax.set_xticks(range(len(slots)), [str(s) for s in slots])
