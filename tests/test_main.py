@@ -112,6 +112,8 @@ def test_flagfiles_parse_into_the_intended_config(name, monkeypatch):
     assert model.use_memory == ("_no_memory" not in name)
     assert model.use_mcgn == ("_no_mcgn" not in name)
     assert (model.update_rule == "kaiser") == ("_no_em" in name)
+    if dataset != "cifar10" and "_no_memory" not in name:  # the chosen default, or the paper's
+        assert model.kappa == (1.0 if ("_paper" in name or "_release" in name) else 10.0)
     if "_release" in name:
         assert (model.batch_write, model.writes_per_step, model.update_rule, model.fill_empty) == \
             ("last", 3, "release", False)

@@ -97,14 +97,16 @@ def test_learning_rate_given_on_resume_is_used_and_recorded(npz, run):
 
 
 def test_changing_the_memory_on_resume_is_refused_then_overridable(npz, run):
-    refused = run_main(args_for(npz, run, "--epochs=3", "--kappa=10"))
-    one_line_error(refused, "--kappa=10.0 (saved: 1.0)", "--override_config")
+    with open(os.path.join(run, "config.json")) as f:
+        kappa = json.load(f)["model"]["kappa"]
+    refused = run_main(args_for(npz, run, "--epochs=3", "--kappa=3"))
+    one_line_error(refused, f"--kappa=3.0 (saved: {kappa})", "--override_config")
     assert not os.path.exists(os.path.join(run, "checkpoints", "ckpt-6.index"))
-    applied = run_main(args_for(npz, run, "--epochs=3", "--kappa=10", "--override_config"))
+    applied = run_main(args_for(npz, run, "--epochs=3", "--kappa=3", "--override_config"))
     assert applied.returncode == 0, applied.stderr[-2000:]
     with open(os.path.join(run, "config.json")) as f:
         saved = json.load(f)
-    assert saved["model"]["kappa"] == 10.0 and saved["history"][-1]["changed"]["kappa"] == [1.0, 10.0]
+    assert saved["model"]["kappa"] == 3.0 and saved["history"][-1]["changed"]["kappa"] == [kappa, 3.0]
 
 
 def test_shape_changes_are_refused_even_with_override(npz, run):
@@ -114,11 +116,11 @@ def test_shape_changes_are_refused_even_with_override(npz, run):
 
 def test_flags_left_out_on_resume_keep_their_saved_values(npz, tmp_path):
     logdir = str(tmp_path / "kappa_run")
-    assert run_main(args_for(npz, logdir, "--kappa=10")).returncode == 0
-    again = run_main(args_for(npz, logdir, "--epochs=2"))  # no --kappa: the saved 10 stays
+    assert run_main(args_for(npz, logdir, "--kappa=4")).returncode == 0
+    again = run_main(args_for(npz, logdir, "--epochs=2"))  # no --kappa: the saved 4 stays
     assert again.returncode == 0, again.stderr[-2000:]
     with open(os.path.join(logdir, "config.json")) as f:
-        assert json.load(f)["model"]["kappa"] == 10.0
+        assert json.load(f)["model"]["kappa"] == 4.0
 
 
 # 3 ------------------------------------------------------ checkpoint fallback
