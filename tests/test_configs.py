@@ -110,3 +110,21 @@ def test_truncated_npz_with_valid_header_is_one_line(tmp_path):
     (tmp_path / "corrupt.npz").write_bytes(bytes(corrupt))
     with pytest.raises(data.DataError, match="cannot read"):
         data.load_local(str(tmp_path / "corrupt.npz"))
+
+
+def test_image_folder_errors_say_what_is_wrong(tmp_path):
+    import tensorflow as tf
+
+    grey = tf.io.encode_png(np.zeros((28, 28, 1), np.uint8)).numpy()
+    colour = tf.io.encode_png(np.zeros((28, 28, 3), np.uint8)).numpy()
+    (tmp_path / "a.png").write_bytes(grey)
+    (tmp_path / "b.png").write_bytes(colour)
+    with pytest.raises(data.DataError, match="differ in channels") as err:
+        data.load_image_folder(str(tmp_path))
+    assert "size" not in str(err.value)
+    (tmp_path / "b.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(data.DataError) as err:
+        data.load_image_folder(str(tmp_path))
+    message = str(err.value)
+    assert message.startswith("cannot decode") and "b.png" in message
+    assert "\n" not in message and "{{" not in message and "Op:" not in message  # no TF internals
