@@ -126,7 +126,7 @@ def test_mutual_information_term_is_negative_cosine():
     keys = tf.constant([[1.0] + [0.0] * 7, [0.0, 1.0] + [0.0] * 6])
     query = tf.constant([[0.6, 0.8] + [0.0] * 6, [0.6, 0.8] + [0.0] * 6])
     value = model.mutual_information(tf.concat([z, keys], -1), query)
-    assert float(value) == pytest.approx(-(0.6 + 0.8) / 2)
+    assert float(value) == pytest.approx(-config.model.kappa * (0.6 + 0.8) / 2)
 
 
 def test_d_loss_matches_eq7_on_first_step():
