@@ -95,6 +95,7 @@ def test_mirrored_two_replicas_match_one_device(rule, float64):
     compare_mirrored_with_one_device(rule, {})
 
 
+@pytest.mark.slow
 def test_mirrored_last_write_with_three_writes_matches_one_device():
     """batch_write=last, writes_per_step=3 under MirroredStrategy. In a fresh process: a
     second MirroredStrategy in one process reuses collective instance keys, and when the

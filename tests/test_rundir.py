@@ -18,6 +18,8 @@ import tensorflow as tf
 
 from tests.helpers import ROOT, TINY_FLAGS, blobs, run_main
 
+pytestmark = pytest.mark.slow  # every test here starts training subprocesses
+
 
 @pytest.fixture(scope="module")
 def npz(tmp_path_factory):
