@@ -118,16 +118,16 @@ def classifier_heads(classifier):
     return keras.Model(classifier.inputs, [classifier.output, classifier.get_layer("features").output])
 
 
-def augment(images, seed):
+def augment(images, seed, flip=True):
     """Training augmentation for the classifier: random shifts of up to 2 pixels and,
-    for data sets where it keeps the class (Fashion-MNIST), horizontal flips."""
+    with `flip` (data sets where it keeps the class: Fashion-MNIST), horizontal flips."""
     import tensorflow as tf
 
     shape = tf.shape(images)
     padded = tf.pad(images, [[0, 0], [2, 2], [2, 2], [0, 0]])
     seeds = tf.random.experimental.stateless_split(seed, 2)
     shifted = tf.image.stateless_random_crop(padded, shape, seed=seeds[0])
-    return tf.image.stateless_random_flip_left_right(shifted, seed=seeds[1])
+    return tf.image.stateless_random_flip_left_right(shifted, seed=seeds[1]) if flip else shifted
 
 
 def train_classifier(x_train, y_train, x_test, y_test, directory, epochs=8, batch_size=128,
@@ -157,13 +157,7 @@ def train_classifier(x_train, y_train, x_test, y_test, directory, epochs=8, batc
 
     def prepare(i, batch):
         x, y = batch
-        x = scale(x)
-        if flip:
-            x = augment(x, tf.stack([tf.constant(seed, tf.int64), i]))
-        else:
-            x = tf.image.stateless_random_crop(tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]]), tf.shape(x),
-                                               seed=tf.stack([tf.constant(seed, tf.int64), i]))
-        return x, y
+        return augment(scale(x), tf.stack([tf.constant(seed, tf.int64), i]), flip), y
 
     train = train.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
     test = tf.data.Dataset.from_tensor_slices((x_test, y_test.astype(np.int32))).batch(512)
