@@ -13,7 +13,7 @@ from typing import Optional, Tuple
 
 # Allowed values, declared once: the flags, `validate` and the modules that implement
 # them (memory, networks, losses, trainer) all read these.
-LOSSES = ("jsd", "alternative", "reverse_kl")
+LOSSES = ("jsd", "alternative", "reverse_kl", "none")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 UPDATE_RULES = ("em", "release", "kaiser")
 BATCH_WRITES = ("sum", "last")
@@ -37,15 +37,32 @@ class ConfigError(ValueError):
         self.flag = flag
 
 
-def option(default, help, choices=None, flag=None, resume=FIXED):  # noqa: A002 - absl's word
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Search space of a numeric field for tools/tune.py: [low, high], log-uniform if `log`."""
+
+    low: float
+    high: float
+    log: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """Search space of a field for tools/tune.py: one of `values`."""
+
+    values: tuple
+
+
+def option(default, help, choices=None, flag=None, resume=FIXED, search=None):  # noqa: A002 - absl's word
     """A config field that is also a command-line flag.
 
     `help` is the flag's help, `choices` its allowed values (enum flags), `flag` the
-    flag's name when it differs from the field's, `resume` FIXED or FREE. A field
-    declared with plain `dataclasses.field` / a default is not a flag.
+    flag's name when it differs from the field's, `resume` FIXED or FREE, `search` its
+    hyper-parameter search space (Range or Choice; tools/tune.py searches every field
+    that has one). A field declared with plain `dataclasses.field` / a default is not a flag.
     """
     return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, flag=flag,
-                                                            resume=resume))
+                                                            resume=resume, search=search))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +75,12 @@ class ModelConfig:
                                     OUTPUT_ACTIVATIONS)
     architecture: str = option("auto", "Networks (auto: by image size).", ("auto",) + tuple(ARCHITECTURES.values()))
     z_dim: int = option(2, "Noise dimension.")
-    key_dim: int = option(256, "Memory key / query dimension M.")
-    memory_size: int = option(4096, "Memory slots N.")
-    choose_k: int = option(128, "Top-k slots k.")
-    alpha: float = option(0.5, "Histogram decay of the EM update.")
+    key_dim: int = option(256, "Memory key / query dimension M.", search=Choice((64, 128, 256)))
+    memory_size: int = option(4096, "Memory slots N.", search=Choice((1024, 2048, 4096, 8192)))
+    choose_k: int = option(128, "Top-k slots k.", search=Choice((32, 64, 128, 256)))
+    alpha: float = option(0.5, "Histogram decay of the EM update.", search=Range(0.1, 1.0))
     beta: float = option(1e-8, "Prior smoothing constant.")
-    kappa: float = option(1.0, "vMF concentration.")
+    kappa: float = option(1.0, "vMF concentration.", search=Range(1.0, 100.0, log=True))
     eps: float = option(1e-3, "Clip of the discriminator output.")
     update_rule: str = option("em", "Memory write rule (kaiser = '- EM').", UPDATE_RULES)
     em_iterations: int = option(1, "EM iterations T per write.")
@@ -77,16 +94,38 @@ class ModelConfig:
     fc_dim: int = option(1024, "Width of the generator's first dense layer (28x28 nets).")
     use_memory: bool = option(True, "False: the '- Memory' plain DCGAN ablation.")
     use_mcgn: bool = option(True, "False: the '- MCGN' ablation (generator reads z only).")
-    loss: str = option("jsd", "GAN loss.", LOSSES)
-    mi_lambda: float = option(1e-2, "Weight lambda of the mutual-information term.")
+    loss: str = option("jsd", "Generator's GAN loss (none: only --feature_matching).", LOSSES,
+                       search=Choice(("jsd", "alternative")))
+    mi_lambda: float = option(1e-2, "Weight lambda of the mutual-information term.",
+                              search=Range(1e-4, 1e-1, log=True))
     z_distribution: str = option("uniform", "Noise prior (uniform U(-1, 1) as the release, or normal).",
                                  Z_DISTRIBUTIONS)
     sync_batch_norm: bool = option(True, "Batch-norm statistics over the global batch under a strategy.")
+    # Training options of the seed papers (README "Training options"); all off by default.
+    d_steps: int = option(1, "Discriminator steps per generator step, each on its own real batch and "
+                          "writing the memory (Goodfellow et al. 2014, Algorithm 1's k).", search=Choice((1, 2)))
+    label_smoothing: float = option(1.0, "Target for real images in the D loss: one-sided label smoothing "
+                                    "(Salimans et al. 2016), e.g. 0.9; 1: off.", search=Choice((1.0, 0.9)))
+    feature_matching: bool = option(False, "Add feature matching to the generator loss: squared distance "
+                                    "of mean encoder features of real and generated batches (Salimans et "
+                                    "al. 2016); with --loss=none it is the whole loss.",
+                                    search=Choice((False, True)))
+    minibatch_discrimination: bool = option(False, "Minibatch-discrimination layer at the end of the "
+                                            "encoder, before the query / logit head (Salimans et al. 2016).",
+                                            search=Choice((False, True)))
+    historical_averaging: float = option(0.0, "Weight of the penalty on the squared distance of the "
+                                         "parameters to their running average (Salimans et al. 2016); 0: off.",
+                                         search=Choice((0.0, 1e-4, 1e-3)))
+    self_modulation: bool = option(False, "Generator batch norms take scale and shift from an MLP of the "
+                                   "generator input [z, K_i] (Chen et al. 2019).", search=Choice((False, True)))
+    spectral_norm: bool = option(False, "Spectral normalisation of the encoder's conv and dense kernels "
+                                 "(Miyato et al. 2018; keras.layers.SpectralNormalization).",
+                                 search=Choice((False, True)))
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
-    learning_rate: float = option(2e-4, "Adam learning rate.", resume=FREE)
+    learning_rate: float = option(2e-4, "Adam learning rate.", resume=FREE, search=Range(5e-5, 1e-3, log=True))
     beta_1: float = option(0.5, "Adam beta_1.", flag="beta1")
     beta_2: float = option(0.999, "Adam beta_2.", flag="beta2")
     lr_decay: str = option("none", "Learning-rate schedule (linear: to zero over the whole run).", LR_DECAYS)
@@ -198,7 +237,7 @@ def validate(config, num_replicas=1):
     m, o, t = config.model, config.optimizer, config.train
     positive = dict(
         z_dim=m.z_dim, key_dim=m.key_dim, memory_size=m.memory_size, choose_k=m.choose_k,
-        f_dim=m.f_dim, fc_dim=m.fc_dim, em_iterations=m.em_iterations, batch_size=t.batch_size,
+        f_dim=m.f_dim, fc_dim=m.fc_dim, em_iterations=m.em_iterations, d_steps=m.d_steps, batch_size=t.batch_size,
         epochs=t.epochs, learning_rate=o.learning_rate, keep_checkpoints=t.keep_checkpoints,
         log_every_steps=t.log_every_steps, num_sample_images=t.num_sample_images,
     )
@@ -246,6 +285,12 @@ def validate(config, num_replicas=1):
         raise ConfigError("eps", "must lie in [0, 0.5)")
     if m.mi_lambda < 0:
         raise ConfigError("mi_lambda", "must be >= 0")
+    if not 0.0 < m.label_smoothing <= 1.0:
+        raise ConfigError("label_smoothing", f"the real target must lie in (0, 1], got {m.label_smoothing}")
+    if m.historical_averaging < 0:
+        raise ConfigError("historical_averaging", f"the penalty weight must be >= 0, got {m.historical_averaging}")
+    if m.loss == "none" and not m.feature_matching:
+        raise ConfigError("loss", "--loss=none leaves the generator without an objective; add --feature_matching")
     if not (0.0 <= o.beta_1 < 1.0 and 0.0 <= o.beta_2 < 1.0):
         raise ConfigError("beta1", "Adam betas must lie in [0, 1)")
     if t.batch_size % num_replicas:

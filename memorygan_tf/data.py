@@ -318,16 +318,29 @@ def to_unit_range(images, output_activation):
     return (images + 1.0) / 2.0 if output_activation == "tanh" else images
 
 
-def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="sigmoid"):
+def group_order(batch_size, groups, replicas):
+    """Row order of a step's `groups` batches so that each replica's contiguous share
+    holds its share of batch 0, then of batch 1, ...: split into `groups` slices on
+    every replica, slice g of all replicas is exactly batch g of a one-device run."""
+    local = batch_size // replicas
+    order = [g * batch_size + r * local + i for r in range(replicas) for g in range(groups) for i in range(local)]
+    return np.asarray(order, np.int64)
+
+
+def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="sigmoid", groups=1, replicas=1):
     """An endless tf.data stream of global batches, reshuffled every pass over the data.
 
     The permutation of pass e is stateless_shuffle(seed, e); batches that do not fill
     up are dropped. `start_step` skips the first batches cheaply (indices only), so a
-    resumed run continues the exact sequence.
+    resumed run continues the exact sequence. With `groups` > 1 (--d_steps) every
+    element holds `groups` consecutive batches, ordered for `replicas` by group_order.
     """
     n = len(images)
-    if n < batch_size:
-        raise DataError(f"{n} images are fewer than one batch of {batch_size}")
+    if n < batch_size * groups:
+        raise DataError(f"{n} images are fewer than one batch of {batch_size * groups}"
+                        + (f" ({groups} discriminator steps of {batch_size})" if groups > 1 else ""))
+    order_in_step = group_order(batch_size, groups, replicas) if groups > 1 and replicas > 1 else None
+    batch_size *= groups
     per_pass = n // batch_size
     images = tf.constant(images)
 
@@ -335,7 +348,10 @@ def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="si
         order = tf.random.experimental.stateless_shuffle(
             tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
         )
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=True)
+        if order_in_step is not None:
+            batches = batches.map(lambda idx: tf.gather(idx, order_in_step))
+        return batches
 
     first_pass = start_step // per_pass
     ds = tf.data.Dataset.range(first_pass, 2**62).flat_map(one_pass)

@@ -13,9 +13,15 @@ import tensorflow as tf
 from memorygan_tf.configs import LOSSES as GENERATOR_LOSSES
 
 
-def discriminator_loss(log_d_real, log_1m_d_fake):
-    """Eq. 7 without the MI term: -log D(x) - log(1 - D(G(z, K_i))), per example."""
-    return -log_d_real - log_1m_d_fake
+def discriminator_loss(log_d_real, log_1m_d_fake, log_1m_d_real=None, real_target=1.0):
+    """Eq. 7 without the MI term: -log D(x) - log(1 - D(G(z, K_i))), per example.
+
+    With one-sided label smoothing (Salimans et al. 2016, Sec. 3.4) the real images'
+    target is `real_target` t < 1: -t log D(x) - (1 - t) log(1 - D(x)) - log(1 - D(G)).
+    """
+    if real_target == 1.0:
+        return -log_d_real - log_1m_d_fake
+    return -real_target * log_d_real - (1.0 - real_target) * log_1m_d_real - log_1m_d_fake
 
 
 def generator_loss(log_d_fake, log_1m_d_fake, kind="jsd"):
@@ -24,6 +30,7 @@ def generator_loss(log_d_fake, log_1m_d_fake, kind="jsd"):
     jsd:         log(1 - D(G))            (the minimax loss of Eq. 8)
     alternative: -log D(G)                (non-saturating)
     reverse_kl:  log(1 - D(G)) - log D(G) (= -log(D / (1 - D)), the logit)
+    none:        0                        (feature matching alone)
     """
     if kind == "jsd":
         return log_1m_d_fake
@@ -31,6 +38,8 @@ def generator_loss(log_d_fake, log_1m_d_fake, kind="jsd"):
         return -log_d_fake
     if kind == "reverse_kl":
         return log_1m_d_fake - log_d_fake
+    if kind == "none":
+        return tf.zeros_like(log_d_fake)
     raise ValueError(f"unknown generator loss {kind!r}; choose one of {', '.join(GENERATOR_LOSSES)}")
 
 
@@ -39,3 +48,15 @@ def mutual_information(keys, query, kappa):
     (up to constants) of the conditioning key under the query of the generated image.
     Minimising it makes generated images recognisable as their slot. Returns a scalar."""
     return -tf.reduce_mean(kappa * tf.reduce_sum(keys * query, axis=-1))
+
+
+def feature_matching(mean_real_features, mean_fake_features):
+    """||E f(x) - E f(G(z))||^2 (Salimans et al. 2016, Sec. 3.1), given the batch means of
+    an intermediate discriminator feature f. Returns a scalar."""
+    return tf.reduce_sum(tf.square(mean_real_features - mean_fake_features))
+
+
+def historical_averaging(parameters, averages):
+    """sum_p ||theta_p - mean_t theta_p[t]||^2 (Salimans et al. 2016, Sec. 3.3): the squared
+    distance of the parameters to their running averages. Returns a scalar."""
+    return tf.add_n([tf.reduce_sum(tf.square(p - a)) for p, a in zip(parameters, averages)])

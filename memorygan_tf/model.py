@@ -20,6 +20,11 @@ its own copy, so all copies stay identical and equal to a one-device run.
 The "- Memory" ablation (use_memory=False) is a plain DCGAN with the same networks
 and a logit head; "- MCGN" (use_mcgn=False) feeds the generator z only and drops
 the mutual-information term (there is no K_i to be informative about).
+
+Training options (all off by default): d_steps D steps per G step (each on its own
+slice of the real batch, each writing the memory), one-sided label smoothing,
+feature matching and historical averaging in the losses (losses.py), and the
+network options of networks.py.
 """
 
 from __future__ import annotations
@@ -88,9 +93,18 @@ class MemoryGAN(keras.Model):
             self.memory = None
             self.logit_head = networks.build_logit_head(config)
         self.conditional = config.use_memory and config.use_mcgn
+        # Feature matching reads an intermediate encoder activation (same weights).
+        self.feature_encoder = networks.feature_view(self.encoder) if config.feature_matching else None
+        # Historical averaging: running means of the parameters, one per trainable variable.
+        self.d_averages, self.g_averages = [], []
+        if config.historical_averaging > 0:
+            self.d_averages = self._averages_of(self.discriminator_variables, "d_average")
+            self.g_averages = self._averages_of(self.generator.trainable_variables, "g_average")
         # The global step drives the stateless RNG: restoring it restores the RNG.
         self.step = keras.Variable(0, dtype="int64", trainable=False, name="step", aggregation="none")
         names = ["d_loss", "g_loss", "d_real", "d_fake", "mi_loss"]
+        if config.feature_matching:
+            names.append("fm_loss")
         if config.use_memory:
             names.append("mem_real_rate")
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
@@ -142,10 +156,13 @@ class MemoryGAN(keras.Model):
         slots, keys = self.memory.sample_keys(n, seed=c_seed)
         return tf.concat([z, keys], axis=-1), slots
 
-    def _local_latent(self, local_batch, purpose):
-        """This replica's slice of the global batch's latent draws."""
+    def _local_latent(self, local_batch, purpose, index=0):
+        """This replica's slice of the global batch's latent draws (`index`: the D step)."""
         ctx, replicas = _replica()
-        latent, slots = self.sample_latent(local_batch * replicas, self._seed(purpose))
+        seed = self._seed(purpose)
+        if index:
+            seed = tf.cast(tf.random.experimental.stateless_fold_in(seed, index), tf.int64)
+        latent, slots = self.sample_latent(local_batch * replicas, seed)
         if replicas > 1:
             start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local_batch
             latent = latent[start:start + local_batch]
@@ -167,9 +184,18 @@ class MemoryGAN(keras.Model):
         return self.generator(latent, training=False)
 
     # ----------------------------------------------------------- the DMN
+    def encode(self, images, training):
+        """(raw query mu(x), flattened intermediate features or None without feature matching)."""
+        if self.feature_encoder is None:
+            return self.encoder(images, training=training), None
+        return tuple(self.feature_encoder(images, training=training))
+
     def discriminate(self, images, training):
         """Returns (log D(x), log(1 - D(x)), D(x), query); query is None without a memory."""
-        features = self.encoder(images, training=training)
+        return self.judge(self.encoder(images, training=training), training)
+
+    def judge(self, features, training):
+        """discriminate() from the encoder's output."""
         if self.memory is None:
             logit = self.logit_head(features, training=training)
             return tf.math.log_sigmoid(logit), tf.math.log_sigmoid(-logit), tf.sigmoid(logit), None
@@ -189,36 +215,75 @@ class MemoryGAN(keras.Model):
         _, replicas = _replica()
         return tf.reduce_mean(per_example) / replicas
 
+    @staticmethod
+    def _global_batch_mean(values):
+        """Mean over the global batch of per-example vectors, the same on every replica
+        (an all-reduce, whose gradient is the all-reduce of the gradient)."""
+        ctx, replicas = _replica()
+        if replicas == 1:
+            return tf.reduce_mean(values, axis=0)
+        total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.reduce_sum(values, axis=0))
+        count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.shape(values)[0], values.dtype))
+        return total / count
+
+    @staticmethod
+    def _averages_of(variables, prefix):
+        return [keras.Variable(tf.convert_to_tensor(v), trainable=False, aggregation="none",
+                               name=f"{prefix}_{i}") for i, v in enumerate(variables)]
+
+    @staticmethod
+    def _update_averages(variables, averages, count):
+        """Running mean over the `count` parameter values seen so far (historical averaging)."""
+        for v, a in zip(variables, averages):
+            a.assign_add((tf.convert_to_tensor(v) - tf.convert_to_tensor(a)) / count)
+
+    def _history_penalty(self, variables, averages):
+        """historical_averaging * ||theta - theta_bar||^2, scaled for the replicas' sum."""
+        if not averages:
+            return tf.zeros([], keras.backend.floatx())
+        weight = self.config.historical_averaging / _replica()[1]
+        return weight * losses.historical_averaging(variables, averages)
+
     # ------------------------------------------------------ train step
     def train_step(self, data):
         real = data[0] if isinstance(data, (tuple, list)) else data
-        batch = tf.shape(real)[0]
-
-        # Algorithm 1 lines 2-4: D step on a real and a generated batch (Eq. 7).
-        latent = self._local_latent(batch, _D_STEP)
-        d_grads, d_loss, d_real, d_fake, plans = self._d_gradients(real, latent)
-        self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator_variables))
-
-        # Lines 5-11: write the D step's queries into the memory (after the gradient step).
-        # One write of the real and generated batch (Algorithm 1), or, as the release,
-        # the real and the generated batch as two writes.
+        d_steps = self.config.d_steps
+        # d_steps D steps, each on its own slice of the real batch (the data pipeline
+        # delivers d_steps batches per step, see data.make_dataset's `groups`).
+        reals = tf.split(real, d_steps) if d_steps > 1 else [real]
+        step = tf.cast(tf.convert_to_tensor(self.step), keras.backend.floatx())
         token = []  # orders this step's collectives (see _all_gather)
-        if self.memory is not None:
-            if self.config.writes_per_step == 1:
-                token = self._write_memory(*plans)
-            else:
-                token = self._write_memory(plans[0])
-                token = self._write_memory(plans[1], after=token)
+        for index, real_batch in enumerate(reals):
+            # Algorithm 1 lines 2-4: D step on a real and a generated batch (Eq. 7).
+            latent = self._local_latent(tf.shape(real_batch)[0], _D_STEP, index)
+            d_grads, d_loss, d_real, d_fake, plans = self._d_gradients(real_batch, latent)
+            self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator_variables))
+            self._update_averages(self.discriminator_variables, self.d_averages, step * d_steps + index + 2)
+
+            # Lines 5-11: write the D step's queries into the memory (after the gradient step).
+            # One write of the real and generated batch (Algorithm 1), or, as the release,
+            # the real and the generated batch as two writes.
+            if self.memory is not None:
+                if self.config.writes_per_step == 1:
+                    token = self._write_memory(*plans, after=token)
+                else:
+                    token = self._write_memory(plans[0], after=token)
+                    token = self._write_memory(plans[1], after=token)
+            for name, value in dict(d_loss=d_loss, d_real=d_real, d_fake=d_fake).items():
+                self.trackers[name].update_state(value)
 
         # Lines 12-13: G step with fresh noise and slots (Eq. 8).
-        latent = self._local_latent(batch, _G_STEP)
-        g_grads, g_loss, mi_g, g_plan = self._g_gradients(latent)
+        latent = self._local_latent(tf.shape(reals[-1])[0], _G_STEP)
+        g_grads, g_loss, mi_g, fm_loss, g_plan = self._g_gradients(latent, real)
         self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
+        self._update_averages(self.generator.trainable_variables, self.g_averages, step + 2)
         if g_plan is not None:  # the release's third write: the G step's generated batch
             self._write_memory(g_plan, after=token)
         self.step.assign_add(1)
 
-        values = dict(d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake, mi_loss=mi_g)
+        values = dict(g_loss=g_loss, mi_loss=mi_g)
+        if self.config.feature_matching:
+            values["fm_loss"] = fm_loss
         if self.memory is not None:
             values["mem_real_rate"] = tf.reduce_mean(tf.convert_to_tensor(self.memory.values))
         for name, value in values.items():
@@ -236,7 +301,7 @@ class MemoryGAN(keras.Model):
         fake = self.generator(latent, training=True)
         with tf.GradientTape() as tape:
             if self.memory is None:
-                log_d_real, _, d_real, _ = self.discriminate(real, training=True)
+                log_d_real, log_1m_d_real, d_real, _ = self.discriminate(real, training=True)
                 _, log_1m_d_fake, d_fake, q_fake = self.discriminate(fake, training=True)
                 plans = None
             else:
@@ -246,32 +311,43 @@ class MemoryGAN(keras.Model):
                 p_real, plan = self.memory.read_and_plan(tf.concat([q_real, q_fake], 0), labels)
                 d_real, d_fake = p_real[:batch], p_real[batch:]
                 log_d_real, log_1m_d_fake = tf.math.log(d_real), tf.math.log(1.0 - d_fake)
+                log_1m_d_real = tf.math.log(1.0 - d_real)
                 plans = (memory_lib.WritePlan(*[field[:batch] for field in plan]),
                          memory_lib.WritePlan(*[field[batch:] for field in plan]))
             mi_d = self.mutual_information(latent, q_fake)
-            d_loss = self._global_mean(losses.discriminator_loss(log_d_real, log_1m_d_fake))
-            d_total = d_loss + self.config.mi_lambda * mi_d / replicas
+            d_loss = self._global_mean(losses.discriminator_loss(log_d_real, log_1m_d_fake, log_1m_d_real,
+                                                                 self.config.label_smoothing))
+            d_total = (d_loss + self.config.mi_lambda * mi_d / replicas
+                       + self._history_penalty(self.discriminator_variables, self.d_averages))
         grads = tape.gradient(d_total, self.discriminator_variables)
         return grads, d_loss * replicas, tf.reduce_mean(d_real), tf.reduce_mean(d_fake), plans
 
-    def _g_gradients(self, latent):
-        """Gradients of L_G (Eq. 8) and, with writes_per_step=3, the write plan of the
-        generated batch (y = 0); XLA-compiled with jit_compile."""
+    def _g_gradients(self, latent, real):
+        """Gradients of L_G (Eq. 8; plus feature matching and historical averaging if on),
+        the loss terms and, with writes_per_step=3, the write plan of the generated batch
+        (y = 0); XLA-compiled with jit_compile. `real` is used by feature matching only."""
         replicas = _replica()[1]
         plan = None
         with tf.GradientTape() as tape:
             fake = self.generator(latent, training=True)
+            raw_fake, f_fake = self.encode(fake, training=True)
             if self.memory is not None and self.config.writes_per_step == 3:
-                q_fake = self.memory.normalize(self.encoder(fake, training=True))
+                q_fake = self.memory.normalize(raw_fake)
                 labels = tf.zeros([tf.shape(q_fake)[0]], q_fake.dtype)
                 d_fake, plan = self.memory.read_and_plan(q_fake, labels)
                 log_d_fake, log_1m_d_fake = tf.math.log(d_fake), tf.math.log(1.0 - d_fake)
             else:
-                log_d_fake, log_1m_d_fake, _, q_fake = self.discriminate(fake, training=True)
+                log_d_fake, log_1m_d_fake, _, q_fake = self.judge(raw_fake, training=True)
             mi_g = self.mutual_information(latent, q_fake)
             g_loss = self._global_mean(losses.generator_loss(log_d_fake, log_1m_d_fake, self.config.loss))
-            g_total = g_loss + self.config.mi_lambda * mi_g / replicas
-        return tape.gradient(g_total, self.generator.trainable_variables), g_loss * replicas, mi_g, plan
+            fm_loss = tf.zeros([], g_loss.dtype)
+            if f_fake is not None:
+                f_real = tf.stop_gradient(self.encode(real, training=True)[1])
+                fm_loss = losses.feature_matching(self._global_batch_mean(f_real), self._global_batch_mean(f_fake))
+            g_total = (g_loss + (self.config.mi_lambda * mi_g + fm_loss) / replicas
+                       + self._history_penalty(self.generator.trainable_variables, self.g_averages))
+        grads = tape.gradient(g_total, self.generator.trainable_variables)
+        return grads, g_loss * replicas, mi_g, fm_loss, plan
 
     def _write_memory(self, *plans, after=()):
         """Gathers the local plans of all replicas in global-batch order (each plan's samples

@@ -11,6 +11,13 @@ The encoder mu(x) returns the raw query (the memory L2-normalises it); the
 Weights are initialised N(0, 0.02) as in the release. Layers followed by batch norm
 have no bias (BN's offset takes its place; such a bias only gets rounding noise as
 gradient, which Adam would blow up to full-size steps).
+
+Training options (configs "Training options of the seed papers"): spectral
+normalisation wraps the encoder's and the logit head's kernels; minibatch
+discrimination ends the encoder (before the query or the logit head);
+self-modulation gives every generator normalisation a scale and shift computed
+from the generator input. The encoder's last hidden activation is the layer named
+``features`` (feature matching reads it).
 """
 
 from __future__ import annotations
@@ -40,34 +47,120 @@ def generator_input_dim(model_config):
     return model_config.z_dim + (model_config.key_dim if conditional else 0)
 
 
-class _Blocks:
-    """Small layer factory that carries the shared init and normalisation choice."""
+# Minibatch discrimination (Salimans et al. 2016, Sec. 3.2): B kernels of C dimensions.
+MINIBATCH_KERNELS, MINIBATCH_KERNEL_DIM = 50, 5
+# Self-modulation (Chen et al. 2019, Sec. 3): hidden width of each one-hidden-layer MLP.
+SELF_MODULATION_HIDDEN = 32
 
-    def __init__(self, model_config):
+
+@keras.saving.register_keras_serializable(package="memorygan_tf")
+class MinibatchDiscrimination(layers.Layer):
+    """f -> [f, o(f)] with o(f_i)_b = sum_{j != i} exp(-||M_{i,b} - M_{j,b}||_1), M = f T.
+
+    T is an A x B x C tensor (Salimans et al. 2016, Sec. 3.2). The sum runs over the
+    batch the layer sees: each of the real and the generated batch on its own, and on
+    each replica its share under a distribution strategy.
+    """
+
+    def __init__(self, kernels=MINIBATCH_KERNELS, kernel_dim=MINIBATCH_KERNEL_DIM, **kwargs):
+        super().__init__(**kwargs)
+        self.kernels, self.kernel_dim = kernels, kernel_dim
+
+    def build(self, input_shape):
+        self.tensor = self.add_weight(shape=(input_shape[-1], self.kernels * self.kernel_dim), name="tensor",
+                                      initializer=keras.initializers.RandomNormal(stddev=0.02))
+
+    def call(self, features):
+        m = keras.ops.reshape(keras.ops.matmul(features, self.tensor), (-1, self.kernels, self.kernel_dim))
+        l1 = keras.ops.sum(keras.ops.abs(m[:, None] - m[None, :]), axis=-1)  # [n, n, B]
+        o = keras.ops.sum(keras.ops.exp(-l1), axis=1) - 1.0  # minus exp(0) of i == j
+        return keras.ops.concatenate([features, o], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (input_shape[-1] + self.kernels,)
+
+    def get_config(self):
+        return dict(super().get_config(), kernels=self.kernels, kernel_dim=self.kernel_dim)
+
+
+@keras.saving.register_keras_serializable(package="memorygan_tf")
+class SelfModulation(layers.Layer):
+    """[h, latent] -> h * (1 + gamma(latent)) + beta(latent), per channel (Chen et al. 2019, Eq. 2).
+
+    gamma and beta are one-hidden-layer ReLU MLPs of the generator input; h is the output
+    of a normalisation without its own scale and shift. The "1 +" starts the scale at the
+    identity (the MLP's output is near 0 at initialisation).
+    """
+
+    def __init__(self, hidden=SELF_MODULATION_HIDDEN, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = hidden
+
+    def build(self, input_shapes):
+        channels = input_shapes[0][-1]
+        init = keras.initializers.RandomNormal(stddev=0.02)
+        self.mlps = []
+        for name in ("gamma", "beta"):
+            mlp = keras.Sequential([layers.Dense(self.hidden, activation="relu", kernel_initializer=init),
+                                    layers.Dense(channels, kernel_initializer=init)], name=name)
+            mlp.build(tuple(input_shapes[1]))
+            self.mlps.append(mlp)
+
+    def call(self, inputs):
+        h, latent = inputs
+        gamma, beta = (mlp(latent) for mlp in self.mlps)
+        shape = (-1,) + (1,) * (len(h.shape) - 2) + (h.shape[-1],)
+        return h * (1.0 + keras.ops.reshape(gamma, shape)) + keras.ops.reshape(beta, shape)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return dict(super().get_config(), hidden=self.hidden)
+
+
+class _Blocks:
+    """Small layer factory that carries the shared init, normalisation and option choices.
+
+    `spectral`: wrap conv / dense kernels in SpectralNormalization (the encoder);
+    `modulate_by`: the generator input that modulates every normalisation (self-modulation).
+    """
+
+    def __init__(self, model_config, spectral=False, modulate_by=None):
         self.init = keras.initializers.RandomNormal(stddev=0.02)
         self.sync = model_config.sync_batch_norm
+        self.spectral = spectral
+        self.modulate_by = modulate_by
+
+    def _wrap(self, layer):
+        return layers.SpectralNormalization(layer) if self.spectral else layer
 
     def conv(self, x, filters, kernel, stride, padding="same", bias=True):
-        return layers.Conv2D(filters, kernel, stride, padding=padding, use_bias=bias,
-                             kernel_initializer=self.init)(x)
+        return self._wrap(layers.Conv2D(filters, kernel, stride, padding=padding, use_bias=bias,
+                                        kernel_initializer=self.init))(x)
 
     def deconv(self, x, filters, kernel, stride, bias=True):
         return layers.Conv2DTranspose(filters, kernel, stride, padding="same", use_bias=bias,
                                       kernel_initializer=self.init)(x)
 
     def dense(self, x, units, bias=True):
-        return layers.Dense(units, use_bias=bias, kernel_initializer=self.init)(x)
+        return self._wrap(layers.Dense(units, use_bias=bias, kernel_initializer=self.init))(x)
+
+    def _modulated(self, x):
+        return SelfModulation()([x, self.modulate_by]) if self.modulate_by is not None else x
 
     def bn(self, x):
-        return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=self.sync)(x)
+        own = self.modulate_by is None  # self-modulation replaces BN's own scale and shift
+        return self._modulated(layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=self.sync,
+                                                         center=own, scale=own)(x))
+
+    def ln(self, x):
+        own = self.modulate_by is None
+        return self._modulated(layers.LayerNormalization(axis=[1, 2, 3], epsilon=1e-5, center=own, scale=own)(x))
 
     @staticmethod
-    def ln(x):
-        return layers.LayerNormalization(axis=[1, 2, 3], epsilon=1e-5)(x)
-
-    @staticmethod
-    def lrelu(x):
-        return layers.LeakyReLU(negative_slope=0.2)(x)
+    def lrelu(x, name=None):
+        return layers.LeakyReLU(negative_slope=0.2, name=name)(x)
 
     def conv_mean_pool(self, x, filters, kernel):
         return layers.AveragePooling2D(2)(self.conv(x, filters, kernel, 1))
@@ -96,19 +189,19 @@ def build_encoder(model_config, name="encoder"):
     """The inference network mu(x): image -> raw query of size key_dim (Sec. 3.1)."""
     arch = architecture_for(model_config)
     f, m = model_config.f_dim, model_config.key_dim
-    b = _Blocks(model_config)
+    b = _Blocks(model_config, spectral=model_config.spectral_norm)
     x = keras.Input(shape=tuple(model_config.image_shape), name="image")
     if arch == "dcgan28":
         h = b.lrelu(b.conv(x, f, 4, 2))
         h = b.lrelu(b.bn(b.conv(h, f * 2, 4, 2, bias=False)))
-        h = b.lrelu(b.bn(b.conv(h, f * 4, 4, 2, bias=False)))  # 4x4
+        h = b.lrelu(b.bn(b.conv(h, f * 4, 4, 2, bias=False)), name=FEATURES)  # 4x4
         q = b.bn(b.conv(h, m, 4, 4, bias=False))  # 1x1, no activation
         q = layers.Flatten()(q)
     elif arch == "dcgan40":
         h = b.lrelu(b.conv(x, f, 4, 2))  # 20x20
         for c in (2, 4):
             h = b.lrelu(b.bn(b.conv(h, f * c, 4, 2, bias=False)))
-            h = b.lrelu(b.bn(b.conv(h, f * c, 1, 1, bias=False)))
+            h = b.lrelu(b.bn(b.conv(h, f * c, 1, 1, bias=False)), name=FEATURES if c == 4 else None)
         q = b.bn(b.conv(h, m, h.shape[1], h.shape[1], padding="valid", bias=False))  # 5x5 -> 1x1
         q = layers.Flatten()(q)
     elif arch == "resnet32":
@@ -120,11 +213,23 @@ def build_encoder(model_config, name="encoder"):
         h = b.residual_block(h, f, "down", b.ln, elu)  # 8x8
         h = b.residual_block(h, f, None, b.ln, elu)
         h = b.residual_block(h, f, None, b.ln, elu)
+        h = layers.Identity(name=FEATURES)(h)
         q = b.conv(h, m, 4, 2)
         q = layers.GlobalAveragePooling2D()(q)
     else:
         raise ValueError(f"unknown architecture {arch!r}")
+    if model_config.minibatch_discrimination:
+        q = b.dense(MinibatchDiscrimination()(q), m)
     return keras.Model(x, q, name=name)
+
+
+FEATURES = "features"  # the encoder's last hidden activation (feature matching)
+
+
+def feature_view(encoder):
+    """The encoder as image -> (raw query, flattened `features` activation); shares its weights."""
+    features = layers.Flatten()(encoder.get_layer(FEATURES).output)
+    return keras.Model(encoder.inputs, [encoder.outputs[0], features], name=encoder.name + "_features")
 
 
 def build_logit_head(model_config, name="logit_head"):
@@ -136,7 +241,7 @@ def build_logit_head(model_config, name="logit_head"):
     """
     q = keras.Input(shape=(model_config.key_dim,))
     h = layers.LeakyReLU(negative_slope=0.2)(q)
-    logit = layers.Dense(1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.02))(h)
+    logit = _Blocks(model_config, spectral=model_config.spectral_norm).dense(h, 1)
     return keras.Model(q, layers.Reshape(())(logit), name=name)
 
 
@@ -144,10 +249,10 @@ def build_generator(model_config, name="generator"):
     """G([z, K_i]) (MCGN, Sec. 3.2) or G(z): latent vector -> image."""
     arch = architecture_for(model_config)
     f = model_config.f_dim
-    b = _Blocks(model_config)
     height, width, channels = model_config.image_shape
     out_act = model_config.output_activation
     latent = keras.Input(shape=(generator_input_dim(model_config),), name="latent")
+    b = _Blocks(model_config, modulate_by=latent if model_config.self_modulation else None)
     if arch == "dcgan28":
         h = b.lrelu(b.bn(b.dense(latent, model_config.fc_dim, bias=False)))
         h = layers.ReLU()(b.bn(b.dense(h, f * 2 * (height // 4) * (width // 4), bias=False)))

@@ -36,6 +36,9 @@ SHAPE_FIELDS = frozenset({
     ("model", "image_shape"), ("model", "model"), ("model", "architecture"), ("model", "z_dim"),
     ("model", "key_dim"), ("model", "memory_size"), ("model", "f_dim"), ("model", "fc_dim"),
     ("model", "use_memory"), ("model", "use_mcgn"), ("model", "output_activation"),
+    # options that add variables (layers, power-iteration vectors, parameter averages):
+    ("model", "minibatch_discrimination"), ("model", "self_modulation"), ("model", "spectral_norm"),
+    ("model", "historical_averaging"),
 })
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d+)\.index$")
 

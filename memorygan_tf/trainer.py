@@ -131,9 +131,11 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
         tf.config.experimental.enable_op_determinism()
     strategy = strategy or resolve_strategy(t.strategy)
     configs.validate(config, strategy.num_replicas_in_sync)
-    steps_per_epoch = t.steps_per_epoch or len(images) // t.batch_size
+    d_steps = config.model.d_steps  # each step reads d_steps real batches
+    steps_per_epoch = t.steps_per_epoch or len(images) // (t.batch_size * d_steps)
     if steps_per_epoch <= 0:
-        raise data_lib.DataError(f"{len(images)} images are fewer than one batch of {t.batch_size}")
+        raise data_lib.DataError(f"{len(images)} images are fewer than one batch of {t.batch_size * d_steps}"
+                                 + (f" ({d_steps} discriminator steps of {t.batch_size})" if d_steps > 1 else ""))
     total_steps = t.epochs * steps_per_epoch
     chief = is_chief(strategy)
 
@@ -171,7 +173,8 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
 
     def fit(first_step, first_epoch, last_epoch, steps):
         dataset = data_lib.make_dataset(images, t.batch_size, seed=t.seed, start_step=first_step,
-                                        output_activation=config.model.output_activation)
+                                        output_activation=config.model.output_activation, groups=d_steps,
+                                        replicas=strategy.num_replicas_in_sync)
         model.fit(dataset, initial_epoch=first_epoch, epochs=last_epoch, steps_per_epoch=steps,
                   callbacks=callbacks, verbose=verbose, shuffle=False)
 

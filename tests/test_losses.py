@@ -35,7 +35,7 @@ def test_generator_losses_eq8(kind, expected):
     np.testing.assert_allclose(value, expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("kind", losses.GENERATOR_LOSSES)
+@pytest.mark.parametrize("kind", [k for k in losses.GENERATOR_LOSSES if k != "none"])
 def test_every_generator_loss_decreases_as_d_is_fooled(kind):
     """A generator loss must fall as D(G(z)) rises: the direction a sign flip reverses."""
     d = np.array([0.1, 0.3, 0.5, 0.7, 0.9])

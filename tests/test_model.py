@@ -165,7 +165,7 @@ def test_g_step_loss_is_the_configured_generator_loss(loss):
     config = tiny_config(loss=loss)
     model = make_model(config)
     latent = model._local_latent(8, 1)
-    _, g_loss, _, _ = model._g_gradients(latent)
+    _, g_loss, _, _, _ = model._g_gradients(latent, None)
     log_d, log_1m_d, _, _ = model.discriminate(model.generator(latent, training=True), training=True)
     expected = {"jsd": log_1m_d, "alternative": -log_d, "reverse_kl": log_1m_d - log_d}[loss]
     assert float(g_loss) == pytest.approx(float(tf.reduce_mean(expected)), rel=1e-5)
