@@ -56,16 +56,18 @@ def evaluation_path(logdir, step):
     return os.path.join(logdir, "eval", f"step_{step:08d}.json")
 
 
-def plan(spec, runs=None):
-    """The (round epochs, run, seed) jobs in the order they are done."""
+def plan(spec, runs=None, seeds=None):
+    """The (round epochs, run, seed) jobs in the order they are done (optionally only
+    some runs and seeds)."""
     names = [r for r in spec.runs if runs is None or r in runs]
-    return [(epochs, run, seed) for epochs in spec.rounds for seed in spec.seeds for run in names]
+    chosen = [s for s in spec.seeds if seeds is None or s in seeds]
+    return [(epochs, run, seed) for epochs in spec.rounds for seed in chosen for run in names]
 
 
-def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None):
+def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None, seeds=None):
     """Trains and scores every job of the plan that is not done yet. Returns the results."""
     env = dict(os.environ if env is None else env)
-    for epochs, run, seed in plan(spec, runs):
+    for epochs, run, seed in plan(spec, runs, seeds):
         logdir = run_dir(root, spec, run, seed)
         step = epochs * spec.steps_per_epoch
         if not os.path.exists(evaluation_path(logdir, step)):

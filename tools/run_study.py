@@ -5,7 +5,8 @@
 Trains the evaluation classifier first if --classifier holds none. Rerun the same command
 after an interruption (or in a later session): finished trainings and evaluations are
 skipped and unfinished runs continue from their checkpoints. `--runs=a,b` limits the
-study to some runs (e.g. the ones still in contention for a later round). Prints a
+study to some runs (e.g. the ones still in contention for a later round), `--seeds=0`
+to some seeds (every run's first seed before any second one). Prints a
 markdown table per round and writes all results to ROOT/NAME/results.json.
 A thin wrapper over memorygan_tf.study.
 """
@@ -26,6 +27,7 @@ flags.DEFINE_string("root", "runs/studies", "Where the study's run directories g
 flags.DEFINE_string("classifier", "classifiers/fashion_mnist", "Evaluation classifier folder.")
 flags.DEFINE_integer("classifier_epochs", 8, "Epochs if the classifier has to be trained.")
 flags.DEFINE_list("runs", None, "Only these runs of the spec (default: all).")
+flags.DEFINE_list("seeds", None, "Only these seeds of the spec (default: all), e.g. 0 first for every run.")
 flags.DEFINE_boolean("summary_only", False, "Print the tables of what is done; train nothing.")
 flags.mark_flags_as_required(["spec"])
 
@@ -44,13 +46,22 @@ def main(argv):
         print(f"error: --runs: {', '.join(sorted(unknown))} not in {FLAGS.spec} "
               f"(runs: {', '.join(spec.runs)})", file=sys.stderr)
         return 2
+    try:
+        seeds = None if FLAGS.seeds is None else [int(s) for s in FLAGS.seeds]
+    except ValueError:
+        print(f"error: --seeds: integers expected, got {','.join(FLAGS.seeds)}", file=sys.stderr)
+        return 2
+    if seeds is not None and set(seeds) - set(spec.seeds):
+        print(f"error: --seeds: {sorted(set(seeds) - set(spec.seeds))} not in {FLAGS.spec} "
+              f"(seeds: {list(spec.seeds)})", file=sys.stderr)
+        return 2
     if not FLAGS.summary_only:
         if not os.path.exists(os.path.join(FLAGS.classifier, "classifier.json")):
             print(f"Training the evaluation classifier into {FLAGS.classifier} ...", flush=True)
             subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_classifier.py"),
                             f"--out={FLAGS.classifier}", f"--epochs={FLAGS.classifier_epochs}"], check=True)
         study.run_study(spec, FLAGS.root, FLAGS.classifier, os.path.join(ROOT, "tools"), runs=FLAGS.runs,
-                        log=lambda message: print(message, flush=True))
+                        log=lambda message: print(message, flush=True), seeds=seeds)
     results = study.collect(spec, FLAGS.root)
     for epochs in spec.rounds:
         print(f"\n## {spec.name}, epoch {epochs} (step {epochs * spec.steps_per_epoch})\n")
