@@ -118,8 +118,11 @@ def set_learning_rate(model, optimizer_config):
         model.g_optimizer.learning_rate = optimizer_config.learning_rate
 
 
-def train(config, images, strategy=None, verbose="auto", log=print, changes=None, test_set=None):
+def train(config, images, strategy=None, verbose="auto", log=print, changes=None, test_set=None, model=None):
     """Trains (or resumes) a run; returns the model. Raises TrainingDiverged on NaN/Inf.
+
+    `model`: one made by build_model(config, strategy, ...) to train instead of a new one
+    (tools/tune.py's hyper-model builds it; a checkpoint in the run still wins).
 
     `changes` ({flag: [old, new]}, from rundir.resume_config) are recorded in the run's
     config.json history at the step they take effect. `test_set` (x_test, y_test) is
@@ -139,7 +142,8 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
     total_steps = t.epochs * steps_per_epoch
     chief = is_chief(strategy)
 
-    model = build_model(config, strategy, total_steps)
+    if model is None:
+        model = build_model(config, strategy, total_steps)
     ckpt = make_checkpoint(model)
     directory = checkpoint_dir(t.logdir)
     if not chief:  # other workers write throw-away copies (collective save)

@@ -1,0 +1,112 @@
+"""Hyper-parameter search with keras-tuner, each trial a short run scored by FID.
+
+    python tools/tune.py --dataset=fashion_mnist --directory=runs/tune --max_trials=10 \
+        --search=kappa,mi_lambda,learning_rate,loss --out_flagfile=flags/tuned.flags
+    python -m memorygan_tf.main --flagfile=flags/tuned.flags --logdir=runs/tuned
+
+Searches every config field declared with a search space (memorygan_tf/configs.py:
+kappa, alpha, choose_k, memory_size, key_dim, mi_lambda, learning_rate, loss and the
+training options), or the flags named by --search. Rerun the same command to continue
+an interrupted search: keras-tuner's state and every trial's run directory (with its
+checkpoints) live under --directory. Without --classifier the evaluation classifier is
+trained once into DIRECTORY/classifier. --quick makes tiny trials (for tests).
+A thin wrapper over memorygan_tf.tuning.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist | mnist | affine_mnist (labelled test split needed).")
+flags.DEFINE_string("data_path", None, "Local .npz / IDX data (default: <dataset>.npz on the search path, else TFDS).")
+flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data_dir.")
+flags.DEFINE_string("directory", None, "Tuner state, trial runs and the classifier go here.")
+flags.DEFINE_string("project", "memorygan", "keras-tuner project name inside --directory.")
+flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm.")
+flags.DEFINE_integer("max_trials", 10, "Trials (random, bayesian).")
+flags.DEFINE_integer("epochs", 1, "Training epochs per trial (hyperband: the most a trial gets).")
+flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch of a trial (default: one pass over the data).")
+flags.DEFINE_integer("eval_samples", 5000, "Generated images scored per trial.")
+flags.DEFINE_list("search", None, "Flags to search (default: every searchable field).")
+flags.DEFINE_string("classifier", None, "Evaluation classifier folder (tools/train_classifier.py). "
+                    "Default: DIRECTORY/classifier, trained on first use.")
+flags.DEFINE_string("out_flagfile", None, "Where the best trial's flags go (default DIRECTORY/best.flags).")
+flags.DEFINE_boolean("quick", False, "Tiny trials: 2 trials of 2 steps with small networks (for tests).")
+flags.DEFINE_integer("seed", 0, "Seed of the search and of every trial.")
+flags.mark_flags_as_required(["directory"])
+
+QUICK_MODEL = dict(f_dim=4, fc_dim=16)
+
+
+def main(argv):
+    del argv
+    from memorygan_tf import configs, data, evaluation, tuning
+
+    def fail(message):
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+    if FLAGS.dataset not in ("fashion_mnist", "mnist", "affine_mnist"):
+        return fail(f"--dataset: {FLAGS.dataset!r} has no labelled test split to score trials with")
+    for name in ("max_trials", "epochs", "eval_samples"):
+        if FLAGS[name].value <= 0:
+            return fail(f"--{name} must be positive")
+    quick = FLAGS.quick
+    max_trials = 2 if quick and not FLAGS["max_trials"].present else FLAGS.max_trials
+    steps = 2 if quick and FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch
+    eval_samples = 100 if quick and not FLAGS["eval_samples"].present else FLAGS.eval_samples
+    try:
+        space = tuning.search_space(FLAGS.search)
+        path = data.resolve_data_path(FLAGS.dataset, FLAGS.data_path, data.default_search_path(os.environ))
+        images = data.load_images(FLAGS.dataset, path, FLAGS.data_dir, seed=FLAGS.seed)
+        x_train, y_train, x_test, y_test = data.load_labelled(FLAGS.dataset, path, FLAGS.data_dir, FLAGS.seed)
+    except (configs.ConfigError, data.DataError) as err:
+        return fail(err)
+    if quick:
+        x_test, y_test = x_test[:200], y_test[:200]
+
+    classifier_dir = FLAGS.classifier or os.path.join(FLAGS.directory, "classifier")
+    classifier_path = os.path.join(classifier_dir, "classifier.keras")
+    if not os.path.exists(classifier_path):
+        if FLAGS.classifier:
+            return fail(f"--classifier: no classifier.keras in {FLAGS.classifier}")
+        print(f"Training the evaluation classifier into {classifier_dir} ...", flush=True)
+        limit = 512 if quick else len(x_train)
+        accuracy = evaluation.train_classifier(
+            x_train[:limit], y_train[:limit], x_test, y_test, classifier_dir, epochs=1 if quick else 8,
+            width=4 if quick else 16, flip=FLAGS.dataset == "fashion_mnist", seed=FLAGS.seed,
+            verbose=2 if quick or os.environ.get("CI") else "auto")
+        print(f"Classifier test accuracy {accuracy:.4f}", flush=True)
+    classifier = evaluation.load_classifier(classifier_path)
+
+    base = {"model": dict(QUICK_MODEL) if quick else {}, "optimizer": {},
+            "train": dict(seed=FLAGS.seed, steps_per_epoch=steps, data_path=path, data_dir=FLAGS.data_dir,
+                          batch_size=16 if quick else 64, checkpoint_every_steps=0 if quick else 250)}
+    hypermodel = tuning.MemoryGANHyperModel(
+        FLAGS.dataset, base, space, images, (x_test, y_test), classifier, epochs=FLAGS.epochs,
+        eval_samples=eval_samples, verbose=2 if quick else "auto")
+    tuner = tuning.make_tuner(FLAGS.tuner, hypermodel, FLAGS.directory, FLAGS.project, max_trials,
+                              max_epochs=FLAGS.epochs, seed=FLAGS.seed)
+    tuner.search()
+
+    best = tuning.best_trial(tuner)
+    if best is None:
+        return fail("no trial finished; see the messages above")
+    values, score = best
+    out = FLAGS.out_flagfile or os.path.join(FLAGS.directory, "best.flags")
+    extra = [f"--data_path={os.path.abspath(path)}"] if path else []
+    comment = [f"Best of {FLAGS.tuner} search {os.path.join(FLAGS.directory, FLAGS.project)}: FID {score:.4f}",
+               f"after {FLAGS.epochs} epoch(s) of {steps or 'all'} steps per epoch"
+               + (" with --quick's tiny networks (f_dim=4, fc_dim=16, batch 16)" if quick else "") + "."]
+    tuning.write_flagfile(out, FLAGS.dataset, values, space, extra=extra, comment=comment)
+    print(f"Best FID {score:.4f}: wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(lambda argv: sys.exit(main(argv)))
