@@ -166,13 +166,24 @@ def test_feature_matching_loss_is_logged_and_alone_leaves_only_it():
 
 
 # ------------------------------------------------------------------ training
-@pytest.mark.parametrize("use_memory", [True, False], ids=["memory", "dcgan"])
-@pytest.mark.parametrize("name", sorted(OPTIONS))
-def test_option_trains_with_finite_losses(name, use_memory):
-    config, model = build(use_memory=use_memory, **OPTIONS[name])
+def assert_trains(use_memory, **options):
+    config, model = build(use_memory=use_memory, **options)
     history = fit(model, config, images(), steps=2)
     for key, values in history.items():
         assert np.isfinite(values[-1]), (key, values)
+    assert int(model.step.numpy()) == 2
+
+
+@pytest.mark.parametrize("use_memory", [True, False], ids=["memory", "dcgan"])
+def test_all_options_together_train_with_finite_losses(use_memory):
+    assert_trains(use_memory, **{k: v for opts in OPTIONS.values() for k, v in opts.items() if k != "loss"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_memory", [True, False], ids=["memory", "dcgan"])
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+def test_option_trains_with_finite_losses(name, use_memory):
+    assert_trains(use_memory, **OPTIONS[name])
 
 
 ALL_BUT_MBD = dict(d_steps=2, label_smoothing=0.9, feature_matching=True, historical_averaging=1e-3,
@@ -243,6 +254,7 @@ def test_options_under_mirrored_strategy_match_one_device():
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_all_options_through_main_checkpoint_resume_and_export(tmp_path):
     """main with every option trains, resumes from its checkpoint and exports a generator."""
     path = tmp_path / "blobs.npz"
