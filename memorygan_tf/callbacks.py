@@ -156,12 +156,15 @@ class EvaluationLogger(keras.callbacks.Callback):
         self.classifier = evaluation.load_classifier(classifier_path) if enabled else None
         self.x_test, self.y_test = x_test, y_test
         self.every_epochs, self.num_samples, self.enabled = every_epochs, num_samples, enabled
+        self.test_features = None  # classified once, at the first evaluation
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.enabled or (epoch + 1) % self.every_epochs:
             return
+        if self.test_features is None:
+            self.test_features = evaluation.reference_features(self.classifier, self.x_test)
         result = evaluation.evaluate_model(self.model, self.classifier, self.x_test, self.y_test,
-                                           self.num_samples, splits=10)
+                                           self.num_samples, splits=10, test_features=self.test_features)
         summaries.write_evaluation(self.logdir, self.config, result)
         print(f"\n[eval at step {result['step']}] IS {result['inception_score']:.3f} FID {result['fid']:.3f}",
               flush=True)

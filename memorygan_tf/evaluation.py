@@ -284,13 +284,21 @@ def memory_report(model, test_images, test_labels, batch_size=1000):
     return report
 
 
+def reference_features(classifier, x_test):
+    """The classifier's penultimate features of the (uint8) test images, FID's reference."""
+    return classify(classifier_heads(classifier), x_test.astype(np.float32) / 255.0)[1]
+
+
 def evaluate_model(model, classifier, x_test, y_test, num_samples=64000, splits=10, seed=1234,
-                   progress=None):
-    """IS and FID of `num_samples` generated images, and the memory report, as a dict."""
+                   progress=None, test_features=None):
+    """IS and FID of `num_samples` generated images, and the memory report, as a dict.
+
+    `test_features` (reference_features) saves classifying the test set again."""
     heads = classifier_heads(classifier)
     images = generate_images(model, num_samples, seed=seed)
     probs, features = classify(heads, images, progress=progress)
-    _, test_features = classify(heads, x_test.astype(np.float32) / 255.0)
+    if test_features is None:
+        test_features = reference_features(classifier, x_test)
     is_mean, is_std = inception_score(probs, splits)
     result = dict(inception_score=is_mean, inception_score_std=is_std,
                   fid=fid_from_features(features, test_features), num_samples=int(num_samples),

@@ -75,6 +75,7 @@ class MemoryGANHyperModel(kt.HyperModel):
         self.dataset, self.base, self.space = dataset, base, space
         self.images, self.test_set, self.classifier = images, test_set, classifier
         self.epochs, self.eval_samples, self.verbose, self.log = epochs, eval_samples, verbose, log
+        self.test_features = None  # the test set is classified once for all trials
 
     def config(self, hp, logdir="unused", epochs=None):
         sections = overrides_from(declare(hp, self.space), self.space)
@@ -103,7 +104,10 @@ class MemoryGANHyperModel(kt.HyperModel):
             model = trainer.train(config, self.images, verbose=self.verbose, log=self.log, model=model)
         except trainer.TrainingDiverged as err:
             raise kt.errors.FailedTrialError(str(err)) from None
-        result = evaluation.evaluate_model(model, self.classifier, *self.test_set, num_samples=self.eval_samples)
+        if self.test_features is None:
+            self.test_features = evaluation.reference_features(self.classifier, self.test_set[0])
+        result = evaluation.evaluate_model(model, self.classifier, *self.test_set, num_samples=self.eval_samples,
+                                           test_features=self.test_features)
         model.save_weights(weights)  # Hyperband continues a promoted trial from these
         with open(os.path.join(trial_dir, "evaluation.json"), "w") as f:
             json.dump(dict(result, values=hp.values), f, indent=1)

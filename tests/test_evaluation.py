@@ -135,3 +135,23 @@ def test_classifier_trains_one_short_epoch_and_reloads(tmp_path):
     probs, features = ev.classify(ev.classifier_heads(classifier), images[:10].astype(np.float32) / 255.0)
     assert probs.shape == (10, 2) and features.shape == (10, 128)
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+
+
+def test_evaluate_model_with_precomputed_test_features_gives_the_same_result():
+    import tensorflow as tf
+
+    from memorygan_tf import trainer
+    from tests.helpers import blobs, tiny_config
+
+    model = trainer.build_model(tiny_config(), tf.distribute.get_strategy(), total_steps=1)
+    classifier = ev.build_classifier((28, 28, 1), width=4)
+    x_test, y_test = blobs(40, seed=3), np.arange(40) % 10
+    fresh = ev.evaluate_model(model, classifier, x_test, y_test, num_samples=30, splits=3)
+    cached = ev.evaluate_model(model, classifier, x_test, y_test, num_samples=30, splits=3,
+                               test_features=ev.reference_features(classifier, x_test))
+    assert cached["fid"] == pytest.approx(fresh["fid"], rel=1e-6)
+    assert cached["inception_score"] == fresh["inception_score"]
+    # a different reference changes FID: the argument is used
+    other = ev.evaluate_model(model, classifier, x_test, y_test, num_samples=30, splits=3,
+                              test_features=ev.reference_features(classifier, blobs(40, seed=4)))
+    assert other["fid"] != pytest.approx(fresh["fid"], rel=1e-3)
