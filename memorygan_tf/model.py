@@ -322,7 +322,7 @@ class MemoryGAN(keras.Model):
         grads = tape.gradient(d_total, self.discriminator_variables)
         return grads, d_loss * replicas, tf.reduce_mean(d_real), tf.reduce_mean(d_fake), plans
 
-    def _g_gradients(self, latent, real):
+    def _g_gradients(self, latent, real=None):
         """Gradients of L_G (Eq. 8; plus feature matching and historical averaging if on),
         the loss terms and, with writes_per_step=3, the write plan of the generated batch
         (y = 0); XLA-compiled with jit_compile. `real` is used by feature matching only."""
