@@ -74,12 +74,19 @@ def test_quick_search_two_trials_then_main_accepts_the_flagfile(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
 
 
-def test_tune_rejects_a_dataset_without_labels(tmp_path):
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "tune.py"), "--dataset=custom",
-                             f"--directory={tmp_path}"], capture_output=True, text=True,
+@pytest.mark.parametrize("args, message", [
+    (["--dataset=custom"], "labelled test split"),
+    (["--search=kappa,batch_size"], "not searchable: batch_size"),
+    (["--steps_per_epoch=0"], "--steps_per_epoch must be positive"),
+])
+def test_tune_rejects_bad_input_in_one_line(tmp_path, args, message):
+    data = tmp_path / "fm.npz"
+    labelled_npz(data)
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "tune.py"), f"--data_path={data}",
+                             f"--directory={tmp_path / 'tune'}", *args], capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "labelled test split" in result.stderr
+    assert message in result.stderr
 
 
 @pytest.mark.slow

@@ -56,6 +56,14 @@ def main(argv):
     for name in ("max_trials", "epochs", "eval_samples"):
         if FLAGS[name].value <= 0:
             return fail(f"--{name} must be positive")
+    if FLAGS.steps_per_epoch is not None and FLAGS.steps_per_epoch <= 0:
+        return fail("--steps_per_epoch must be positive")
+    try:
+        os.makedirs(FLAGS.directory, exist_ok=True)
+    except OSError as err:
+        return fail(f"--directory: cannot create {FLAGS.directory}: {err.strerror}")
+    if not os.access(FLAGS.directory, os.W_OK):
+        return fail(f"--directory: {FLAGS.directory} is not writable")
     quick = FLAGS.quick
     max_trials = 2 if quick and not FLAGS["max_trials"].present else FLAGS.max_trials
     steps = 2 if quick and FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch
