@@ -327,6 +327,12 @@ def group_order(batch_size, groups, replicas):
     return np.asarray(order, np.int64)
 
 
+def too_few_images(n, batch_size, groups=1):
+    """The one-line DataError for data smaller than one step's `groups` batches."""
+    return DataError(f"{n} images are fewer than one batch of {batch_size * groups}"
+                     + (f" ({groups} discriminator steps of {batch_size})" if groups > 1 else ""))
+
+
 def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="sigmoid", groups=1, replicas=1):
     """An endless tf.data stream of global batches, reshuffled every pass over the data.
 
@@ -337,8 +343,7 @@ def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="si
     """
     n = len(images)
     if n < batch_size * groups:
-        raise DataError(f"{n} images are fewer than one batch of {batch_size * groups}"
-                        + (f" ({groups} discriminator steps of {batch_size})" if groups > 1 else ""))
+        raise too_few_images(n, batch_size, groups)
     order_in_step = group_order(batch_size, groups, replicas) if groups > 1 and replicas > 1 else None
     batch_size *= groups
     per_pass = n // batch_size

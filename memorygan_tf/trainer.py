@@ -137,8 +137,7 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
     d_steps = config.model.d_steps  # each step reads d_steps real batches
     steps_per_epoch = t.steps_per_epoch or len(images) // (t.batch_size * d_steps)
     if steps_per_epoch <= 0:
-        raise data_lib.DataError(f"{len(images)} images are fewer than one batch of {t.batch_size * d_steps}"
-                                 + (f" ({d_steps} discriminator steps of {t.batch_size})" if d_steps > 1 else ""))
+        raise data_lib.too_few_images(len(images), t.batch_size, d_steps)
     total_steps = t.epochs * steps_per_epoch
     chief = is_chief(strategy)
 
