@@ -5,7 +5,10 @@ runs (name -> extra flags) and seeds. :func:`run_study` brings every (run, seed)
 the first round's epochs, scores it, then to the next round, and so on: so whatever
 the budget, every setting has been measured at the same epochs. Everything lives in
 run directories (checkpoints, eval/*.json), so an interrupted study resumes where it
-stopped by calling it again: finished trainings and evaluations are skipped.
+stopped by calling it again: finished trainings and evaluations are skipped. An
+evaluation counts as done only if the same classifier made it: called with another
+classifier, the study scores every run again (training nothing) and moves the old
+scores to eval/superseded/.
 Training and evaluation run as subprocesses (`python -m memorygan_tf.main`,
 `tools/evaluate.py`), exactly the commands a user runs.
 """
@@ -56,6 +59,24 @@ def evaluation_path(logdir, step):
     return os.path.join(logdir, "eval", f"step_{step:08d}.json")
 
 
+def evaluated_with(path, classifier):
+    """Whether the evaluation file `path` exists and was scored by the classifier in the
+    folder `classifier` (files that do not record their classifier count as done)."""
+    if not os.path.exists(path):
+        return False
+    with open(path) as f:
+        used = json.load(f).get("classifier", {}).get("path")
+    return used is None or os.path.realpath(used) == os.path.realpath(os.path.join(classifier, "classifier.keras"))
+
+
+def _supersede(path):
+    """Moves an evaluation made with another classifier to eval/superseded/ (kept, not collected)."""
+    folder = os.path.join(os.path.dirname(path), "superseded")
+    os.makedirs(folder, exist_ok=True)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    os.replace(path, os.path.join(folder, f"{stem}.{time.strftime('%Y%m%d-%H%M%S')}.json"))
+
+
 def plan(spec, runs=None, seeds=None):
     """The (round epochs, run, seed) jobs in the order they are done (optionally only
     some runs and seeds)."""
@@ -70,7 +91,11 @@ def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None,
     for epochs, run, seed in plan(spec, runs, seeds):
         logdir = run_dir(root, spec, run, seed)
         step = epochs * spec.steps_per_epoch
-        if not os.path.exists(evaluation_path(logdir, step)):
+        if not evaluated_with(evaluation_path(logdir, step), classifier):
+            if os.path.exists(evaluation_path(logdir, step)):
+                log(f"[{time.strftime('%H:%M:%S')}] {run} seed {seed} step {step} was scored by another "
+                    f"classifier: scoring it again with {classifier}")
+                _supersede(evaluation_path(logdir, step))
             if not _checkpoint_at(logdir, step):
                 log(f"[{time.strftime('%H:%M:%S')}] train {run} seed {seed} to epoch {epochs}")
                 _call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")

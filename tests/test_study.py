@@ -113,3 +113,42 @@ def test_classifier_reference_on_real_test_images(labelled):
         reference = json.load(f)["real_test_reference"]
     assert reference["test_inception_score"] >= 1.0 - 1e-6
     assert 0.0 <= reference["fid_test_halves"]
+
+
+def test_study_scores_again_with_another_classifier(tmp_path):
+    """An evaluation counts as done only for the classifier that made it; another classifier
+    scores every run again (training nothing) and the old score moves to eval/superseded/."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    # A stand-in for tools/evaluate.py: records which classifier scored which checkpoint.
+    (tools / "evaluate.py").write_text(
+        "import json, os, sys\n"
+        "args = dict(a[2:].split('=', 1) for a in sys.argv[1:])\n"
+        "step = int(args['checkpoint'].rsplit('-', 1)[1])\n"
+        "path = os.path.join(args['logdir'], 'eval', f'step_{step:08d}.json')\n"
+        "os.makedirs(os.path.dirname(path), exist_ok=True)\n"
+        "json.dump(dict(step=step, fid=1.0, classifier=dict(path=os.path.abspath(\n"
+        "    os.path.join(args['classifier'], 'classifier.keras')))), open(path, 'w'))\n")
+    spec = study.StudySpec(name="s", common_flags=(), rounds=(1,), runs={"a": (), "b": ()}, steps_per_epoch=5)
+    for run in ("a", "b"):  # trained already: no training job may start
+        checkpoints = tmp_path / "root" / "s" / run / "seed_0" / "checkpoints"
+        checkpoints.mkdir(parents=True)
+        (checkpoints / "ckpt-5.index").write_text("")
+    messages = []
+
+    def run_with(classifier):
+        messages.clear()
+        return study.run_study(spec, str(tmp_path / "root"), str(tmp_path / classifier), str(tools),
+                               log=messages.append)
+
+    results = run_with("old")
+    assert sorted(results) == ["a", "b"] and len(messages) == 2 and "evaluate a" in messages[0]
+    assert results["a"][0][5]["classifier"]["path"].endswith(os.path.join("old", "classifier.keras"))
+    assert run_with("old") and messages == []  # done: nothing again
+    results = run_with("new")
+    assert sum("another classifier" in m for m in messages) == 2
+    for run in ("a", "b"):
+        assert results[run][0][5]["classifier"]["path"].endswith(os.path.join("new", "classifier.keras"))
+        superseded = list((tmp_path / "root" / "s" / run / "seed_0" / "eval" / "superseded").glob("step_00000005.*.json"))
+        assert len(superseded) == 1 and "old" in json.loads(superseded[0].read_text())["classifier"]["path"]
+    assert not any("train " in m for m in messages)

@@ -72,7 +72,7 @@ def main(argv):
                                        FLAGS.seed, progress=progress)
     print()
     with open(os.path.join(classifier_dir, "classifier.json")) as f:
-        result["classifier"] = dict(json.load(f), path=classifier_path)
+        result["classifier"] = dict(json.load(f), path=os.path.abspath(classifier_path))
     result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=summaries.machine_info())
     out = FLAGS.out or os.path.join(FLAGS.logdir, "eval", f"step_{result['step']:08d}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
