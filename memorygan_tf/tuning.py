@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import NamedTuple
 
 import keras_tuner as kt
 import tensorflow as tf
@@ -25,14 +26,23 @@ TUNERS = ("random", "bayesian", "hyperband")
 OBJECTIVE = "fid"
 
 
+class Searchable(NamedTuple):
+    """One searchable config field: where it lives, its flag, its Python type, its space."""
+    section: str
+    name: str
+    flag: str
+    kind: type
+    spec: object  # configs.Range | configs.Choice
+
+
 def search_space(flags=None):
-    """(section, field name, flag, Range | Choice) of every searchable config field, or of
-    the ones named in `flags`. Raises ConfigError for a flag that is not searchable."""
-    space = [(section, name, flag, field.metadata["search"])
-             for section, name, flag, _, field in configs.flag_fields() if field.metadata.get("search")]
+    """A Searchable per searchable config field, or per flag named in `flags`.
+    Raises ConfigError for a flag that is not searchable."""
+    space = [Searchable(section, name, flag, kind, field.metadata["search"])
+             for section, name, flag, kind, field in configs.flag_fields() if field.metadata.get("search")]
     if flags is None:
         return space
-    by_flag = {entry[2]: entry for entry in space}
+    by_flag = {entry.flag: entry for entry in space}
     unknown = [f for f in flags if f not in by_flag]
     if unknown:
         raise configs.ConfigError("search", f"not searchable: {', '.join(unknown)}; "
@@ -43,8 +53,7 @@ def search_space(flags=None):
 def declare(hp, space):
     """Declares the space in a keras_tuner HyperParameters; returns {flag: value}."""
     values = {}
-    for section, name, flag, spec in space:
-        kind = type(getattr(getattr(configs.ExperimentConfig(), section), name))
+    for _, _, flag, kind, spec in space:
         if kind is bool:
             values[flag] = hp.Boolean(flag, default=False)
         elif isinstance(spec, configs.Choice):
@@ -59,7 +68,7 @@ def declare(hp, space):
 def overrides_from(values, space):
     """{section: {field: value}} from {flag: value}."""
     out = {"model": {}, "optimizer": {}, "train": {}}
-    for section, name, flag, _ in space:
+    for section, name, flag, _, _ in space:
         if flag in values:
             out[section][name] = values[flag]
     return out
@@ -136,7 +145,7 @@ def flag_line(flag, value):
 
 def write_flagfile(path, dataset, values, space, extra=(), comment=()):
     """A flagfile for main: the data set, `extra` flag lines, then the searched values."""
-    flags_by_name = {flag for _, _, flag, _ in space}
+    flags_by_name = {entry.flag for entry in space}
     lines = [f"# {line}" for line in comment] + [f"--dataset={dataset}", *extra]
     lines += [flag_line(flag, value) for flag, value in values.items() if flag in flags_by_name]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

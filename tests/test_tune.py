@@ -15,7 +15,9 @@ from tests.helpers import ROOT, TINY_FLAGS, blobs, run_main
 
 def test_search_space_is_the_config_fields_declarations():
     space = tuning.search_space()
-    flags = [flag for _, _, flag, _ in space]
+    flags = [entry.flag for entry in space]
+    kinds = {entry.flag: entry.kind for entry in space}
+    assert kinds["kappa"] is float and kinds["choose_k"] is int and kinds["spectral_norm"] is bool
     for flag in ("kappa", "alpha", "choose_k", "memory_size", "key_dim", "mi_lambda", "learning_rate", "loss",
                  "d_steps", "label_smoothing", "feature_matching", "minibatch_discrimination",
                  "historical_averaging", "self_modulation", "spectral_norm"):
