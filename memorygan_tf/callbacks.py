@@ -64,19 +64,6 @@ class Checkpointer(keras.callbacks.Callback):
         self.save()
 
 
-def image_grid(images, columns=None):
-    """[n, H, W, C] in [0, 1] -> one [1, rows*H, columns*W, C] grid image."""
-    images = np.asarray(images)
-    n, h, w, c = images.shape
-    columns = columns or int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / columns))
-    grid = np.zeros((rows * h, columns * w, c), images.dtype)
-    for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image
-    return grid[np.newaxis]
-
-
 class TensorBoardLogger(keras.callbacks.Callback):
     """Scalars, images and histograms under --logdir (see README for the tags)."""
 
@@ -111,7 +98,8 @@ class TensorBoardLogger(keras.callbacks.Callback):
         if self.enabled and self.real_batch is not None:
             with self.writer.as_default():
                 real = data_lib.to_unit_range(self.real_batch[: self.num_samples], self.output_activation)
-                tf.summary.image("real_batch", image_grid(real), step=int(self.model.step.numpy()))
+                grid = visualize.tile(real, background=0.0)[np.newaxis]  # black, as TensorBoard's page
+                tf.summary.image("real_batch", grid, step=int(self.model.step.numpy()))
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.step.numpy())
@@ -125,7 +113,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
         step = int(self.model.step.numpy())
         samples = data_lib.to_unit_range(self.model.generate(self.num_samples, self.sample_seed),
                                 self.output_activation)
-        grid = image_grid(samples)
+        grid = visualize.tile(samples, background=0.0)[np.newaxis]
         with self.writer.as_default():
             self._scalars(logs, step)
             tf.summary.image("samples", grid, step=step)
@@ -142,8 +130,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
                 tf.summary.image("slots", slots_grid[np.newaxis], step=step)
         self.writer.flush()
         os.makedirs(self.sample_dir, exist_ok=True)
-        png = tf.io.encode_png(tf.cast(tf.clip_by_value(grid[0], 0, 1) * 255, tf.uint8))
-        tf.io.write_file(os.path.join(self.sample_dir, f"step_{step:08d}.png"), png)
+        visualize.save_png(grid[0], os.path.join(self.sample_dir, f"step_{step:08d}.png"))
 
 
 class EvaluationLogger(keras.callbacks.Callback):

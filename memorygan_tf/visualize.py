@@ -17,12 +17,14 @@ GRID = 8
 
 
 # ---------------------------------------------------------------- image grids
-def tile(images, columns):
-    """[n, H, W, C] in [0, 1] -> [rows * H, columns * W, C] (rows filled in order)."""
+def tile(images, columns=None, background=1.0):
+    """[n, H, W, C] in [0, 1] -> [rows * H, columns * W, C] (rows filled in order; by
+    default a square-ish grid). Empty cells get `background` (white for figures)."""
     images = np.asarray(images, np.float32)
     n, h, w, c = images.shape
+    columns = columns or int(np.ceil(np.sqrt(n)))
     rows = -(-n // columns)
-    grid = np.ones((rows * h, columns * w, c), np.float32)
+    grid = np.full((rows * h, columns * w, c), background, np.float32)
     for i, image in enumerate(images):
         r, col = divmod(i, columns)
         grid[r * h:(r + 1) * h, col * w:(col + 1) * w] = image

@@ -105,3 +105,13 @@ def test_errors_are_one_line(trained, args, message):
     result = tool(*args)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_tile_places_images_in_rows_and_fills_the_rest():
+    images = np.stack([np.full((2, 3, 1), v, np.float32) for v in (0.1, 0.2, 0.3, 0.4, 0.5)])
+    grid = vis.tile(images)  # 5 images -> 3 columns, 2 rows
+    assert grid.shape == (4, 9, 1)
+    assert grid[0, 0, 0] == np.float32(0.1) and grid[0, 6, 0] == np.float32(0.3)
+    assert grid[2, 3, 0] == np.float32(0.5) and grid[3, 8, 0] == 1.0  # empty cell: white
+    assert vis.tile(images, columns=5, background=0.0).shape == (2, 15, 1)
+    assert vis.tile(images, columns=2, background=0.0)[5, 5, 0] == 0.0  # TensorBoard's black
