@@ -13,7 +13,8 @@ import sys
 
 from absl import app, flags
 
-from memorygan_tf import configs, data
+from memorygan_tf import cli, configs, data
+from memorygan_tf.cli import fail
 
 FLAGS = flags.FLAGS
 
@@ -65,21 +66,10 @@ def config_from_flags(image_shape=None):
     return configs.make_config(FLAGS.dataset, overrides["model"], overrides["optimizer"], overrides["train"])
 
 
-def fail(message):
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
 def run():
-    import logging as pylogging
-
-    from absl import logging
-
     from memorygan_tf import rundir, trainer
 
-    if FLAGS.verbosity == 0:  # absl's default (INFO): keep TF's INFO lines out of the output
-        logging.set_verbosity(logging.WARNING)
-        pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
+    cli.quiet_logging(FLAGS.verbosity)
 
     def terminate(signum, frame):  # SIGTERM (kill, cluster preemption): save like Ctrl-C
         raise KeyboardInterrupt

@@ -32,18 +32,10 @@ flags.mark_flags_as_required(["logdir"])
 
 def main(argv):
     del argv
-    import logging as pylogging
+    from memorygan_tf import cli, configs, data, evaluation, export, summaries, trainer
+    from memorygan_tf.cli import fail
 
-    from absl import logging
-
-    if FLAGS.verbosity == 0:
-        logging.set_verbosity(logging.WARNING)
-        pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
-    from memorygan_tf import configs, data, evaluation, export, summaries, trainer
-
-    def fail(message):
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    cli.quiet_logging(FLAGS.verbosity)
 
     if FLAGS.num_samples < FLAGS.splits or FLAGS.splits <= 0:
         return fail("--num_samples must be at least --splits, and --splits positive")

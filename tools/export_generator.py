@@ -22,22 +22,14 @@ flags.mark_flags_as_required(["logdir", "export_dir"])
 
 def main(argv):
     del argv
-    import logging as pylogging
+    from memorygan_tf import cli, configs, export
 
-    from absl import logging
-
-    from memorygan_tf import configs, export
-
-    if FLAGS.verbosity == 0:  # absl's default (INFO): keep TF's INFO lines out of the output
-        logging.set_verbosity(logging.WARNING)
-        pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
-
+    cli.quiet_logging(FLAGS.verbosity)
     try:
         checkpoint = export.export_from_logdir(FLAGS.logdir, FLAGS.export_dir, FLAGS.checkpoint,
                                                overwrite=FLAGS.overwrite, log=print)
     except (configs.ConfigError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return cli.fail(err)
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(FLAGS.export_dir)
                for f in files)
     print(f"Exported {checkpoint} to {FLAGS.export_dir} ({size / 2**20:.1f} MiB).")

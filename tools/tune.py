@@ -46,10 +46,7 @@ QUICK_MODEL = dict(f_dim=4, fc_dim=16)
 def main(argv):
     del argv
     from memorygan_tf import configs, data, evaluation, tuning
-
-    def fail(message):
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+    from memorygan_tf.cli import fail
 
     if FLAGS.dataset not in ("fashion_mnist", "mnist", "affine_mnist"):
         return fail(f"--dataset: {FLAGS.dataset!r} has no labelled test split to score trials with")

@@ -38,20 +38,13 @@ flags.DEFINE_integer("subset", 10000, "neighbors / likelihood: images of the dat
 flags.mark_flags_as_required(["logdir", "out"])
 
 
-def fail(message):
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
 def main(argv):
-    import logging as pylogging
-
     import numpy as np
-    from absl import logging
 
-    if FLAGS.verbosity == 0:
-        logging.set_verbosity(logging.WARNING)
-        pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
+    from memorygan_tf import cli
+    from memorygan_tf.cli import fail
+
+    cli.quiet_logging(FLAGS.verbosity)
     if len(argv) != 2 or argv[1] not in SUBCOMMANDS:
         return fail(f"give one subcommand: {', '.join(SUBCOMMANDS)}")
     command = argv[1]
