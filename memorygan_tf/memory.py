@@ -266,6 +266,25 @@ class Memory(keras.layers.Layer):
             "memory/real_rate": tf.reduce_mean(_read(self.values)),
         }
 
+    def write_statistics(self, plan):
+        """Diagnostics of one write plan: (reset rate, mean posterior entropy within S_y).
+
+        The reset rate is the fraction of the plan's samples copied into an old slot. The
+        entropy (nats) is that of p(c | x, v_c = y) restricted to the valid slots of S_y,
+        kappa (K_c . q - 1) + log(h_c + beta) as in the E step's first iteration (Eq. 1
+        with the memory as read), averaged over the samples that are not reset: log k
+        means the posterior cannot tell the k slots apart (kappa too small for the
+        prior), near 0 that one slot takes the whole write.
+        """
+        reset_rate = tf.reduce_mean(tf.cast(plan.reset, self.variable_dtype))
+        logits = plan.scores + tf.gather(self.log_prior(), plan.slots)
+        logits = tf.where(plan.valid, logits, _MASKED)
+        log_p = logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+        entropy = -tf.reduce_sum(tf.where(plan.valid, tf.exp(log_p) * log_p, 0.0), axis=-1)
+        written = tf.cast(tf.reduce_any(plan.valid, axis=-1), self.variable_dtype)
+        mean_entropy = tf.math.divide_no_nan(tf.reduce_sum(entropy * written), tf.reduce_sum(written))
+        return reset_rate, mean_entropy
+
     # ---------------------------------------------------------------- sample
     def prior_logits(self):
         """log(h_i v_i): the MCGN prior P(c = i | v_c = 1) (Sec. 3.2), unnormalised.

@@ -105,8 +105,8 @@ class MemoryGAN(keras.Model):
         names = ["d_loss", "g_loss", "d_real", "d_fake", "mi_loss"]
         if config.feature_matching:
             names.append("fm_loss")
-        if config.use_memory:
-            names.append("mem_real_rate")
+        if config.use_memory:  # memory diagnostics of the D step's writes (Memory.write_statistics)
+            names += ["mem_real_rate", "mem_reset_rate", "mem_entropy_s"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self.built = True  # every sub-network is built at construction
 
@@ -264,6 +264,9 @@ class MemoryGAN(keras.Model):
             # One write of the real and generated batch (Algorithm 1), or, as the release,
             # the real and the generated batch as two writes.
             if self.memory is not None:
+                reset_rate, entropy = self.memory.write_statistics(memory_lib.concat_plans(plans))
+                self.trackers["mem_reset_rate"].update_state(reset_rate)
+                self.trackers["mem_entropy_s"].update_state(entropy)
                 if self.config.writes_per_step == 1:
                     token = self._write_memory(*plans, after=token)
                 else:

@@ -57,10 +57,10 @@ class NumpyMemory:
             out.append(np.clip(np.sum(w * self.values[s]), self.eps, 1 - self.eps))
         return np.array(out)
 
-    def update(self, queries, labels):
+    def plans(self, queries, labels):
+        """Per sample: (unit query, label, S_y slots, valid flags, reset)."""
         queries = [self.unit(np.asarray(q, np.float64)) for q in queries]
         labels = [float(y) for y in labels]
-        mean_h = self.hist.mean()
         plans = []
         for q, y in zip(queries, labels):
             lj = self.log_joint(q)
@@ -71,6 +71,22 @@ class NumpyMemory:
                 correct = False  # the best slot of this label was never written
             valid = [bool(self.values[s] == y and correct) for s in slots]
             plans.append((q, y, slots, valid, not correct))
+        return plans
+
+    def write_statistics(self, queries, labels):
+        """(share of reset samples, mean entropy of p(c | x) over the valid slots of S_y)."""
+        plans = self.plans(queries, labels)
+        entropies = []
+        for q, _, slots, valid, _ in plans:
+            chosen = [s for s, ok in zip(slots, valid) if ok]
+            if chosen:
+                p = softmax(self.log_joint(q)[chosen])
+                entropies.append(-np.sum(p * np.log(p)))
+        return np.mean([reset for *_, reset in plans]), np.mean(entropies) if entropies else 0.0
+
+    def update(self, queries, labels):
+        mean_h = self.hist.mean()
+        plans = self.plans(queries, labels)
         if self.batch_write == "last":
             self._write_last(plans, mean_h)
             return

@@ -370,3 +370,36 @@ def test_read_and_plan_equals_read_then_plan():
     np.testing.assert_allclose(p.numpy(), memory.read(q).numpy(), rtol=1e-6)
     for got, want in zip(plan, memory.plan_update(q, y)):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kappa", [1.0, 30.0])
+def test_write_statistics_match_reference(kappa):
+    rng = np.random.default_rng(7)
+    state = random_state(rng)
+    memory = Memory(N, M, K, kappa=kappa)
+    load(memory, state)
+    reference = NumpyMemory(N, M, K, kappa=kappa)
+    reference.load(**state)
+    queries = rng.normal(size=(12, M))
+    labels = (np.arange(12) % 2).astype(np.float64)
+    reset_rate, entropy = memory.write_statistics(
+        memory.plan_update(tf.constant(queries, tf.float32), tf.constant(labels, tf.float32)))
+    want_rate, want_entropy = reference.write_statistics(queries, labels)
+    assert 0.0 < want_rate < 1.0  # both kinds of sample are in the batch
+    assert float(reset_rate) == pytest.approx(want_rate)
+    assert float(entropy) == pytest.approx(want_entropy, rel=1e-4, abs=1e-5)
+    assert 0.0 <= float(entropy) <= np.log(K) + 1e-6
+    if kappa == 1.0:  # flat likelihood: the posterior within S_y follows h alone
+        assert float(entropy) > 0.5
+
+
+def test_write_statistics_of_a_one_slot_posterior_is_zero():
+    memory = Memory(4, 2, 2, kappa=50.0)
+    memory.keys.assign(np.array([[1, 0], [0, 1], [-1, 0], [0, -1]], np.float32))
+    memory.values.assign([1, 1, 0, 0])
+    memory.histogram.assign([1, 1, 1, 1])
+    plan = memory.plan_update(tf.constant([[1.0, 0.0]]), tf.constant([1.0]))
+    reset_rate, entropy = memory.write_statistics(plan)
+    assert float(reset_rate) == 0.0
+    # slot 0 has cosine 1, slot 1 cosine 0: posterior (1, e^-50) -> entropy ~ 50 e^-50
+    assert float(entropy) == pytest.approx(0.0, abs=1e-12)

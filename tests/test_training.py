@@ -30,6 +30,7 @@ def test_tensorboard_event_files_hold_the_promised_tags(tmp_path):
     acc.Reload()
     tags = set(acc.Tags()["tensors"])
     expected = {"d_loss", "g_loss", "d_real", "d_fake", "mi_loss", "mem_real_rate", "steps_per_second",
+                "mem_reset_rate", "mem_entropy_s",
                 "memory/slots_in_use", "memory/prior_entropy", "memory/real_rate",
                 "samples", "real_batch", "memory/histogram", "memory/ages", "memory/real_slots",
                 "memory/distinct_real_keys", "memory/mean_real_cosine", "memory/effective_slots", "slots"}
