@@ -142,14 +142,19 @@ SUMMARY_COLUMNS: List[Tuple[str, str]] = [
 ]
 
 
+PER_SEED_COLUMNS = ("inception_score", "fid")  # also listed seed by seed
+
+
 def summary_table(spec, results, step):
-    """A markdown table of the runs at one step: mean (and +- std over seeds) per column."""
+    """A markdown table of the runs at one step: mean (and +- std over seeds) per column;
+    IS and FID also seed by seed, in the spec's seed order."""
     import numpy as np
 
     lines = ["| run | seeds | " + " | ".join(title for _, title in SUMMARY_COLUMNS) + " |",
              "|---|---|" + "---|" * len(SUMMARY_COLUMNS)]
     for run in spec.runs:
-        rows = [by_step[step] for by_step in results.get(run, {}).values() if step in by_step]
+        by_seed = results.get(run, {})
+        rows = [by_seed[seed][step] for seed in sorted(by_seed) if step in by_seed[seed]]
         if not rows:
             continue
         cells = []
@@ -160,6 +165,9 @@ def summary_table(spec, results, step):
             elif len(values) == 1:
                 cells.append(f"{values[0]:.3g}" if isinstance(values[0], float) else str(values[0]))
             else:
-                cells.append(f"{np.mean(values):.3g} +- {np.std(values):.2g}")
+                cell = f"{np.mean(values):.3g} +- {np.std(values):.2g}"
+                if key in PER_SEED_COLUMNS:
+                    cell += " (" + " / ".join(f"{v:.3g}" for v in values) + ")"
+                cells.append(cell)
         lines.append(f"| {run} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

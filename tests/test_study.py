@@ -152,3 +152,18 @@ def test_study_scores_again_with_another_classifier(tmp_path):
         superseded = list((tmp_path / "root" / "s" / run / "seed_0" / "eval" / "superseded").glob("step_00000005.*.json"))
         assert len(superseded) == 1 and "old" in json.loads(superseded[0].read_text())["classifier"]["path"]
     assert not any("train " in m for m in messages)
+
+
+def test_summary_table_gives_mean_std_and_each_seed():
+    spec = study.StudySpec(name="s", common_flags=(), rounds=(1,), runs={"a": (), "b": (), "c": ()},
+                           seeds=(0, 1), steps_per_epoch=5)
+    results = {"a": {1: {5: dict(inception_score=4.0, fid=12.0, real_slots=10)},
+                     0: {5: dict(inception_score=5.0, fid=10.0, real_slots=20)}},
+               "b": {0: {5: dict(inception_score=3.0, fid=30.0)}}}
+    lines = study.summary_table(spec, results, 5).splitlines()
+    assert lines[0].startswith("| run | seeds | IS | FID | real slots |")
+    a = [cell.strip() for cell in lines[2].split("|")[1:-1]]
+    assert a[:5] == ["a", "2", "4.5 +- 0.5 (5 / 4)", "11 +- 1 (10 / 12)", "15 +- 5"]
+    b = [cell.strip() for cell in lines[3].split("|")[1:-1]]
+    assert b[:5] == ["b", "1", "3", "30", "-"]
+    assert len(lines) == 4  # c has no result: no row
