@@ -267,20 +267,33 @@ def generate_images(model, n, seed=1234, batch_size=1000):
 
 
 def memory_report(model, test_images, test_labels, batch_size=1000):
-    """Memory health plus how test images cluster over slots (argmax posterior slot)."""
+    """Memory health plus how test images cluster over slots (argmax posterior slot), and
+    what writing them as real samples would do (Memory.write_statistics): the share that
+    would be reset (top slots all generated-labelled) and the posterior's entropy within
+    S_1 of the others."""
+    import tensorflow as tf
+
     memory = model.memory
     if memory is None:
         return {}
     health = memory_health(memory.keys.numpy(), memory.values.numpy(), memory.histogram.numpy())
-    slots, likelihood = [], []
+    slots, likelihood, resets, entropy_sum, written = [], [], 0.0, 0.0, 0.0
     for start in range(0, len(test_images), batch_size):
         x = data.scale_images(test_images[start:start + batch_size], model.config.output_activation)
         query = memory.normalize(model.encoder(x, training=False))
         slots.append(memory.posterior(query)[0][:, 0].numpy())
         likelihood.append(memory.log_likelihood(query).numpy())
+        plan = memory.plan_update(query, tf.ones([tf.shape(query)[0]], memory.variable_dtype))
+        rate, entropy = (float(v) for v in memory.write_statistics(plan))
+        n_written = float(np.sum(np.any(plan.valid.numpy(), axis=-1)))
+        resets += rate * len(x)
+        entropy_sum += entropy * n_written
+        written += n_written
     report = dataclasses.asdict(health)
     report.update(slot_clustering(np.concatenate(slots), test_labels))
     report["test_log_likelihood"] = float(np.mean(np.concatenate(likelihood)))
+    report["test_reset_rate"] = resets / len(test_images)
+    report["test_entropy_s"] = entropy_sum / written if written else 0.0
     return report
 
 

@@ -138,7 +138,7 @@ SUMMARY_COLUMNS: List[Tuple[str, str]] = [
     ("inception_score", "IS"), ("fid", "FID"), ("real_slots", "real slots"),
     ("distinct_real_keys", "distinct real keys"), ("mean_real_cosine", "mean cos"),
     ("effective_slots", "eff. slots"), ("argmax_slots", "test argmax slots"), ("purity", "purity"),
-    ("nmi", "NMI"),
+    ("nmi", "NMI"), ("test_reset_rate", "test reset rate"), ("test_entropy_s", "H within S (nats)"),
 ]
 
 

@@ -155,3 +155,28 @@ def test_evaluate_model_with_precomputed_test_features_gives_the_same_result():
     other = ev.evaluate_model(model, classifier, x_test, y_test, num_samples=30, splits=3,
                               test_features=ev.reference_features(classifier, blobs(40, seed=4)))
     assert other["fid"] != pytest.approx(fresh["fid"], rel=1e-3)
+
+
+def test_memory_report_write_diagnostics_on_hand_built_memories():
+    """All slots generated-labelled: every real test image would be reset. All slots real
+    with one key and one count: the posterior within S_1 is flat, entropy log k."""
+    import tensorflow as tf
+
+    from memorygan_tf import trainer
+    from tests.helpers import blobs, tiny_config
+
+    model = trainer.build_model(tiny_config(), tf.distribute.get_strategy(), total_steps=1)
+    memory = model.memory
+    size, dim = memory.keys.shape
+    x_test, y_test = blobs(30, seed=5), np.arange(30) % 3
+    key = np.zeros((size, dim), np.float32)
+    key[:, 0] = 1.0
+    memory.keys.assign(key)
+    memory.histogram.assign(np.ones(size, np.float32))
+    memory.values.assign(np.zeros(size, np.float32))
+    report = ev.memory_report(model, x_test, y_test, batch_size=7)
+    assert report["test_reset_rate"] == 1.0 and report["test_entropy_s"] == 0.0
+    memory.values.assign(np.ones(size, np.float32))
+    report = ev.memory_report(model, x_test, y_test, batch_size=7)
+    assert report["test_reset_rate"] == 0.0
+    assert report["test_entropy_s"] == pytest.approx(np.log(memory.choose_k), rel=1e-5)
