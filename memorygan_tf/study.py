@@ -77,18 +77,19 @@ def _supersede(path):
     os.replace(path, os.path.join(folder, f"{stem}.{time.strftime('%Y%m%d-%H%M%S')}.json"))
 
 
-def plan(spec, runs=None, seeds=None):
+def plan(spec, runs=None, seeds=None, max_epochs=None):
     """The (round epochs, run, seed) jobs in the order they are done (optionally only
-    some runs and seeds)."""
+    some runs and seeds, and only the rounds of at most `max_epochs` epochs)."""
     names = [r for r in spec.runs if runs is None or r in runs]
     chosen = [s for s in spec.seeds if seeds is None or s in seeds]
-    return [(epochs, run, seed) for epochs in spec.rounds for seed in chosen for run in names]
+    rounds = [e for e in spec.rounds if max_epochs is None or e <= max_epochs]
+    return [(epochs, run, seed) for epochs in rounds for seed in chosen for run in names]
 
 
-def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None, seeds=None):
+def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None, seeds=None, max_epochs=None):
     """Trains and scores every job of the plan that is not done yet. Returns the results."""
     env = dict(os.environ if env is None else env)
-    for epochs, run, seed in plan(spec, runs, seeds):
+    for epochs, run, seed in plan(spec, runs, seeds, max_epochs):
         logdir = run_dir(root, spec, run, seed)
         step = epochs * spec.steps_per_epoch
         if not evaluated_with(evaluation_path(logdir, step), classifier):

@@ -66,6 +66,7 @@ def test_study_plan_is_round_by_round():
                                 (3, "a", 0), (3, "b", 0), (3, "a", 1), (3, "b", 1)]
     assert study.plan(spec, runs=["b"]) == [(1, "b", 0), (1, "b", 1), (3, "b", 0), (3, "b", 1)]
     assert study.plan(spec, seeds=[1]) == [(1, "a", 1), (1, "b", 1), (3, "a", 1), (3, "b", 1)]
+    assert study.plan(spec, runs=["a"], seeds=[0], max_epochs=2) == [(1, "a", 0)]
 
 
 def test_evaluate_rejects_a_bad_logdir(tmp_path):

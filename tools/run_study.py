@@ -28,6 +28,8 @@ flags.DEFINE_string("classifier", "classifiers/fashion_mnist", "Evaluation class
 flags.DEFINE_integer("classifier_epochs", 8, "Epochs if the classifier has to be trained.")
 flags.DEFINE_list("runs", None, "Only these runs of the spec (default: all).")
 flags.DEFINE_list("seeds", None, "Only these seeds of the spec (default: all), e.g. 0 first for every run.")
+flags.DEFINE_integer("max_epochs", None, "Only the rounds of at most this many epochs (e.g. 1: the "
+                     "screen's first round only; default: every round of the spec).")
 flags.DEFINE_boolean("summary_only", False, "Print the tables of what is done; train nothing.")
 flags.mark_flags_as_required(["spec"])
 
@@ -55,13 +57,18 @@ def main(argv):
         print(f"error: --seeds: {sorted(set(seeds) - set(spec.seeds))} not in {FLAGS.spec} "
               f"(seeds: {list(spec.seeds)})", file=sys.stderr)
         return 2
+    if FLAGS.max_epochs is not None and FLAGS.max_epochs < min(spec.rounds):
+        print(f"error: --max_epochs: {FLAGS.max_epochs} is below the first round ({min(spec.rounds)} epochs)",
+              file=sys.stderr)
+        return 2
     if not FLAGS.summary_only:
         if not os.path.exists(os.path.join(FLAGS.classifier, "classifier.json")):
             print(f"Training the evaluation classifier into {FLAGS.classifier} ...", flush=True)
             subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_classifier.py"),
                             f"--out={FLAGS.classifier}", f"--epochs={FLAGS.classifier_epochs}"], check=True)
         study.run_study(spec, FLAGS.root, FLAGS.classifier, os.path.join(ROOT, "tools"), runs=FLAGS.runs,
-                        log=lambda message: print(message, flush=True), seeds=seeds)
+                        log=lambda message: print(message, flush=True), seeds=seeds,
+                        max_epochs=FLAGS.max_epochs)
     results = study.collect(spec, FLAGS.root)
     for epochs in spec.rounds:
         print(f"\n## {spec.name}, epoch {epochs} (step {epochs * spec.steps_per_epoch})\n")

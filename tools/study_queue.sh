@@ -10,4 +10,4 @@ study() { python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" "$
 study --spec=flags/studies/fashion_mnist_table2.json --seeds=0
 study --spec=flags/studies/fashion_mnist_options.json
 study --spec=flags/studies/fashion_mnist_table2.json
-study --spec=flags/studies/fashion_mnist_screen.json --runs=release_kappa1,release_kappa10,kappa20,release_kappa10_alternative
+study --spec=flags/studies/fashion_mnist_screen.json --max_epochs=1 --runs=release_kappa1,release_kappa10,kappa20,release_kappa10_alternative,kappa20_alternative
