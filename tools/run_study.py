@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("spec", None, "Study spec (JSON), e.g. flags/studies/fashion_mnist_screen.json.")
 flags.DEFINE_string("root", "runs/studies", "Where the study's run directories go.")
 flags.DEFINE_string("classifier", "classifiers/fashion_mnist", "Evaluation classifier folder.")
-flags.DEFINE_integer("classifier_epochs", 8, "Epochs if the classifier has to be trained.")
+flags.DEFINE_integer("classifier_epochs", 12, "Epochs if the classifier has to be trained.")
 flags.DEFINE_list("runs", None, "Only these runs of the spec (default: all).")
 flags.DEFINE_list("seeds", None, "Only these seeds of the spec (default: all), e.g. 0 first for every run.")
 flags.DEFINE_integer("max_epochs", None, "Only the rounds of at most this many epochs (e.g. 1: the "
