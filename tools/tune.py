@@ -83,7 +83,7 @@ def main(argv):
         print(f"Training the evaluation classifier into {classifier_dir} ...", flush=True)
         limit = 512 if quick else len(x_train)
         accuracy = evaluation.train_classifier(
-            x_train[:limit], y_train[:limit], x_test, y_test, classifier_dir, epochs=1 if quick else 8,
+            x_train[:limit], y_train[:limit], x_test, y_test, classifier_dir, epochs=1 if quick else evaluation.CLASSIFIER_EPOCHS,
             width=4 if quick else 16, flip=FLAGS.dataset == "fashion_mnist", seed=FLAGS.seed,
             verbose=2 if quick or os.environ.get("CI") else "auto")
         print(f"Classifier test accuracy {accuracy:.4f}", flush=True)
