@@ -73,7 +73,7 @@ def main(argv):
                         log=lambda message: print(message, flush=True), seeds=seeds,
                         max_epochs=FLAGS.max_epochs)
     results = study.collect(spec, FLAGS.root)
-    for epochs in spec.rounds:
+    for epochs in [e for e in spec.rounds if FLAGS.max_epochs is None or e <= FLAGS.max_epochs]:
         print(f"\n## {spec.name}, epoch {epochs} (step {epochs * spec.steps_per_epoch})\n")
         print(study.summary_table(spec, results, epochs * spec.steps_per_epoch))
     out = os.path.join(FLAGS.root, spec.name, "results.json")
