@@ -192,7 +192,8 @@ def flag_fields():
 # slot, IS 2.1 / FID 52.5 after an epoch) while kappa = 10 kept 1,248 distinct real keys
 # and scored IS 5.0 / FID 23.2. And the non-saturating generator loss ("alternative"),
 # not the release's minimax "jsd": at kappa = 10 it scored IS 5.3 / FID 18.6 (and helped
-# the plain DCGAN too; kappa = 20 tied it). --kappa=1 --loss=jsd (flags/*_paper.flags) gives the paper's setting.
+# the plain DCGAN too; kappa = 20 tied it). --kappa=1 --loss=jsd (flags/*_paper.flags)
+# gives the paper's setting.
 _MNIST_LIKE = dict(
     model=dict(image_shape=(28, 28, 1), z_dim=2, key_dim=256, memory_size=4096,
                choose_k=128, mi_lambda=1e-2, output_activation="sigmoid", kappa=10.0, loss="alternative"),

@@ -284,9 +284,10 @@ def memory_report(model, test_images, test_labels, batch_size=1000):
     for start in range(0, len(test_images), batch_size):
         x = data.scale_images(test_images[start:start + batch_size], model.config.output_activation)
         query = memory.normalize(model.encoder(x, training=False))
-        slots.append(memory.posterior(query)[0][:, 0].numpy())
-        likelihood.append(memory.log_likelihood(query).numpy())
-        plan = memory.plan_update(query, tf.ones([tf.shape(query)[0]], memory.variable_dtype))
+        similarity = memory.similarity(query)  # one [batch, N] pass for the three reads
+        slots.append(memory.posterior(query, similarity)[0][:, 0].numpy())
+        likelihood.append(memory.log_likelihood(query, similarity).numpy())
+        plan = memory.plan_update(query, tf.ones([tf.shape(query)[0]], memory.variable_dtype), similarity)
         rate, entropy = (float(v) for v in memory.write_statistics(plan))
         n_written = float(np.sum(np.any(plan.valid.numpy(), axis=-1)))
         resets += rate * len(x)

@@ -77,13 +77,17 @@ def _supersede(path):
     os.replace(path, os.path.join(folder, f"{stem}.{time.strftime('%Y%m%d-%H%M%S')}.json"))
 
 
+def rounds(spec, max_epochs=None):
+    """The spec's rounds (epochs reached), only those of at most `max_epochs` if given."""
+    return [e for e in spec.rounds if max_epochs is None or e <= max_epochs]
+
+
 def plan(spec, runs=None, seeds=None, max_epochs=None):
     """The (round epochs, run, seed) jobs in the order they are done (optionally only
     some runs and seeds, and only the rounds of at most `max_epochs` epochs)."""
     names = [r for r in spec.runs if runs is None or r in runs]
     chosen = [s for s in spec.seeds if seeds is None or s in seeds]
-    rounds = [e for e in spec.rounds if max_epochs is None or e <= max_epochs]
-    return [(epochs, run, seed) for epochs in rounds for seed in chosen for run in names]
+    return [(epochs, run, seed) for epochs in rounds(spec, max_epochs) for seed in chosen for run in names]
 
 
 def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None, seeds=None, max_epochs=None):

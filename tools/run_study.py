@@ -38,30 +38,25 @@ flags.mark_flags_as_required(["spec"])
 def main(argv):
     del argv
     from memorygan_tf import study
+    from memorygan_tf.cli import fail
 
     try:
         spec = study.load_spec(FLAGS.spec)
     except (OSError, KeyError, ValueError) as err:
-        print(f"error: --spec: cannot read {FLAGS.spec}: {err}", file=sys.stderr)
-        return 2
+        return fail(f"--spec: cannot read {FLAGS.spec}: {err}")
     unknown = set(FLAGS.runs or ()) - set(spec.runs)
     if unknown:
-        print(f"error: --runs: {', '.join(sorted(unknown))} not in {FLAGS.spec} "
-              f"(runs: {', '.join(spec.runs)})", file=sys.stderr)
-        return 2
+        return fail(f"--runs: {', '.join(sorted(unknown))} not in {FLAGS.spec} "
+                    f"(runs: {', '.join(spec.runs)})")
     try:
         seeds = None if FLAGS.seeds is None else [int(s) for s in FLAGS.seeds]
     except ValueError:
-        print(f"error: --seeds: integers expected, got {','.join(FLAGS.seeds)}", file=sys.stderr)
-        return 2
+        return fail(f"--seeds: integers expected, got {','.join(FLAGS.seeds)}")
     if seeds is not None and set(seeds) - set(spec.seeds):
-        print(f"error: --seeds: {sorted(set(seeds) - set(spec.seeds))} not in {FLAGS.spec} "
-              f"(seeds: {list(spec.seeds)})", file=sys.stderr)
-        return 2
+        return fail(f"--seeds: {sorted(set(seeds) - set(spec.seeds))} not in {FLAGS.spec} "
+                    f"(seeds: {list(spec.seeds)})")
     if FLAGS.max_epochs is not None and FLAGS.max_epochs < min(spec.rounds):
-        print(f"error: --max_epochs: {FLAGS.max_epochs} is below the first round ({min(spec.rounds)} epochs)",
-              file=sys.stderr)
-        return 2
+        return fail(f"--max_epochs: {FLAGS.max_epochs} is below the first round ({min(spec.rounds)} epochs)")
     if not FLAGS.summary_only:
         if not os.path.exists(os.path.join(FLAGS.classifier, "classifier.json")):
             print(f"Training the evaluation classifier into {FLAGS.classifier} ...", flush=True)
@@ -73,7 +68,7 @@ def main(argv):
                         log=lambda message: print(message, flush=True), seeds=seeds,
                         max_epochs=FLAGS.max_epochs)
     results = study.collect(spec, FLAGS.root)
-    for epochs in [e for e in spec.rounds if FLAGS.max_epochs is None or e <= FLAGS.max_epochs]:
+    for epochs in study.rounds(spec, FLAGS.max_epochs):
         print(f"\n## {spec.name}, epoch {epochs} (step {epochs * spec.steps_per_epoch})\n")
         print(study.summary_table(spec, results, epochs * spec.steps_per_epoch))
     out = os.path.join(FLAGS.root, spec.name, "results.json")

@@ -35,25 +35,23 @@ flags.DEFINE_integer("limit", 0, "Use only the first N training and test images 
 def main(argv):
     del argv
     from memorygan_tf import data, evaluation, summaries
+    from memorygan_tf.cli import fail
 
     epochs = evaluation.CLASSIFIER_EPOCHS if FLAGS.epochs is None else FLAGS.epochs
     if epochs <= 0 or FLAGS.width <= 0 or FLAGS.batch_size <= 0 or FLAGS.limit < 0:
-        print("error: --epochs, --width and --batch_size must be positive, --limit >= 0", file=sys.stderr)
-        return 2
+        return fail("--epochs, --width and --batch_size must be positive, --limit >= 0")
     out = FLAGS.out or os.path.join("classifiers", FLAGS.dataset)
     try:
         path = data.resolve_data_path(FLAGS.dataset, FLAGS.data_path, data.default_search_path(os.environ))
         x_train, y_train, x_test, y_test = data.load_labelled(FLAGS.dataset, path, FLAGS.data_dir, FLAGS.seed)
     except data.DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return fail(err)
     if FLAGS.limit:
         x_train, y_train, x_test, y_test = (a[:FLAGS.limit] for a in (x_train, y_train, x_test, y_test))
     record_path = os.path.join(out, "classifier.json")
     if FLAGS.reference_only:
         if not os.path.exists(record_path):
-            print(f"error: --out: no classifier in {out}", file=sys.stderr)
-            return 2
+            return fail(f"--out: no classifier in {out}")
         with open(record_path) as f:
             record = json.load(f)
     else:
