@@ -13,7 +13,7 @@ import sys
 
 from absl import app, flags
 
-from memorygan_tf import cli, configs, data
+from memorygan_tf import cli, configs  # neither imports TensorFlow: cli.quiet_logging does, quietly
 from memorygan_tf.cli import fail
 
 FLAGS = flags.FLAGS
@@ -67,9 +67,8 @@ def config_from_flags(image_shape=None):
 
 
 def run():
-    from memorygan_tf import rundir, trainer
-
-    cli.quiet_logging(FLAGS.verbosity)
+    cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
+    from memorygan_tf import data, rundir, trainer
 
     def terminate(signum, frame):  # SIGTERM (kill, cluster preemption): save like Ctrl-C
         raise KeyboardInterrupt
@@ -153,6 +152,8 @@ def resume(config):
 
 def load_test_set(config):
     """(x_test, y_test) for --eval_every_epochs, after checking the classifier exists."""
+    from memorygan_tf import data
+
     t = config.train
     if not os.path.exists(os.path.join(t.eval_classifier, "classifier.keras")):
         raise configs.ConfigError("eval_classifier", f"no classifier.keras in {t.eval_classifier}; "
@@ -163,6 +164,8 @@ def load_test_set(config):
 
 
 def load_data(config):
+    from memorygan_tf import data
+
     t = config.train
     data_path = data.resolve_data_path(t.dataset, t.data_path, data.default_search_path(os.environ))
     if data_path and not t.data_path:

@@ -36,3 +36,14 @@ def run_main(args, cwd=ROOT, timeout=600):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
     return subprocess.run([sys.executable, "-m", "memorygan_tf.main", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result, *needles):
+    """A user mistake's contract: exit status 2 and stderr exactly one `error: ...` line
+    naming each needle (no traceback, no TensorFlow start-up lines, on any CPU)."""
+    assert result.returncode == 2, result.stdout[-1500:] + result.stderr[-1500:]
+    err = result.stderr.strip()
+    assert "Traceback" not in err and "\n" not in err and err.startswith("error: "), err
+    for needle in needles:
+        assert needle in err, err
+    return err

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import ROOT, TINY_FLAGS, blobs, run_main
+from tests.helpers import ROOT, TINY_FLAGS, assert_one_line_error, blobs, run_main
 
 pytestmark = pytest.mark.slow  # every test here starts training subprocesses
 
@@ -59,15 +59,7 @@ def data_file(logdir, step):
     return os.path.join(folder, next(f for f in os.listdir(folder) if f.startswith(f"ckpt-{step}.data")))
 
 
-def one_line_error(result, *needles):
-    assert result.returncode == 2, result.stdout[-1500:] + result.stderr[-1500:]
-    err = result.stderr.strip()
-    assert "Traceback" not in result.stderr, err
-    last = err.splitlines()[-1]
-    assert last.startswith("error: "), err
-    for needle in needles:
-        assert needle in last, last
-    return last
+one_line_error = assert_one_line_error
 
 
 # 1 ------------------------------------------------------- no silent overwrite
@@ -98,6 +90,7 @@ def test_learning_rate_given_on_resume_is_used_and_recorded(npz, run):
     assert saved["history"][-1]["changed"]["epochs"] == [2, 3]
 
 
+@pytest.mark.messages
 def test_changing_the_memory_on_resume_is_refused_then_overridable(npz, run):
     with open(os.path.join(run, "config.json")) as f:
         kappa = json.load(f)["model"]["kappa"]
@@ -111,6 +104,7 @@ def test_changing_the_memory_on_resume_is_refused_then_overridable(npz, run):
     assert saved["model"]["kappa"] == 3.0 and saved["history"][-1]["changed"]["kappa"] == [kappa, 3.0]
 
 
+@pytest.mark.messages
 def test_shape_changes_are_refused_even_with_override(npz, run):
     result = run_main(args_for(npz, run, "--epochs=3", "--memory_size=128", "--override_config"))
     one_line_error(result, "--memory_size=128 (saved: 64)", "shape")
@@ -156,6 +150,7 @@ def test_broken_newest_checkpoint_falls_back_to_an_older_one(npz, run, damage):
         assert "Skipped" in resumed.stdout and "ckpt-4" in resumed.stdout
 
 
+@pytest.mark.messages
 def test_no_loadable_checkpoint_is_refused_not_restarted(npz, run):
     for step in (2, 4):
         with open(data_file(run, step), "r+b") as f:
@@ -165,6 +160,7 @@ def test_no_loadable_checkpoint_is_refused_not_restarted(npz, run):
 
 
 # 4, 10 ------------------------------------------------------------------ data
+@pytest.mark.messages
 def test_nan_images_are_refused_and_leave_no_run_behind(tmp_path):
     path = str(tmp_path / "nan.npz")
     np.savez(path, x_train=np.full((16, 28, 28), np.nan, np.float32))
@@ -174,12 +170,14 @@ def test_nan_images_are_refused_and_leave_no_run_behind(tmp_path):
     assert not os.path.exists(logdir)
 
 
+@pytest.mark.messages
 def test_images_without_a_network_are_refused_in_one_line(tmp_path):
     path = str(tmp_path / "small.npz")
     np.savez(path, x_train=np.random.default_rng(0).integers(0, 255, (16, 30, 30), np.uint8))
     one_line_error(run_main(args_for(path, str(tmp_path / "r"))), "30x30", "28x28")
 
 
+@pytest.mark.messages
 def test_tf_config_is_checked_before_the_data_is_read(tmp_path):
     path = str(tmp_path / "broken.npz")
     with open(path, "wb") as f:
@@ -193,6 +191,7 @@ def test_tf_config_is_checked_before_the_data_is_read(tmp_path):
 
 
 # 5 ------------------------------------------------------------ unwritable run
+@pytest.mark.messages
 def test_unwritable_checkpoint_folder_fails_before_training(npz, tmp_path):
     logdir = tmp_path / "r"
     logdir.mkdir()
@@ -200,6 +199,7 @@ def test_unwritable_checkpoint_folder_fails_before_training(npz, tmp_path):
     one_line_error(run_main(args_for(npz, str(logdir))), "--logdir", "cannot write")
 
 
+@pytest.mark.messages
 def test_logdir_that_is_a_file_is_refused(npz, tmp_path):
     path = tmp_path / "afile"
     path.write_text("x")
@@ -207,6 +207,7 @@ def test_logdir_that_is_a_file_is_refused(npz, tmp_path):
 
 
 # 6 ---------------------------------------------------------- one run per dir
+@pytest.mark.messages
 def test_second_run_in_the_same_logdir_is_refused_until_the_first_dies(npz, tmp_path):
     logdir = str(tmp_path / "shared")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -236,6 +237,7 @@ def export(logdir, export_dir, *extra):
                           timeout=600)
 
 
+@pytest.mark.messages
 def test_export_refusals_are_one_line(run, tmp_path):
     occupied = tmp_path / "occupied"
     occupied.mkdir()

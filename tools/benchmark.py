@@ -23,6 +23,9 @@ flags.DEFINE_string("data_path", None, "Real images for the input-pipeline bench
 
 def main(argv):
     del argv
+    from memorygan_tf import cli
+
+    cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
     from benchmarks import suite as benchmarks
 
     results = benchmarks.run_suite(quick=FLAGS.quick, data_path=FLAGS.data_path,

@@ -32,10 +32,11 @@ flags.mark_flags_as_required(["logdir"])
 
 def main(argv):
     del argv
-    from memorygan_tf import cli, configs, data, evaluation, export, summaries, trainer
-    from memorygan_tf.cli import fail
+    from memorygan_tf import cli
 
-    cli.quiet_logging(FLAGS.verbosity)
+    cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
+    from memorygan_tf import configs, data, evaluation, export, summaries, trainer
+    from memorygan_tf.cli import fail
 
     if FLAGS.num_samples < FLAGS.splits or FLAGS.splits <= 0:
         return fail("--num_samples must be at least --splits, and --splits positive")

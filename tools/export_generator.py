@@ -22,9 +22,10 @@ flags.mark_flags_as_required(["logdir", "export_dir"])
 
 def main(argv):
     del argv
-    from memorygan_tf import cli, configs, export
+    from memorygan_tf import cli
 
-    cli.quiet_logging(FLAGS.verbosity)
+    cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
+    from memorygan_tf import configs, export
     try:
         checkpoint = export.export_from_logdir(FLAGS.logdir, FLAGS.export_dir, FLAGS.checkpoint,
                                                overwrite=FLAGS.overwrite, log=print)

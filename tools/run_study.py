@@ -37,6 +37,9 @@ flags.mark_flags_as_required(["spec"])
 
 def main(argv):
     del argv
+    from memorygan_tf import cli
+
+    cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
     from memorygan_tf import study
     from memorygan_tf.cli import fail
 

@@ -34,6 +34,9 @@ flags.DEFINE_integer("limit", 0, "Use only the first N training and test images 
 
 def main(argv):
     del argv
+    from memorygan_tf import cli
+
+    cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
     from memorygan_tf import data, evaluation, summaries
     from memorygan_tf.cli import fail
 

@@ -45,6 +45,9 @@ QUICK_MODEL = dict(f_dim=4, fc_dim=16)
 
 def main(argv):
     del argv
+    from memorygan_tf import cli
+
+    cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
     from memorygan_tf import configs, data, evaluation, tuning
     from memorygan_tf.cli import fail
 
