@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import numpy_memory
-from memorygan_tf import configs, data, memory, summaries, trainer
+from memorygan_tf import configs, data, hardware, memory, trainer
 
 
 # --------------------------------------------------------------- timing
@@ -52,10 +52,18 @@ def _model_config(dataset, **overrides):
     return configs.make_config(dataset, model_overrides=overrides).model
 
 
-def _train_function(model_config, batch, jit_compile=False, seed=0):
+def _train_function(model_config, batch, jit_compile=False, seed=0, precision="auto", optimizer=None):
+    """(model, a function running one compiled train step); `optimizer` replaces the
+    trainer's FusedAdam by another class (the speed comparison's baseline)."""
     model = trainer.build_model(
         configs.ExperimentConfig(model=model_config, train=configs.TrainConfig(
-            batch_size=batch, jit_compile=jit_compile)), tf.distribute.get_strategy(), total_steps=1)
+            batch_size=batch, jit_compile=jit_compile, precision=precision)), tf.distribute.get_strategy(),
+        total_steps=1)
+    if optimizer is not None:
+        with tf.distribute.get_strategy().scope():
+            model.compile(*(optimizer(learning_rate=o.learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name=o.name)
+                            for o in (model.d_optimizer, model.g_optimizer)), jit_compile=False)
+            model.build_optimizers()
     step = tf.function(model.train_step)
     shape = (batch,) + tuple(model_config.image_shape)
     images = tf.random.stateless_uniform(shape, [seed, 1])
@@ -72,9 +80,29 @@ def train_step_overhead(dataset, batch=64, repeats=10, jit_compile=False):
     _, dcgan_step = _train_function(dcgan, batch, jit_compile)
     times = interleaved({"memorygan": memgan_step, "dcgan": dcgan_step}, repeats)
     return dict(dataset=dataset, batch=batch, jit_compile=jit_compile, repeats=repeats,
+                precision=hardware.resolve_precision("auto"),
                 memorygan_step_ms=1e3 * times["memorygan"], dcgan_step_ms=1e3 * times["dcgan"],
                 ratio=times["memorygan"] / times["dcgan"],
                 overhead_pct=100.0 * (times["memorygan"] / times["dcgan"] - 1.0))
+
+
+def speed_settings(dataset="fashion_mnist", batch=64, repeats=15):
+    """Median step ms of MemoryGAN in each speed setting, interleaved in one process:
+    the baseline (float32, Keras's Adam: the step as it was before the fused Adam and
+    bfloat16), float32 with the fused Adam, and mixed_bfloat16 with it (where the CPU
+    has bfloat16 dot products and oneDNN is on), each with its ratio to the baseline."""
+    import keras as _keras
+
+    config = _model_config(dataset)
+    settings = {"float32 + keras Adam (before)": dict(precision="float32", optimizer=_keras.optimizers.Adam),
+                "float32 + fused Adam": dict(precision="float32")}
+    if hardware.resolve_precision("auto") == "mixed_bfloat16":
+        settings["mixed_bfloat16 + fused Adam"] = dict(precision="mixed_bfloat16")
+    functions = {name: _train_function(config, batch, **kw)[1] for name, kw in settings.items()}
+    times = interleaved(functions, repeats, warmup=3)
+    base = times["float32 + keras Adam (before)"]
+    return [dict(dataset=dataset, setting=name, step_ms=1e3 * t, ratio_to_before=t / base)
+            for name, t in times.items()]
 
 
 def step_breakdown(dataset, batch=64, repeats=5):
@@ -191,9 +219,9 @@ def train_step_flops(model_config, batch=64):
     return int(model_analyzer.profile(graph, options=options).total_float_ops)
 
 
-def matmul_rate(n=2048, repeats=10):
-    """GFLOP/s of a bare float32 matmul, the machine's practical peak for dense work."""
-    a = tf.random.uniform((n, n))
+def matmul_rate(n=2048, repeats=10, dtype=tf.float32):
+    """GFLOP/s of a bare matmul, the machine's practical peak for dense work."""
+    a = tf.cast(tf.random.uniform((n, n)), dtype)
     f = tf.function(lambda: tf.matmul(a, a))
     seconds = interleaved({"mm": lambda: _sync(f())}, repeats)["mm"]
     return 2.0 * n**3 / seconds / 1e9
@@ -261,7 +289,7 @@ def replica_scaling(steps=10):
 
 # ------------------------------------------------------------------- suite
 def machine():
-    return dict(summaries.machine_info(), platform=platform.platform(), cpus=os.cpu_count(),
+    return dict(hardware.machine_info(), platform=platform.platform(), cpus=os.cpu_count(),
                 tensorflow=tf.__version__, keras=keras.__version__, numpy=np.__version__,
                 gpus=[d.name for d in tf.config.list_logical_devices("GPU")])
 
@@ -281,6 +309,9 @@ def run_suite(quick=False, data_path=None, log=print):
     results["train_step"] = [train_step_overhead(d, repeats=repeats) for d in datasets]
     if not quick:
         results["train_step_xla"] = [train_step_overhead("fashion_mnist", repeats=repeats, jit_compile=True)]
+
+    log("speed settings ...")
+    results["speed_settings"] = speed_settings(repeats=repeats)
 
     log("step breakdown ...")
     results["step_breakdown"] = {d: step_breakdown(d, repeats=3 if quick else 7) for d in datasets}
@@ -306,9 +337,12 @@ def run_suite(quick=False, data_path=None, log=print):
     for entry in results["train_step"]:
         flops = train_step_flops(_model_config(entry["dataset"]))
         achieved = flops / (entry["memorygan_step_ms"] / 1e3) / 1e9
-        results["flops"].append(dict(dataset=entry["dataset"], gflop_per_step=flops / 1e9,
-                                     achieved_gflops=achieved, matmul_gflops=rate,
-                                     fraction_of_matmul_rate=achieved / rate))
+        peak = results["machine"]["peak_gflops"] or {}
+        peak = peak.get("bfloat16" if entry["precision"] == "mixed_bfloat16" else "float32")
+        results["flops"].append(dict(dataset=entry["dataset"], precision=entry["precision"],
+                                     gflop_per_step=flops / 1e9, achieved_gflops=achieved,
+                                     matmul_gflops=rate, fraction_of_matmul_rate=achieved / rate,
+                                     peak_gflops=peak, fraction_of_peak=achieved / peak if peak else None))
 
     log("peak RSS ...")
     results["peak_rss_mib"] = [dict(dataset=d, use_memory=u, peak_rss_mib=peak_rss(d, u))
@@ -329,6 +363,9 @@ def targets(results):
     if floor_case:
         out["memory_read_update_le_1_5x_floor_at_16384_512_256"] = floor_case[0]["ratio_to_floor"] <= 1.5
     out["input_pipeline_ge_5x_consumption"] = results["input_pipeline"]["ratio"] >= 5.0
+    fastest = min((e["ratio_to_before"] for e in results.get("speed_settings", [])), default=None)
+    if fastest is not None:
+        out["fashion_mnist_step_le_0_5x_before"] = fastest <= 0.5
     return out
 
 
@@ -338,10 +375,20 @@ def markdown(results):
              f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['platform']}, "
              f"TF {results['machine']['tensorflow']}, Keras {results['machine']['keras']}", "",
              "## Train step: MemoryGAN vs '- Memory' DCGAN (median, interleaved)", "",
-             "| config | XLA | MemoryGAN ms | DCGAN ms | ratio | overhead |", "|---|---|---|---|---|---|"]
+             "| config | precision | XLA | MemoryGAN ms | DCGAN ms | ratio | overhead |",
+             "|---|---|---|---|---|---|---|"]
     for e in results["train_step"] + results.get("train_step_xla", []):
-        lines.append(f"| {e['dataset']} | {e['jit_compile']} | {e['memorygan_step_ms']:.1f} | "
-                     f"{e['dcgan_step_ms']:.1f} | {e['ratio']:.3f} | {e['overhead_pct']:+.1f} % |")
+        lines.append(f"| {e['dataset']} | {e.get('precision', '-')} | {e['jit_compile']} | "
+                     f"{e['memorygan_step_ms']:.1f} | {e['dcgan_step_ms']:.1f} | {e['ratio']:.3f} | "
+                     f"{e['overhead_pct']:+.1f} % |")
+    m = results["machine"]
+    lines += ["", f"CPU: {m.get('cpu')}, {m.get('cores')} cores, {m.get('mhz')} MHz, oneDNN "
+              f"{'on' if m.get('onednn') else 'off'}, instruction sets: {' '.join(m.get('instruction_sets', []))}"]
+    if results.get("speed_settings"):
+        lines += ["", "## Speed settings (MemoryGAN step, median, interleaved in one process)", "",
+                  "| setting | step ms | ratio to before |", "|---|---|---|"]
+        lines += [f"| {e['setting']} | {e['step_ms']:.1f} | {e['ratio_to_before']:.3f} |"
+                  for e in results["speed_settings"]]
     lines += ["", "## Memory read + update, batch 64 (median ms; ratio to one matmul + top_k)", "",
               "| N | M | k | read+update | read | floor | ratio | NumPy | NumPy ratio |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -358,11 +405,13 @@ def markdown(results):
     lines += ["", "## Input pipeline", "",
               f"delivers {p['delivered_images_per_s']:.0f} images/s, training consumes "
               f"{p['consumed_images_per_s']:.0f} images/s: {p['ratio']:.1f}x", "",
-              "## FLOPs", "", "| config | GFLOP/step | achieved GFLOP/s | bare matmul GFLOP/s | fraction |",
-              "|---|---|---|---|---|"]
+              "## FLOPs", "", "| config | precision | GFLOP/step | achieved GFLOP/s | bare float32 matmul "
+              "GFLOP/s | fraction | peak GFLOP/s | fraction of peak |", "|---|---|---|---|---|---|---|---|"]
     for f in results["flops"]:
-        lines.append(f"| {f['dataset']} | {f['gflop_per_step']:.1f} | {f['achieved_gflops']:.1f} | "
-                     f"{f['matmul_gflops']:.1f} | {f['fraction_of_matmul_rate']:.2f} |")
+        peak = f"{f['peak_gflops']:.0f} | {f['fraction_of_peak']:.2f}" if f.get("peak_gflops") else "- | -"
+        lines.append(f"| {f['dataset']} | {f.get('precision', '-')} | {f['gflop_per_step']:.1f} | "
+                     f"{f['achieved_gflops']:.1f} | {f['matmul_gflops']:.1f} | {f['fraction_of_matmul_rate']:.2f} | "
+                     f"{peak} |")
     lines += ["", "## Peak RSS of a training process", "", "| config | memory | peak RSS MiB |", "|---|---|---|"]
     for r in results["peak_rss_mib"]:
         lines.append(f"| {r['dataset']} | {r['use_memory']} | {r['peak_rss_mib']:.0f} |")

@@ -34,3 +34,11 @@ def fit_outputs(results):
     if in_multi_worker_mode():
         return {name: tf.reshape(value, [1]) for name, value in results.items()}
     return results
+
+
+def onednn_enabled():
+    """True where TensorFlow runs its oneDNN kernels (the private `IsMklEnabled` of
+    tensorflow.python.util._pywrap_util_port; TF_ENABLE_ONEDNN_OPTS decides at load)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())

@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 # them (memory, networks, losses, trainer) all read these.
 LOSSES = ("jsd", "alternative", "reverse_kl", "none")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 UPDATE_RULES = ("em", "release", "kaiser")
 BATCH_WRITES = ("sum", "last")
 WRITES_PER_STEP = (1, 3)
@@ -146,6 +147,10 @@ class TrainConfig:
     strategy: str = option("auto", "Distribution strategy.", STRATEGIES, resume=FREE)
     deterministic: bool = option(False, "Op determinism (exactly reproducible, slower).", resume=FREE)
     jit_compile: bool = option(False, "Compile the network passes with XLA.", resume=FREE)
+    precision: str = option("auto", "Compute precision of the networks (the memory, its EM step, the losses "
+                            "and every variable stay float32). auto: mixed_bfloat16 on CPUs with bfloat16 "
+                            "dot products (AVX512_BF16, AMX) when TensorFlow runs oneDNN, else float32.",
+                            PRECISIONS, resume=FREE)
     checkpoint_every_steps: int = option(0, "Also checkpoint every N steps (0: only at epoch ends).",
                                          resume=FREE)
     keep_checkpoints: int = option(3, "Checkpoints kept.", resume=FREE)

@@ -460,10 +460,13 @@ class Memory(keras.layers.Layer):
             return tf.math.unsorted_segment_sum(x, group, groups)
 
         def weighted_query_sum(weights):
-            """sum over the entries of each group of weight * q_sample, [U, M], as a sparse
-            [U, B] x dense [B, M] product (no [entries, M] intermediate)."""
-            sparse = tf.sparse.SparseTensor(pairs, weights, tf.cast(tf.stack([groups, batch]), tf.int64))
-            return tf.sparse.sparse_dense_matmul(sparse, plan.query)
+            """sum over the entries of each group of weight * q_sample, [U, M], as a dense
+            [U, B] x [B, M] product (no [entries, M] intermediate). A sample selects k
+            distinct slots, so each (group, sample) pair occurs once. Dense beats
+            tf.sparse.sparse_dense_matmul here (U <= N, B = 2 x batch): 5 ms of a 118 ms
+            Fashion-MNIST step on 2 AVX-512 cores."""
+            return tf.matmul(tf.scatter_nd(pairs, weights, tf.cast(tf.stack([groups, batch]), tf.int64)),
+                             plan.query)
 
         k0 = tf.gather(self._keys_variable(), unique_slots)
         h0 = self.alpha * tf.gather(hist, unique_slots)

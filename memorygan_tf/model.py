@@ -69,32 +69,34 @@ def _replica():
 class MemoryGAN(keras.Model):
     """DMN discriminator + MCGN generator (Sec. 3), or the ablations of Table 2."""
 
-    def __init__(self, config, seed=0, jit_compile=False, **kwargs):
+    def __init__(self, config, seed=0, jit_compile=False, precision="float32", **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.seed = int(seed)
+        self.precision = precision
         if jit_compile:
             # XLA for the network passes only: the slot sampler (stateless multinomial)
             # and the memory write (tf.unique, in-place scatters) have no XLA kernels.
             self._d_gradients = tf.function(self._d_gradients, jit_compile=True)
             self._g_gradients = tf.function(self._g_gradients, jit_compile=True)
-        self.encoder = networks.build_encoder(config)
-        self.generator = networks.build_generator(config)
+        with networks.precision(precision):  # the memory below stays float32 whatever it is
+            self.encoder = networks.build_encoder(config)
+            self.generator = networks.build_generator(config)
+            self.logit_head = None if config.use_memory else networks.build_logit_head(config)
         if config.use_memory:
             self.memory = memory_lib.Memory(
                 size=config.memory_size, key_dim=config.key_dim, choose_k=config.choose_k,
                 alpha=config.alpha, beta=config.beta, kappa=config.kappa, eps=config.eps,
                 update_rule=config.update_rule, em_iterations=config.em_iterations,
                 correct_in_top=config.correct_in_top, fill_empty=config.fill_empty,
-                batch_write=config.batch_write, name="memory",
+                batch_write=config.batch_write, dtype=keras.config.floatx(), name="memory",
             )
-            self.logit_head = None
         else:
             self.memory = None
-            self.logit_head = networks.build_logit_head(config)
         self.conditional = config.use_memory and config.use_mcgn
         # Feature matching reads an intermediate encoder activation (same weights).
-        self.feature_encoder = networks.feature_view(self.encoder) if config.feature_matching else None
+        with networks.precision(precision):
+            self.feature_encoder = networks.feature_view(self.encoder) if config.feature_matching else None
         # Historical averaging: running means of the parameters, one per trainable variable.
         self.d_averages, self.g_averages = [], []
         if config.historical_averaging > 0:
@@ -372,8 +374,8 @@ class MemoryGAN(keras.Model):
 MODELS = {"memorygan": MemoryGAN}
 
 
-def build(model_config, seed=0, jit_compile=False):
+def build(model_config, seed=0, jit_compile=False, precision="float32"):
     """The model named by `model_config.model`, built (peer GANs register in MODELS)."""
     if model_config.model not in MODELS:
         raise ValueError(f"unknown model {model_config.model!r}; registered: {', '.join(MODELS)}")
-    return MODELS[model_config.model](model_config, seed=seed, jit_compile=jit_compile)
+    return MODELS[model_config.model](model_config, seed=seed, jit_compile=jit_compile, precision=precision)

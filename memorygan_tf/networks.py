@@ -22,10 +22,30 @@ from the generator input. The encoder's last hidden activation is the layer name
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 from keras import layers
 
 from memorygan_tf.configs import ARCHITECTURES  # noqa: E402 - declared once, in configs
+
+
+@contextlib.contextmanager
+def precision(policy):
+    """Networks built inside compute in `policy` ("float32" or "mixed_bfloat16": bfloat16
+    arithmetic, float32 variables); their outputs (images, query, logit) are float32.
+    Keras reads the policy when a layer is created, so it is set for the construction
+    only and restored after; "float32" keeps the default policy (floatx: float64 in the
+    tests that compare replicas)."""
+    if policy == "float32":
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def architecture_for(model_config):
@@ -220,6 +240,9 @@ def build_encoder(model_config, name="encoder"):
         raise ValueError(f"unknown architecture {arch!r}")
     if model_config.minibatch_discrimination:
         q = b.dense(MinibatchDiscrimination()(q), m)
+    # The query leaves in the variables' dtype (float32) whatever the compute precision:
+    # the memory, its EM step and the losses run in it (configs' `precision`).
+    q = layers.Activation("linear", dtype=keras.config.floatx(), name="query")(q)
     return keras.Model(x, q, name=name)
 
 
@@ -229,6 +252,7 @@ FEATURES = "features"  # the encoder's last hidden activation (feature matching)
 def feature_view(encoder):
     """The encoder as image -> (raw query, flattened `features` activation); shares its weights."""
     features = layers.Flatten()(encoder.get_layer(FEATURES).output)
+    features = layers.Activation("linear", dtype=keras.config.floatx())(features)  # the loss's dtype
     return keras.Model(encoder.inputs, [encoder.outputs[0], features], name=encoder.name + "_features")
 
 
@@ -242,7 +266,8 @@ def build_logit_head(model_config, name="logit_head"):
     q = keras.Input(shape=(model_config.key_dim,))
     h = layers.LeakyReLU(negative_slope=0.2)(q)
     logit = _Blocks(model_config, spectral=model_config.spectral_norm).dense(h, 1)
-    return keras.Model(q, layers.Reshape(())(logit), name=name)
+    logit = layers.Activation("linear", dtype=keras.config.floatx())(layers.Reshape(())(logit))  # as the losses
+    return keras.Model(q, logit, name=name)
 
 
 def build_generator(model_config, name="generator"):

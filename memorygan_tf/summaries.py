@@ -38,22 +38,3 @@ def write_evaluation(logdir, config, result):
     writer.flush()
     writer.close()
 
-
-def machine_info():
-    """The CPU model, its vector instruction sets, cores and library versions: written beside
-    every measured number (machines here differ up to 4x per step)."""
-    import os
-    import platform
-
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name") and ":" in line:
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and ":" in line:
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    vector = sorted(f for f in flags if f.startswith(("avx", "fma", "amx")))
-    return dict(cpu=model, instruction_sets=vector, cores=os.cpu_count(), tensorflow=tf.__version__)

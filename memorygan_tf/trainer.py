@@ -19,7 +19,9 @@ import tensorflow as tf
 from memorygan_tf import callbacks as callbacks_lib
 from memorygan_tf import configs
 from memorygan_tf import data as data_lib
+from memorygan_tf import hardware
 from memorygan_tf import model as model_lib
+from memorygan_tf import optimizers
 from memorygan_tf import rundir
 
 
@@ -63,8 +65,8 @@ def make_optimizers(optimizer_config, total_steps):
         return optimizer_config.learning_rate
 
     def adam(name):
-        return keras.optimizers.Adam(learning_rate(), beta_1=optimizer_config.beta_1,
-                                     beta_2=optimizer_config.beta_2, name=name)
+        return optimizers.FusedAdam(learning_rate(), beta_1=optimizer_config.beta_1,
+                                    beta_2=optimizer_config.beta_2, name=name)
 
     return adam("d_optimizer"), adam("g_optimizer")
 
@@ -72,7 +74,8 @@ def make_optimizers(optimizer_config, total_steps):
 def build_model(config, strategy, total_steps):
     """Model and both optimizers, created inside the strategy scope and fully built."""
     with strategy.scope():
-        model = model_lib.build(config.model, seed=config.train.seed, jit_compile=config.train.jit_compile)
+        model = model_lib.build(config.model, seed=config.train.seed, jit_compile=config.train.jit_compile,
+                                precision=hardware.resolve_precision(config.train.precision))
         d_optimizer, g_optimizer = make_optimizers(config.optimizer, total_steps)
         model.compile(d_optimizer, g_optimizer, jit_compile=False)  # the model places XLA itself
         model.build_optimizers()

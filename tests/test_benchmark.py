@@ -54,6 +54,13 @@ def test_quick_benchmark_writes_well_formed_json(tmp_path):
         assert entry["ratio_to_floor"] > 0
     assert data["input_pipeline"]["delivered_images_per_s"] > 0
     assert data["flops"][0]["gflop_per_step"] > 1.0
+    assert data["flops"][0]["achieved_gflops"] > 0 and "peak_gflops" in data["flops"][0]
+    machine = data["machine"]
+    assert {"cpu", "instruction_sets", "cores", "onednn", "auto_precision", "peak_gflops"} <= set(machine)
+    assert step["precision"] in ("float32", "mixed_bfloat16")
+    settings = {e["setting"]: e for e in data["speed_settings"]}
+    assert settings["float32 + keras Adam (before)"]["ratio_to_before"] == 1.0
+    assert all(e["step_ms"] > 0 for e in settings.values())
     assert {r["use_memory"] for r in data["peak_rss_mib"]} == {True, False}
     assert all(isinstance(v, bool) for v in data["targets"].values())
     assert (tmp_path / "bench.md").read_text().startswith("# Benchmark (quick")

@@ -35,7 +35,7 @@ def main(argv):
     from memorygan_tf import cli
 
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
-    from memorygan_tf import configs, data, evaluation, export, summaries, trainer
+    from memorygan_tf import configs, data, evaluation, export, hardware, summaries, trainer
     from memorygan_tf.cli import fail
 
     if FLAGS.num_samples < FLAGS.splits or FLAGS.splits <= 0:
@@ -66,7 +66,7 @@ def main(argv):
     print()
     with open(os.path.join(classifier_dir, "classifier.json")) as f:
         result["classifier"] = dict(json.load(f), path=os.path.abspath(classifier_path))
-    result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=summaries.machine_info())
+    result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=hardware.machine_info())
     out = FLAGS.out or os.path.join(FLAGS.logdir, "eval", f"step_{result['step']:08d}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:

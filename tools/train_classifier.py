@@ -37,7 +37,7 @@ def main(argv):
     from memorygan_tf import cli
 
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
-    from memorygan_tf import data, evaluation, summaries
+    from memorygan_tf import data, evaluation, hardware
     from memorygan_tf.cli import fail
 
     epochs = evaluation.CLASSIFIER_EPOCHS if FLAGS.epochs is None else FLAGS.epochs
@@ -67,7 +67,7 @@ def main(argv):
         record = dict(dataset=FLAGS.dataset, data=path or "tfds", test_accuracy=accuracy, epochs=epochs,
                       width=FLAGS.width, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                       train_images=len(x_train), test_images=len(x_test), seconds=round(time.time() - start, 1),
-                      machine=summaries.machine_info())
+                      machine=hardware.machine_info())
     # The metrics' scale on real data: IS of the real test images, FID between test halves.
     classifier = evaluation.load_classifier(os.path.join(out, "classifier.keras"))
     record["real_test_reference"] = evaluation.real_data_reference(classifier, x_test)
