@@ -52,7 +52,7 @@ def _model_config(dataset, **overrides):
     return configs.make_config(dataset, model_overrides=overrides).model
 
 
-def _train_function(model_config, batch, jit_compile=False, seed=0, precision="auto", optimizer=None):
+def _train_function(model_config, batch, jit_compile=False, seed=0, precision="float32", optimizer=None):
     """(model, a function running one compiled train step); `optimizer` replaces the
     trainer's FusedAdam by another class (the speed comparison's baseline)."""
     model = trainer.build_model(
@@ -61,7 +61,7 @@ def _train_function(model_config, batch, jit_compile=False, seed=0, precision="a
         total_steps=1)
     if optimizer is not None:
         with tf.distribute.get_strategy().scope():
-            model.compile(*(optimizer(learning_rate=o.learning_rate, beta_1=o.beta_1, beta_2=o.beta_2, name=o.name)
+            model.compile(*(optimizer(learning_rate=float(o.learning_rate.numpy()), beta_1=o.beta_1, beta_2=o.beta_2, name=o.name)
                             for o in (model.d_optimizer, model.g_optimizer)), jit_compile=False)
             model.build_optimizers()
     step = tf.function(model.train_step)
@@ -80,7 +80,7 @@ def train_step_overhead(dataset, batch=64, repeats=10, jit_compile=False):
     _, dcgan_step = _train_function(dcgan, batch, jit_compile)
     times = interleaved({"memorygan": memgan_step, "dcgan": dcgan_step}, repeats)
     return dict(dataset=dataset, batch=batch, jit_compile=jit_compile, repeats=repeats,
-                precision=hardware.resolve_precision("auto"),
+                precision="float32",
                 memorygan_step_ms=1e3 * times["memorygan"], dcgan_step_ms=1e3 * times["dcgan"],
                 ratio=times["memorygan"] / times["dcgan"],
                 overhead_pct=100.0 * (times["memorygan"] / times["dcgan"] - 1.0))

@@ -106,8 +106,21 @@ def run():
         return fail(str(err))
     except KeyboardInterrupt:
         return 130
+    samples = latest_samples(config.train.logdir)
+    if samples:
+        print(f"Samples: {samples}")
     print(f"Done. TensorBoard: tensorboard --logdir {config.train.logdir}")
     return 0
+
+
+def latest_samples(logdir):
+    """The newest sample grid PNG of the run (callbacks write samples/step_<N>.png), or None."""
+    folder = os.path.join(logdir, "samples")
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.startswith("step_") and n.endswith(".png"))
+    except OSError:
+        return None
+    return os.path.join(folder, names[-1]) if names else None
 
 
 def config_logdir():

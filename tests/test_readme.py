@@ -28,7 +28,7 @@ def test_readme_has_exactly_two_setup_commands():
 
 @pytest.mark.slow
 def test_readme_first_command_trains_from_the_installed_package(tmp_path):
-    """Runs the README's training command (with 2 steps instead of 200) in an empty folder
+    """Runs the README's training command (with 2 steps instead of 500) in an empty folder
     whose ./data holds a small generated fashion_mnist.npz: no source tree on the path, no
     shared data; it must exit 0 and write events, a sample grid and a checkpoint."""
     train = readme_commands()[0].split("&&", 1)[1]
@@ -50,3 +50,4 @@ def test_readme_first_command_trains_from_the_installed_package(tmp_path):
     assert glob.glob(str(run / "samples" / "step_*.png"))
     assert os.path.exists(run / "checkpoints" / "ckpt-2.index")
     assert "Using the local copy data/fashion_mnist.npz" in result.stdout
+    assert "Samples: runs/fashion_mnist/samples/step_00000002.png" in result.stdout  # where to look
