@@ -52,17 +52,15 @@ def _model_config(dataset, **overrides):
     return configs.make_config(dataset, model_overrides=overrides).model
 
 
-def _train_function(model_config, batch, jit_compile=False, seed=0, precision="float32", optimizer=None):
-    """(model, a function running one compiled train step); `optimizer` replaces the
-    trainer's FusedAdam by another class (the speed comparison's baseline)."""
-    model = trainer.build_model(
-        configs.ExperimentConfig(model=model_config, train=configs.TrainConfig(
-            batch_size=batch, jit_compile=jit_compile, precision=precision)), tf.distribute.get_strategy(),
-        total_steps=1)
-    if optimizer is not None:
+def _train_function(model_config, batch, jit_compile=False, seed=0, precision="float32", adam_class=None):
+    """(model, a function running one compiled train step); `adam_class` replaces the
+    trainer's FusedAdam (the speed comparison's baseline)."""
+    config = configs.ExperimentConfig(model=model_config, train=configs.TrainConfig(
+        batch_size=batch, jit_compile=jit_compile, precision=precision))
+    model = trainer.build_model(config, tf.distribute.get_strategy(), total_steps=1)
+    if adam_class is not None:
         with tf.distribute.get_strategy().scope():
-            model.compile(*(optimizer(learning_rate=float(o.learning_rate.numpy()), beta_1=o.beta_1, beta_2=o.beta_2, name=o.name)
-                            for o in (model.d_optimizer, model.g_optimizer)), jit_compile=False)
+            model.compile(*trainer.make_optimizers(config.optimizer, 1, adam_class), jit_compile=False)
             model.build_optimizers()
     step = tf.function(model.train_step)
     shape = (batch,) + tuple(model_config.image_shape)
@@ -91,10 +89,8 @@ def speed_settings(dataset="fashion_mnist", batch=64, repeats=15):
     the baseline (float32, Keras's Adam: the step as it was before the fused Adam and
     bfloat16), float32 with the fused Adam, and mixed_bfloat16 with it (where the CPU
     has bfloat16 dot products and oneDNN is on), each with its ratio to the baseline."""
-    import keras as _keras
-
     config = _model_config(dataset)
-    settings = {"float32 + keras Adam (before)": dict(precision="float32", optimizer=_keras.optimizers.Adam),
+    settings = {"float32 + keras Adam (before)": dict(precision="float32", adam_class=keras.optimizers.Adam),
                 "float32 + fused Adam": dict(precision="float32")}
     if hardware.resolve_precision("auto") == "mixed_bfloat16":
         settings["mixed_bfloat16 + fused Adam"] = dict(precision="mixed_bfloat16")
@@ -103,6 +99,45 @@ def speed_settings(dataset="fashion_mnist", batch=64, repeats=15):
     base = times["float32 + keras Adam (before)"]
     return [dict(dataset=dataset, setting=name, step_ms=1e3 * t, ratio_to_before=t / base)
             for name, t in times.items()]
+
+
+def op_profile(dataset="fashion_mnist", batch=64, steps=10, precision="float32", top=15):
+    """The TF profiler's op table of `steps` compiled train steps: summed op time per op
+    type (ms per step, over all executor threads, so parts run in parallel add up) and
+    its share, the `top` largest first. Reads the profiler's XPlane file with
+    TensorFlow's own protobuf (no profiler plugin needed)."""
+    import collections
+    import glob
+    import tempfile
+
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    _, step = _train_function(_model_config(dataset), batch, precision=precision)
+    for _ in range(3):
+        step()
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            step()
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        with open(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)[0], "rb") as f:
+            space.ParseFromString(f.read())
+    by_type = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                # "<op name>:<op type>"; the executor's own events (ExecutorState::Process,
+                # ParallelFor) have no type and enclose the ops, so they are left out.
+                if ":" in name and "::" not in name:
+                    by_type[name.rsplit(":", 1)[1]] += event.duration_ps
+    total = sum(by_type.values())
+    return dict(dataset=dataset, precision=precision, steps=steps, op_ms_per_step=total / 1e9 / steps,
+                ops=[dict(op=op, ms_per_step=ps / 1e9 / steps, share=ps / total)
+                     for op, ps in by_type.most_common(top)])
 
 
 def step_breakdown(dataset, batch=64, repeats=5):
@@ -289,8 +324,7 @@ def replica_scaling(steps=10):
 
 # ------------------------------------------------------------------- suite
 def machine():
-    return dict(hardware.machine_info(), platform=platform.platform(), cpus=os.cpu_count(),
-                tensorflow=tf.__version__, keras=keras.__version__, numpy=np.__version__,
+    return dict(hardware.machine_info(), platform=platform.platform(), cpus=os.cpu_count(), numpy=np.__version__,
                 gpus=[d.name for d in tf.config.list_logical_devices("GPU")])
 
 
@@ -316,6 +350,10 @@ def run_suite(quick=False, data_path=None, log=print):
     log("step breakdown ...")
     results["step_breakdown"] = {d: step_breakdown(d, repeats=3 if quick else 7) for d in datasets}
 
+    if not quick:
+        log("op profile ...")
+        results["op_profile"] = op_profile()
+
     log("memory microbenchmark ...")
     shapes = MICRO_QUICK if quick else MICRO_FULL
     results["memory"] = [memory_microbenchmark(n, m, k, repeats=3 if quick else 7,
@@ -333,6 +371,8 @@ def run_suite(quick=False, data_path=None, log=print):
 
     log("FLOPs ...")
     rate = matmul_rate(1024 if quick else 2048)
+    bf16_rate = (matmul_rate(1024 if quick else 2048, dtype=tf.bfloat16)
+                 if results["machine"]["auto_precision"] == "mixed_bfloat16" else None)
     results["flops"] = []
     for entry in results["train_step"]:
         flops = train_step_flops(_model_config(entry["dataset"]))
@@ -341,7 +381,8 @@ def run_suite(quick=False, data_path=None, log=print):
         peak = peak.get("bfloat16" if entry["precision"] == "mixed_bfloat16" else "float32")
         results["flops"].append(dict(dataset=entry["dataset"], precision=entry["precision"],
                                      gflop_per_step=flops / 1e9, achieved_gflops=achieved,
-                                     matmul_gflops=rate, fraction_of_matmul_rate=achieved / rate,
+                                     matmul_gflops=rate, matmul_gflops_bfloat16=bf16_rate,
+                                     fraction_of_matmul_rate=achieved / rate,
                                      peak_gflops=peak, fraction_of_peak=achieved / peak if peak else None))
 
     log("peak RSS ...")
@@ -401,6 +442,12 @@ def markdown(results):
     for dataset, parts in results.get("step_breakdown", {}).items():
         lines += ["", f"## Where a {dataset} MemoryGAN step goes (median ms, parts timed alone)", "",
                   "| part | ms |", "|---|---|"] + [f"| {k} | {v:.1f} |" for k, v in parts.items()]
+    if results.get("op_profile"):
+        prof = results["op_profile"]
+        lines += ["", f"## TF profiler op table, {prof['dataset']} step, {prof['precision']} "
+                  f"({prof['op_ms_per_step']:.0f} ms of op time per step over all threads)", "",
+                  "| op type | ms per step | share |", "|---|---|---|"]
+        lines += [f"| {o['op']} | {o['ms_per_step']:.1f} | {100 * o['share']:.1f} % |" for o in prof["ops"]]
     p = results["input_pipeline"]
     lines += ["", "## Input pipeline", "",
               f"delivers {p['delivered_images_per_s']:.0f} images/s, training consumes "

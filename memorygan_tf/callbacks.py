@@ -64,6 +64,21 @@ class Checkpointer(keras.callbacks.Callback):
         self.save()
 
 
+def sample_path(logdir, step):
+    """Where the sample grid of `step` is written as a PNG."""
+    return os.path.join(logdir, "samples", f"step_{step:08d}.png")
+
+
+def latest_sample(logdir):
+    """The newest sample grid PNG of the run in `logdir`, or None."""
+    folder = os.path.dirname(sample_path(logdir, 0))
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.startswith("step_") and n.endswith(".png"))
+    except OSError:
+        return None
+    return os.path.join(folder, names[-1]) if names else None
+
+
 class TensorBoardLogger(keras.callbacks.Callback):
     """Scalars, images and histograms under --logdir (see README for the tags)."""
 
@@ -71,7 +86,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
         super().__init__()
         self.enabled = enabled
         self.writer = tf.summary.create_file_writer(logdir) if enabled else None
-        self.sample_dir = os.path.join(logdir, "samples")
+        self.logdir = logdir
         self.output_activation = output_activation
         self.real_batch = real_batch
         self.num_samples = num_samples
@@ -129,8 +144,9 @@ class TensorBoardLogger(keras.callbacks.Callback):
                 slots_grid, _ = visualize.slots_grid(self.model)
                 tf.summary.image("slots", slots_grid[np.newaxis], step=step)
         self.writer.flush()
-        os.makedirs(self.sample_dir, exist_ok=True)
-        visualize.save_png(grid[0], os.path.join(self.sample_dir, f"step_{step:08d}.png"))
+        path = sample_path(self.logdir, step)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        visualize.save_png(grid[0], path)
 
 
 class EvaluationLogger(keras.callbacks.Callback):

@@ -42,15 +42,15 @@ def cpu_info(path="/proc/cpuinfo"):
 def resolve_precision(requested, flags=None, onednn=None, gpus=None):
     """The precision a run uses: `requested` itself, or for "auto" mixed_bfloat16 where the
     networks are faster in it (a CPU with bfloat16 dot products, TensorFlow with oneDNN,
-    no GPU, float32 variables) and float32 elsewhere. Without oneDNN, TensorFlow's bfloat16 CPU kernels are
-    ~7x slower than float32 (docs/PERFORMANCE.md)."""
+    no GPU, float32 variables) and float32 elsewhere. Without oneDNN, TensorFlow's
+    bfloat16 CPU kernels are ~7x slower than float32 (docs/PERFORMANCE.md)."""
     if requested != "auto":
         return requested
+    if keras.config.floatx() != "float32":  # a float64 run (the replica comparisons) stays as asked
+        return "float32"
     flags = cpu_info()[1] if flags is None else flags
     onednn = compat.onednn_enabled() if onednn is None else onednn
     gpus = len(tf.config.list_physical_devices("GPU")) if gpus is None else gpus
-    if keras.config.floatx() != "float32":  # a float64 run (the replica comparisons) stays as asked
-        return "float32"
     if gpus == 0 and onednn and any(f in flags for f in BF16_INSTRUCTIONS):
         return "mixed_bfloat16"
     return "float32"
@@ -77,7 +77,7 @@ def machine_info():
     `auto` picks and the library versions: written beside every measured number."""
     model, flags, mhz = cpu_info()
     vector = sorted(f for f in flags if f.startswith(("avx", "fma", "amx")))
-    cores = os.cpu_count()
-    return dict(cpu=model, instruction_sets=vector, cores=cores, mhz=mhz, onednn=compat.onednn_enabled(),
-                auto_precision=resolve_precision("auto", flags), peak_gflops=peak_gflops(flags, cores, mhz),
+    cores, onednn = os.cpu_count(), compat.onednn_enabled()
+    return dict(cpu=model, instruction_sets=vector, cores=cores, mhz=mhz, onednn=onednn,
+                auto_precision=resolve_precision("auto", flags, onednn), peak_gflops=peak_gflops(flags, cores, mhz),
                 tensorflow=tf.__version__, keras=keras.__version__)

@@ -68,7 +68,7 @@ def config_from_flags(image_shape=None):
 
 def run():
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
-    from memorygan_tf import data, rundir, trainer
+    from memorygan_tf import callbacks, data, rundir, trainer
 
     def terminate(signum, frame):  # SIGTERM (kill, cluster preemption): save like Ctrl-C
         raise KeyboardInterrupt
@@ -106,21 +106,11 @@ def run():
         return fail(str(err))
     except KeyboardInterrupt:
         return 130
-    samples = latest_samples(config.train.logdir)
+    samples = callbacks.latest_sample(config.train.logdir)
     if samples:
         print(f"Samples: {samples}")
     print(f"Done. TensorBoard: tensorboard --logdir {config.train.logdir}")
     return 0
-
-
-def latest_samples(logdir):
-    """The newest sample grid PNG of the run (callbacks write samples/step_<N>.png), or None."""
-    folder = os.path.join(logdir, "samples")
-    try:
-        names = sorted(n for n in os.listdir(folder) if n.startswith("step_") and n.endswith(".png"))
-    except OSError:
-        return None
-    return os.path.join(folder, names[-1]) if names else None
 
 
 def config_logdir():

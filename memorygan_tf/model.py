@@ -73,7 +73,6 @@ class MemoryGAN(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         self.seed = int(seed)
-        self.precision = precision
         if jit_compile:
             # XLA for the network passes only: the slot sampler (stateless multinomial)
             # and the memory write (tf.unique, in-place scatters) have no XLA kernels.
@@ -83,6 +82,8 @@ class MemoryGAN(keras.Model):
             self.encoder = networks.build_encoder(config)
             self.generator = networks.build_generator(config)
             self.logit_head = None if config.use_memory else networks.build_logit_head(config)
+            # Feature matching reads an intermediate encoder activation (same weights).
+            self.feature_encoder = networks.feature_view(self.encoder) if config.feature_matching else None
         if config.use_memory:
             self.memory = memory_lib.Memory(
                 size=config.memory_size, key_dim=config.key_dim, choose_k=config.choose_k,
@@ -94,9 +95,6 @@ class MemoryGAN(keras.Model):
         else:
             self.memory = None
         self.conditional = config.use_memory and config.use_mcgn
-        # Feature matching reads an intermediate encoder activation (same weights).
-        with networks.precision(precision):
-            self.feature_encoder = networks.feature_view(self.encoder) if config.feature_matching else None
         # Historical averaging: running means of the parameters, one per trainable variable.
         self.d_averages, self.g_averages = [], []
         if config.historical_averaging > 0:

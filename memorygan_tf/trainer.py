@@ -56,7 +56,8 @@ def is_chief(strategy):
 
 
 # --------------------------------------------------------------------- build
-def make_optimizers(optimizer_config, total_steps):
+def make_optimizers(optimizer_config, total_steps, adam_class=optimizers.FusedAdam):
+    """The D and G optimizers (`adam_class`: keras.optimizers.Adam is the benchmark's baseline)."""
     def learning_rate():
         if optimizer_config.lr_decay == "linear":
             return keras.optimizers.schedules.PolynomialDecay(
@@ -65,8 +66,8 @@ def make_optimizers(optimizer_config, total_steps):
         return optimizer_config.learning_rate
 
     def adam(name):
-        return optimizers.FusedAdam(learning_rate(), beta_1=optimizer_config.beta_1,
-                                    beta_2=optimizer_config.beta_2, name=name)
+        return adam_class(learning_rate(), beta_1=optimizer_config.beta_1, beta_2=optimizer_config.beta_2,
+                          name=name)
 
     return adam("d_optimizer"), adam("g_optimizer")
 

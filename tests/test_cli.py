@@ -93,8 +93,8 @@ def test_a_failing_import_still_shows_what_it_wrote(tmp_path):
 
 def real_import(verbosity, **env):
     script = f"from memorygan_tf import cli\ncli.quiet_logging({verbosity})\nprint('imported')\n"
-    environ = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="1", PYTHONPATH=ROOT, **env)
-    environ.pop(cli.STARTUP_LOG_ENV, None) if cli.STARTUP_LOG_ENV not in env else None
+    environ = {k: v for k, v in os.environ.items() if k != cli.STARTUP_LOG_ENV}
+    environ.update(TF_ENABLE_ONEDNN_OPTS="1", PYTHONPATH=ROOT, **env)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environ,
                           timeout=300)
 

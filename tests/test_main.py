@@ -122,3 +122,14 @@ def test_flagfiles_parse_into_the_intended_config(name, monkeypatch):
         assert model.output_activation == "tanh" and config.optimizer.beta_1 == 0.0
     else:
         assert (model.memory_size, model.choose_k, model.key_dim, model.z_dim) == (4096, 128, 256, 2)
+
+
+def test_latest_sample_is_the_highest_step(tmp_path):
+    from memorygan_tf import callbacks
+
+    assert callbacks.latest_sample(str(tmp_path)) is None  # no samples/ yet
+    for step in (2, 10, 9):
+        path = callbacks.sample_path(str(tmp_path), step)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "wb").close()
+    assert callbacks.latest_sample(str(tmp_path)) == os.path.join(str(tmp_path), "samples", "step_00000010.png")
