@@ -8,6 +8,7 @@ an uninterrupted run sees from step s on.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import os
@@ -189,6 +190,20 @@ def _tfds_error(name, reason):
     )
 
 
+@contextlib.contextmanager
+def _absl_errors_only():
+    """absl logging (TFDS's) at ERROR inside, where it was at WARNING or quieter."""
+    from absl import logging as absl_logging
+
+    level = absl_logging.get_verbosity()
+    if level <= absl_logging.WARNING:
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(level)
+
+
 def load_tfds(name, data_dir=None, probe_timeout=5.0):
     """The train split of a TFDS data set as uint8 [n, H, W, C].
 
@@ -201,7 +216,11 @@ def load_tfds(name, data_dir=None, probe_timeout=5.0):
         return tfds.load(name, split="train", data_dir=data_dir, download=download)
 
     try:
-        data = load(download=False)  # already prepared in data_dir
+        # Already prepared in data_dir? Where it is not, TFDS warns ("Variant folder ... has
+        # no dataset_info.json") before failing: an expected failure, so at the default
+        # verbosity its warning is held back (-v 1 shows it).
+        with _absl_errors_only():
+            data = load(download=False)
     except Exception:  # noqa: BLE001 - not prepared (or unreadable): try a download below
         data = None
     if data is None:

@@ -127,6 +127,31 @@ def test_tfds_offline_fails_at_the_probe_without_downloading(monkeypatch, tmp_pa
     assert "unreachable" in message and "--data_path" in message and "\n" not in message
 
 
+def test_tfds_not_prepared_warning_is_held_back(monkeypatch, tmp_path, caplog):
+    """Offline with no prepared copy, TFDS's absl warning about the missing variant folder
+    would stand before the one-line error; at the default verbosity it does not."""
+    import tensorflow_datasets as tfds
+    from absl import logging as absl_logging
+
+    def not_prepared(*args, **kwargs):
+        absl_logging.warning("Variant folder %s has no dataset_info.json", tmp_path)
+        raise FileNotFoundError("not prepared")
+
+    monkeypatch.setattr(tfds, "load", not_prepared)
+    monkeypatch.setattr(data, "_unreachable", lambda *args, **kwargs: "host unreachable")
+    level = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.WARNING)  # what the entry points set
+    try:
+        with pytest.raises(data.DataError):
+            data.load_images("fashion_mnist", data_dir=str(tmp_path))
+        assert not [r for r in caplog.records if "dataset_info.json" in r.getMessage()]
+        assert absl_logging.get_verbosity() == absl_logging.WARNING  # restored
+        absl_logging.warning("a later warning")  # others still reach the user
+        assert [r for r in caplog.records if r.getMessage() == "a later warning"]
+    finally:
+        absl_logging.set_verbosity(level)
+
+
 def test_affine_mnist_is_reproducible_and_in_bounds(digits):
     a = data.make_affine_mnist(digits, seed=3)
     b = data.make_affine_mnist(digits, seed=3)
