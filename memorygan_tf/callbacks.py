@@ -169,5 +169,5 @@ class EvaluationLogger(keras.callbacks.Callback):
         result = evaluation.evaluate_model(self.model, self.classifier, self.x_test, self.y_test,
                                            self.num_samples, splits=10, test_features=self.test_features)
         summaries.write_evaluation(self.logdir, self.config, result)
-        print(f"\n[eval at step {result['step']}] IS {result['inception_score']:.3f} FID {result['fid']:.3f}",
-              flush=True)
+        print(f"\n[eval at step {result['step']}] IS {result['inception_score']:.3f} FID {result['fid']:.3f} "
+              f"KID {result['kid']:.4f} precision {result['precision']:.3f} recall {result['recall']:.3f}", flush=True)

@@ -3,8 +3,10 @@
 Sample quality follows the paper's protocol (Sec. 5, Table 3): the Inception Score of
 generated images under a classifier trained on the data set's training split, with
 10 splits, IS = exp(E_x KL(p(y|x) || p(y))) (Salimans et al., 2016). FID (Heusel et
-al., 2017) is computed in the same classifier's penultimate feature space against the
-test set. Both are pure functions of arrays; :func:`classify` produces the arrays.
+al., 2017), KID (Binkowski et al., 2018) and improved precision and recall
+(Kynkaanniemi et al., 2019) are computed in the same classifier's penultimate feature
+space against the test set. All are pure functions of arrays; :func:`classify`
+produces the arrays.
 
 Memory health asks whether the DMN memory holds clusters: real slots in use, how many
 distinct directions the real keys point in, their mean pairwise cosine, the effective
@@ -74,6 +76,100 @@ def frechet_distance(mu1, sigma1, mu2, sigma2):
 def fid_from_features(features_a, features_b):
     """FID between two feature sets [n, d] and [m, d]."""
     return frechet_distance(*feature_statistics(features_a), *feature_statistics(features_b))
+
+
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Binkowski et al.'s defaults
+
+
+def polynomial_kernel(a, b):
+    """KID's kernel k(x, y) = (x.y / d + 1)^3 between rows of a [n, d] and b [m, d]."""
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
+def mmd2_unbiased(x, y):
+    """Unbiased MMD^2 of two samples [m, d] and [n, d] under :func:`polynomial_kernel`:
+
+    sum_{i!=j} k(x_i, x_j) / (m(m-1)) + sum_{i!=j} k(y_i, y_j) / (n(n-1)) - 2 mean k(x_i, y_j).
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    m, n = len(x), len(y)
+    if m < 2 or n < 2:
+        raise ValueError(f"MMD^2 needs at least 2 rows in each set, got {m} and {n}")
+    kxx, kyy = polynomial_kernel(x, x), polynomial_kernel(y, y)
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                 - 2.0 * polynomial_kernel(x, y).mean())
+
+
+def kernel_inception_distance(features_a, features_b, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=0):
+    """KID (Binkowski et al. 2018): the unbiased MMD^2 (:func:`mmd2_unbiased`) of random
+    subsets of `subset_size` rows of each set (at most the smaller set's size), drawn
+    without replacement; returns (mean, std) over `subsets` subsets. Unbiased: near 0
+    (and possibly below) for two samples of one distribution."""
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    size = min(subset_size, len(a), len(b))
+    rng = np.random.default_rng(seed)
+    values = [mmd2_unbiased(a[rng.choice(len(a), size, replace=False)], b[rng.choice(len(b), size, replace=False)])
+              for _ in range(subsets)]
+    return float(np.mean(values)), float(np.std(values))
+
+
+PR_NEIGHBOURS = 3  # Kynkaanniemi et al.'s k
+
+
+def _squared_distances(a, b):
+    return np.maximum(np.sum(a * a, 1)[:, None] + np.sum(b * b, 1)[None, :] - 2.0 * a @ b.T, 0.0)
+
+
+def knn_radii(features, k=PR_NEIGHBOURS, chunk=2000):
+    """Each row's distance to its k-th nearest other row (the row itself excluded)."""
+    features = np.asarray(features, np.float64)
+    if len(features) <= k:
+        raise ValueError(f"need more than k = {k} rows, got {len(features)}")
+    radii = []
+    for start in range(0, len(features), chunk):
+        d2 = _squared_distances(features[start:start + chunk], features)
+        radii.append(np.sqrt(np.partition(d2, k, axis=1)[:, k]))  # index 0 is the row itself
+    return np.concatenate(radii)
+
+
+def manifold_coverage(points, manifold, radii, chunk=2000):
+    """Share of `points` inside the union of balls around `manifold`'s rows (radii given)."""
+    points, manifold = np.asarray(points, np.float64), np.asarray(manifold, np.float64)
+    inside = []
+    for start in range(0, len(points), chunk):
+        d2 = _squared_distances(points[start:start + chunk], manifold)
+        inside.append(np.any(d2 <= radii[None, :] ** 2, axis=1))
+    return float(np.mean(np.concatenate(inside)))
+
+
+def precision_recall(real_features, fake_features, k=PR_NEIGHBOURS, max_points=10000, seed=0):
+    """Improved precision and recall (Kynkaanniemi et al. 2019) with k nearest neighbours.
+
+    Each set's manifold is the union of balls around its points, each of radius the
+    distance to its k-th nearest neighbour in the set. Precision: the share of fake
+    points inside the real manifold; recall: the share of real points inside the fake
+    one. Both sets are cut to the same size (the smaller, at most `max_points`, drawn
+    at random) because the radii shrink as a set grows. Returns (precision, recall).
+    """
+    real, fake = np.asarray(real_features, np.float64), np.asarray(fake_features, np.float64)
+    n = min(len(real), len(fake), max_points)
+    rng = np.random.default_rng(seed)
+    real = real[rng.choice(len(real), n, replace=False)] if n < len(real) else real
+    fake = fake[rng.choice(len(fake), n, replace=False)] if n < len(fake) else fake
+    precision = manifold_coverage(fake, real, knn_radii(real, k))
+    recall = manifold_coverage(real, fake, knn_radii(fake, k))
+    return precision, recall
+
+
+def sample_quality(probs, features, test_features, splits=10):
+    """IS, FID, KID and precision/recall of generated images' classifier outputs
+    (`probs`, `features`) against the test set's features, as a dict."""
+    is_mean, is_std = inception_score(probs, splits)
+    kid, kid_std = kernel_inception_distance(features, test_features)
+    precision, recall = precision_recall(test_features, features)
+    return dict(inception_score=is_mean, inception_score_std=is_std,
+                fid=fid_from_features(features, test_features), kid=kid, kid_std=kid_std,
+                precision=precision, recall=recall)
 
 
 # -------------------------------------------------------------- the classifier
@@ -308,7 +404,8 @@ def reference_features(classifier, x_test):
 
 def evaluate_model(model, classifier, x_test, y_test, num_samples=64000, splits=10, seed=1234,
                    progress=None, test_features=None):
-    """IS and FID of `num_samples` generated images, and the memory report, as a dict.
+    """IS, FID, KID, precision and recall of `num_samples` generated images
+    (:func:`sample_quality`), and the memory report, as a dict.
 
     `test_features` (reference_features) saves classifying the test set again."""
     heads = classifier_heads(classifier)
@@ -316,10 +413,8 @@ def evaluate_model(model, classifier, x_test, y_test, num_samples=64000, splits=
     probs, features = classify(heads, images, progress=progress)
     if test_features is None:
         test_features = reference_features(classifier, x_test)
-    is_mean, is_std = inception_score(probs, splits)
-    result = dict(inception_score=is_mean, inception_score_std=is_std,
-                  fid=fid_from_features(features, test_features), num_samples=int(num_samples),
-                  step=int(model.step.numpy()))
+    result = sample_quality(probs, features, test_features, splits)
+    result.update(num_samples=int(num_samples), step=int(model.step.numpy()))
     result["class_histogram"] = np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
     result.update(memory_report(model, x_test, y_test))
     return result

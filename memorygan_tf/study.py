@@ -34,6 +34,21 @@ class StudySpec:
     seeds: Tuple[int, ...] = (0,)
     steps_per_epoch: int = 937  # Fashion-MNIST: 60,000 // 64
     num_samples: int = 64000
+    # Rounds scored with `full_samples` instead of `num_samples` (a learning curve's
+    # cheap points every epoch, the full evaluation at a few epochs).
+    full_rounds: Tuple[int, ...] = ()
+    full_samples: int = 0
+
+
+def dataset_of(spec):
+    """The data set named by the spec's common flags (`--dataset=`; fashion_mnist if none)."""
+    names = [f.split("=", 1)[1] for f in spec.common_flags if f.startswith("--dataset=")]
+    return names[-1] if names else "fashion_mnist"
+
+
+def samples_at(spec, epochs):
+    """Generated images scored at the round that reaches `epochs`."""
+    return spec.full_samples if epochs in spec.full_rounds else spec.num_samples
 
 
 def load_spec(path):
@@ -42,7 +57,9 @@ def load_spec(path):
     return StudySpec(name=raw["name"], common_flags=tuple(raw.get("common_flags", ())),
                      rounds=tuple(raw["rounds"]), runs={k: tuple(v) for k, v in raw["runs"].items()},
                      seeds=tuple(raw.get("seeds", (0,))), steps_per_epoch=raw.get("steps_per_epoch", 937),
-                     num_samples=raw.get("num_samples", 64000))
+                     num_samples=raw.get("num_samples", 64000),
+                     full_rounds=tuple(raw.get("full_evaluation", {}).get("rounds", ())),
+                     full_samples=raw.get("full_evaluation", {}).get("num_samples", 0))
 
 
 def run_dir(root, spec, run, seed):
@@ -90,12 +107,26 @@ def plan(spec, runs=None, seeds=None, max_epochs=None):
     return [(epochs, run, seed) for epochs in rounds(spec, max_epochs) for seed in chosen for run in names]
 
 
-def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None, seeds=None, max_epochs=None):
-    """Trains and scores every job of the plan that is not done yet. Returns the results."""
+def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None, seeds=None, max_epochs=None,
+              train=True, evaluate=True):
+    """Trains and scores every job of the plan that is not done yet. Returns the results.
+
+    `evaluate=False` only trains (e.g. while the classifier is still being trained);
+    `train=False` only scores the jobs whose checkpoint exists (e.g. beside a training
+    process: one process trains, another scores what is finished). Scoring a round after
+    training went past it needs that round's checkpoint kept (`--keep_checkpoints`).
+    """
     env = dict(os.environ if env is None else env)
     for epochs, run, seed in plan(spec, runs, seeds, max_epochs):
         logdir = run_dir(root, spec, run, seed)
         step = epochs * spec.steps_per_epoch
+        if not evaluate:
+            if not _checkpoint_at(logdir, step) and not evaluated_with(evaluation_path(logdir, step), classifier):
+                log(f"[{time.strftime('%H:%M:%S')}] train {run} seed {seed} to epoch {epochs}")
+                _call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")
+            continue
+        if not train and not _checkpoint_at(logdir, step):
+            continue
         if not evaluated_with(evaluation_path(logdir, step), classifier):
             if os.path.exists(evaluation_path(logdir, step)):
                 log(f"[{time.strftime('%H:%M:%S')}] {run} seed {seed} step {step} was scored by another "
@@ -106,7 +137,7 @@ def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None,
                 _call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")
             log(f"[{time.strftime('%H:%M:%S')}] evaluate {run} seed {seed} at step {step}")
             _call([sys.executable, os.path.join(tools_dir, "evaluate.py"), f"--logdir={logdir}",
-                   f"--classifier={classifier}", f"--num_samples={spec.num_samples}",
+                   f"--classifier={classifier}", f"--num_samples={samples_at(spec, epochs)}",
                    f"--checkpoint={os.path.join(logdir, 'checkpoints', f'ckpt-{step}')}"],
                   env, logdir, "evaluate.log")
     return collect(spec, root)
@@ -140,7 +171,8 @@ def collect(spec, root):
 
 
 SUMMARY_COLUMNS: List[Tuple[str, str]] = [
-    ("inception_score", "IS"), ("fid", "FID"), ("real_slots", "real slots"),
+    ("inception_score", "IS"), ("fid", "FID"), ("kid", "KID"), ("precision", "precision"),
+    ("recall", "recall"), ("real_slots", "real slots"),
     ("distinct_real_keys", "distinct real keys"), ("mean_real_cosine", "mean cos"),
     ("effective_slots", "eff. slots"), ("argmax_slots", "test argmax slots"), ("purity", "purity"),
     ("nmi", "NMI"), ("test_reset_rate", "test reset rate"), ("test_entropy_s", "H within S (nats)"),

@@ -7,7 +7,7 @@ import dataclasses
 import tensorflow as tf
 
 # The evaluation numbers shown as HParams metrics (tag eval/<name>).
-EVAL_METRICS = ("inception_score", "fid", "real_slots", "distinct_real_keys", "mean_real_cosine",
+EVAL_METRICS = ("inception_score", "fid", "kid", "precision", "recall", "real_slots", "distinct_real_keys", "mean_real_cosine",
                 "effective_slots", "argmax_slots", "purity", "nmi", "test_log_likelihood")
 
 

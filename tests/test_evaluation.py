@@ -180,3 +180,77 @@ def test_memory_report_write_diagnostics_on_hand_built_memories():
     report = ev.memory_report(model, x_test, y_test, batch_size=7)
     assert report["test_reset_rate"] == 0.0
     assert report["test_entropy_s"] == pytest.approx(np.log(memory.choose_k), rel=1e-5)
+
+
+def _mmd2_by_loops(x, y):
+    """MMD^2 (unbiased, cubic polynomial kernel) written out term by term."""
+    k = lambda a, b: (np.dot(a, b) / len(a) + 1.0) ** 3  # noqa: E731
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_mmd2_unbiased_hand_computed():
+    # 1-d: k(x, y) = (xy + 1)^3. x = {0, 1}, y = {2}: xx = k(0,1) = 1, yy needs 2 rows -> use y = {2, 0}.
+    # xx = (k(0,1) + k(1,0)) / 2 = 1; yy = (k(2,0) + k(0,2)) / 2 = 1;
+    # xy = (k(0,2) + k(0,0) + k(1,2) + k(1,0)) / 4 = (1 + 1 + 27 + 1) / 4 = 7.5 -> 1 + 1 - 15 = -13.
+    assert ev.mmd2_unbiased([[0.0], [1.0]], [[2.0], [0.0]]) == pytest.approx(-13.0)
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(7, 4)), rng.normal(0.5, 1.0, size=(5, 4))
+    assert ev.mmd2_unbiased(x, y) == pytest.approx(_mmd2_by_loops(x, y))
+    with pytest.raises(ValueError):
+        ev.mmd2_unbiased(x[:1], y)
+
+
+def test_kid_near_zero_on_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2000, 8)), rng.normal(size=(2000, 8))
+    same, same_std = ev.kernel_inception_distance(a, b, subsets=20, subset_size=500)
+    assert abs(same) < 3 * same_std / np.sqrt(20) + 0.01
+    shifted = [ev.kernel_inception_distance(a, b + s, subsets=20, subset_size=500)[0] for s in (0.5, 1.0)]
+    assert same < shifted[0] < shifted[1]
+    # Identical sets and one subset of everything: exactly the closed form of mmd2_unbiased.
+    assert ev.kernel_inception_distance(a[:50], a[:50], subsets=1, subset_size=50)[0] == pytest.approx(
+        _mmd2_by_loops(a[:50], a[:50]))
+
+
+def test_knn_radii_and_precision_recall_hand_computed():
+    # Points on a line 0, 1, 3, 7: 1st neighbours at 1, 1, 2, 4; 2nd at 3, 2, 3, 6.
+    line = np.array([[0.0], [1.0], [3.0], [7.0]])
+    assert np.allclose(ev.knn_radii(line, k=1), [1, 1, 2, 4])
+    assert np.allclose(ev.knn_radii(line, k=2), [3, 2, 3, 6])
+    # Real {0, 1, 3, 7} (k = 1 balls [-1,1], [0,2], [1,5], [3,11]); fake {0.5, 6, 20, 30}:
+    # 0.5 and 6 inside: precision 2/4. Fake radii (k = 1): 5.5, 5.5, 10, 10 -> balls
+    # [-5,6], [0.5,11.5], [10,30], [20,40]: every real point inside, recall 1.
+    fake = np.array([[0.5], [6.0], [20.0], [30.0]])
+    assert ev.precision_recall(line, fake, k=1) == pytest.approx((0.5, 1.0))
+    with pytest.raises(ValueError):
+        ev.knn_radii(line, k=4)
+
+
+def test_precision_recall_of_identical_and_disjoint_sets():
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=(300, 5))
+    assert ev.precision_recall(real, real.copy()) == (1.0, 1.0)
+    assert ev.precision_recall(real, real + 100.0) == (0.0, 0.0)
+    # A fake set that covers half the real modes: precision stays high, recall drops.
+    modes = rng.normal(scale=20.0, size=(4, 5))
+    real = np.concatenate([m + rng.normal(size=(200, 5)) for m in modes])
+    fake = np.concatenate([m + rng.normal(size=(400, 5)) for m in modes[:2]])
+    precision, recall = ev.precision_recall(real, fake)
+    assert precision > 0.9 and 0.4 < recall < 0.6
+    # A larger fake set is cut to the real set's size (800 of 1600), drawn at random.
+    precision_cut, recall_cut = ev.precision_recall(real, np.concatenate([fake, fake]), seed=2)
+    assert precision_cut > 0.9 and 0.4 < recall_cut < 0.6
+
+
+def test_sample_quality_holds_every_metric():
+    rng = np.random.default_rng(2)
+    probs = rng.dirichlet(np.ones(10), size=200)
+    features, test = rng.normal(size=(200, 6)), rng.normal(size=(300, 6))
+    result = ev.sample_quality(probs, features, test)
+    assert set(result) == {"inception_score", "inception_score_std", "fid", "kid", "kid_std", "precision", "recall"}
+    assert result["fid"] == pytest.approx(ev.fid_from_features(features, test))
+    assert 0.0 <= result["precision"] <= 1.0 and 0.0 <= result["recall"] <= 1.0

@@ -169,3 +169,32 @@ def test_summary_table_gives_mean_std_and_each_seed():
     b = [cell.strip() for cell in lines[3].split("|")[1:-1]]
     assert b[:5] == ["b", "1", "3", "30", "-"]
     assert len(lines) == 4  # c has no result: no row
+
+
+def test_study_train_only_then_score_only(tmp_path, monkeypatch):
+    """--noevaluate trains every round and scores nothing; --notrain scores the rounds
+    whose checkpoint exists, with the full evaluation's sample count at its rounds, and
+    trains nothing (one process trains while another scores)."""
+    calls = []
+
+    def fake_call(command, env, logdir, log_name):
+        calls.append((log_name, command))
+        if log_name == "train.log":  # the trainer leaves the round's checkpoint
+            epochs = int([c for c in command if c.startswith("--epochs=")][0].split("=")[1])
+            folder = os.path.join(logdir, "checkpoints")
+            os.makedirs(folder, exist_ok=True)
+            open(os.path.join(folder, f"ckpt-{epochs * 5}.index"), "w").close()
+
+    monkeypatch.setattr(study, "_call", fake_call)
+    spec = study.StudySpec(name="s", common_flags=("--dataset=mnist",), rounds=(1, 2, 3), runs={"a": ()},
+                           steps_per_epoch=5, num_samples=50, full_rounds=(1, 3), full_samples=200)
+    assert study.dataset_of(spec) == "mnist" and [study.samples_at(spec, e) for e in (1, 2, 3)] == [200, 50, 200]
+    root = str(tmp_path / "root")
+    study.run_study(spec, root, "clf", "tools", log=lambda m: None, evaluate=False, max_epochs=2)
+    assert [(name, c[-1]) for name, c in calls] == [("train.log", f"--logdir={study.run_dir(root, spec, 'a', 0)}")] * 2
+    assert [c for _, command in calls for c in command if c.startswith("--epochs=")] == ["--epochs=1", "--epochs=2"]
+    calls.clear()
+    study.run_study(spec, root, "clf", "tools", log=lambda m: None, train=False)
+    assert [name for name, _ in calls] == ["evaluate.log", "evaluate.log"]  # rounds 1 and 2; 3 not trained
+    samples = [c for _, command in calls for c in command if c.startswith("--num_samples=")]
+    assert samples == ["--num_samples=200", "--num_samples=50"]

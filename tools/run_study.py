@@ -31,6 +31,10 @@ flags.DEFINE_list("runs", None, "Only these runs of the spec (default: all).")
 flags.DEFINE_list("seeds", None, "Only these seeds of the spec (default: all), e.g. 0 first for every run.")
 flags.DEFINE_integer("max_epochs", None, "Only the rounds of at most this many epochs (e.g. 1: the "
                      "screen's first round only; default: every round of the spec).")
+flags.DEFINE_boolean("train", True, "Train the jobs not trained yet (--notrain: only score the rounds whose "
+                     "checkpoint exists, e.g. beside another process that trains).")
+flags.DEFINE_boolean("evaluate", True, "Score each round (--noevaluate: only train, e.g. while the "
+                     "classifier is still being trained; score later with --notrain).")
 flags.DEFINE_boolean("summary_only", False, "Print the tables of what is done; train nothing.")
 flags.mark_flags_as_required(["spec"])
 
@@ -60,16 +64,21 @@ def main(argv):
                     f"(seeds: {list(spec.seeds)})")
     if FLAGS.max_epochs is not None and FLAGS.max_epochs < min(spec.rounds):
         return fail(f"--max_epochs: {FLAGS.max_epochs} is below the first round ({min(spec.rounds)} epochs)")
+    if not FLAGS.train and not FLAGS.evaluate:
+        return fail("--notrain and --noevaluate leave nothing to do (--summary_only prints the tables)")
     if not FLAGS.summary_only:
-        if not os.path.exists(os.path.join(FLAGS.classifier, "classifier.json")):
+        has_classifier = os.path.exists(os.path.join(FLAGS.classifier, "classifier.json"))
+        if not FLAGS.train and not has_classifier:
+            return fail(f"--classifier: no classifier in {FLAGS.classifier} (--notrain scores, and trains nothing)")
+        if FLAGS.evaluate and not has_classifier:
             print(f"Training the evaluation classifier into {FLAGS.classifier} ...", flush=True)
             subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_classifier.py"),
-                            f"--out={FLAGS.classifier}",
+                            f"--out={FLAGS.classifier}", f"--dataset={study.dataset_of(spec)}",
                             *([f"--epochs={FLAGS.classifier_epochs}"] if FLAGS.classifier_epochs else [])],
                            check=True)
         study.run_study(spec, FLAGS.root, FLAGS.classifier, os.path.join(ROOT, "tools"), runs=FLAGS.runs,
                         log=lambda message: print(message, flush=True), seeds=seeds,
-                        max_epochs=FLAGS.max_epochs)
+                        max_epochs=FLAGS.max_epochs, train=FLAGS.train, evaluate=FLAGS.evaluate)
     results = study.collect(spec, FLAGS.root)
     for epochs in study.rounds(spec, FLAGS.max_epochs):
         print(f"\n## {spec.name}, epoch {epochs} (step {epochs * spec.steps_per_epoch})\n")

@@ -1,13 +1,29 @@
 #!/usr/bin/env bash
 # The study queue of docs/RESULTS.md, in the order that decides most first. Resumable:
 # rerun it (e.g. in a new session) and finished jobs are skipped, unfinished ones resume.
-#   ROOT=/path/to/study_runs CLASSIFIER=$ROOT/classifiers/fashion_mnist bash tools/study_queue.sh
+#   ROOT=/path/to/study_runs bash tools/study_queue.sh [all|train|score]
+# all (default) trains and scores each round in turn. To train while the classifiers are
+# still being trained, run `train` in one process and, once they exist, `score` in
+# another: `score` only scores rounds whose checkpoint exists (loop it until `train` ends).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=${ROOT:-runs/studies}
 CLASSIFIER=${CLASSIFIER:-$ROOT/classifiers/fashion_mnist}
-study() { python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" "$@"; }
-study --spec=flags/studies/fashion_mnist_table2.json --seeds=0
-study --spec=flags/studies/fashion_mnist_options.json
-study --spec=flags/studies/fashion_mnist_table2.json
-study --spec=flags/studies/fashion_mnist_screen.json --max_epochs=1 --runs=release_kappa1,release_kappa10,kappa20,release_kappa10_alternative,kappa20_alternative
+AFFINE_CLASSIFIER=${AFFINE_CLASSIFIER:-$ROOT/classifiers/affine_mnist}
+case "${1:-all}" in
+  all) mode=() ;;
+  train) mode=(--noevaluate) ;;
+  score) mode=(--notrain) ;;
+  *) echo "error: mode must be all, train or score, got '$1'" >&2; exit 2 ;;
+esac
+study() { python tools/run_study.py --root="$ROOT" "${mode[@]}" "$@"; }
+# Learning curves (MemoryGAN and the DCGAN, 2 seeds) to epoch 3, then kappa 20 against
+# kappa 10 at the same epochs, then the curves to epoch 10, then affine-MNIST's Table 2.
+study --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_curves.json --max_epochs=3
+study --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_kappa.json
+study --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_curves.json
+study --classifier="$AFFINE_CLASSIFIER" --spec=flags/studies/affine_mnist_table2.json
+# The one-epoch tables of earlier sessions, rescored with the current classifier.
+study --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_table2.json
+study --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_screen.json --max_epochs=1
+study --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_options.json
