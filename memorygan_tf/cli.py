@@ -21,6 +21,7 @@ import sys
 import tempfile
 
 USAGE_ERROR = 2  # exit status of a user mistake (bad flag, missing file)
+BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
 STARTUP_LOG_ENV = "MEMORYGAN_TF_STARTUP_LOG"  # set to 1 to see TensorFlow's start-up lines
 
 # The lines TensorFlow's runtime prints at import that carry no news for the user:
@@ -37,6 +38,14 @@ def fail(message):
     """Prints `error: <message>` to stderr and returns the usage-error exit status."""
     print(f"error: {message}", file=sys.stderr)
     return USAGE_ERROR
+
+
+def silence_stdout():
+    """Points stdout at /dev/null: after a BrokenPipeError (output piped into `head`), so
+    that later prints and the flush at exit do not fail again (Python's documented recipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def without_startup_lines(text):

@@ -30,6 +30,10 @@ FIXED = "fixed"  # defines the model, the memory or their semantics: refused unl
 FREE = "free"  # applied and recorded (epochs, logging, learning rate, ...)
 
 
+MIN_EVAL_SAMPLES = 10  # the Inception Score's 10 splits need one image each
+MAX_SEED = 2**31  # numpy, Keras and TensorFlow all take seeds below this
+
+
 class ConfigError(ValueError):
     """A user-facing configuration mistake; `flag` names the offending flag."""
 
@@ -253,6 +257,8 @@ def validate(config, num_replicas=1):
     for flag, value in positive.items():
         if value is None or value <= 0:
             raise ConfigError(flag, f"must be positive, got {value}")
+    if not 0 <= t.seed < MAX_SEED:
+        raise ConfigError("seed", f"must lie in [0, 2^31), got {t.seed}")
     if t.steps_per_epoch is not None and t.steps_per_epoch <= 0:
         raise ConfigError("steps_per_epoch", f"must be positive, got {t.steps_per_epoch}")
     if t.checkpoint_every_steps < 0:
@@ -311,7 +317,7 @@ def validate(config, num_replicas=1):
     if t.eval_every_epochs and not t.eval_classifier:
         raise ConfigError("eval_classifier", "--eval_every_epochs needs --eval_classifier "
                           "(a folder made by tools/train_classifier.py)")
-    if t.eval_samples < 10:
-        raise ConfigError("eval_samples", "must be at least 10 (the Inception Score's splits)")
+    if t.eval_samples < MIN_EVAL_SAMPLES:
+        raise ConfigError("eval_samples", f"must be at least {MIN_EVAL_SAMPLES} (the Inception Score's splits)")
     if t.dataset == "custom" and not t.data_path:
         raise ConfigError("data_path", "--dataset=custom needs --data_path (npz, IDX file or image folder)")

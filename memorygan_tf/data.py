@@ -53,11 +53,15 @@ def load_idx(path):
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except OSError as err:
-        raise DataError(f"cannot read IDX file {path}: {err}") from None
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        reason = str(err).strip() or type(err).__name__
+        raise DataError(f"cannot read IDX file {path} (truncated or corrupted?): {reason}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in dtypes:
         raise DataError(f"{path} is not an IDX file (bad magic number)")
     ndim = raw[3]
+    if not 1 <= ndim <= 4 or len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: the IDX header promises {ndim} dimensions (1 to 4 expected, "
+                        f"{len(raw)} bytes in the file); not an image or label file")
     shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
     data = np.frombuffer(raw, dtype=dtypes[raw[2]], offset=4 + 4 * ndim)
     if data.size != int(np.prod(shape)):
@@ -116,13 +120,19 @@ def load_local(path):
     raise DataError(f"--data_path {path}: expected an .npz, an IDX file (*-ubyte[.gz]) or a folder")
 
 
+# Float images whose brightest pixel lies in (1, this) are refused: in [0, 1] they would
+# not fit, in [0, 255] they would train as near-black images (a careless [0, 2] scaling).
+AMBIGUOUS_FLOAT_MAX = 25.5  # 10 % of 255
+
+
 def as_nhwc_uint8(images, source):
     """Checks and converts loaded images to uint8 [n, H, W, C].
 
     Pixel ranges are read, not guessed: uint8 / integers in [0, 255] and floats in
     [0, 1] (scaled by 255) or [0, 255] are taken as they are; floats in [-1, 1] with
     negative values are rescaled, with a warning. Anything else (NaN or Inf pixels,
-    values outside those ranges, integer images holding only 0 and 1) is refused.
+    values outside those ranges, integer images holding only 0 and 1, floats whose
+    maximum lies between 1 and AMBIGUOUS_FLOAT_MAX) is refused.
     """
     try:
         images = np.asarray(images)
@@ -145,6 +155,10 @@ def as_nhwc_uint8(images, source):
     else:
         raise DataError(f"{source}: pixels of type {images.dtype} are not numbers")
     integer = not np.issubdtype(images.dtype, np.floating)
+    if not integer and low >= 0 and 1.0 < high < AMBIGUOUS_FLOAT_MAX:
+        raise DataError(f"{source}: float pixels span [{low:g}, {high:g}]: neither [0, 1] nor [0, 255] "
+                        f"(as [0, 255] the brightest pixel would be {high / 255:.1%} grey). "
+                        f"Scale them to [0, 1] or [0, 255] first")
     if integer and high <= 1 and low >= 0:
         raise DataError(f"{source}: integer pixels only take the values {low}..{high}; binary images? "
                         f"Store them as 0/255 (uint8) or as floats in [0, 1]")
@@ -407,17 +421,56 @@ def load_labelled(dataset, data_path=None, data_dir=None, seed=0):
                 if missing:
                     raise DataError(f"{data_path} lacks {', '.join(sorted(missing))} (needed for evaluation)")
                 splits = [arrays[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-        except (OSError, ValueError, EOFError) as err:
-            raise DataError(f"cannot read {data_path} as .npz: {err}") from None
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as err:
+            reason = str(err).strip().splitlines()[0][:150] if str(err).strip() else type(err).__name__
+            raise DataError(f"cannot read {data_path} as .npz (empty, truncated or corrupted?): {reason}") from None
     elif source in TFDS_NAMES:
         splits = _tfds_labelled(TFDS_NAMES[source], data_dir)
     else:
         raise DataError(f"--dataset={dataset} needs --data_path (an .npz with labels) for evaluation")
     x_train, y_train, x_test, y_test = splits
     x_train, x_test = as_nhwc_uint8(x_train, "x_train"), as_nhwc_uint8(x_test, "x_test")
+    y_train, y_test = check_labels(y_train, len(x_train), "train"), check_labels(y_test, len(x_test), "test")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(f"x_train images are {x_train.shape[1:]}, x_test images {x_test.shape[1:]}")
     if dataset == "affine_mnist":
         x_train, x_test = make_affine_mnist(x_train, seed=seed), make_affine_mnist(x_test, seed=seed + 1)
-    return x_train, np.asarray(y_train).astype(np.int64), x_test, np.asarray(y_test).astype(np.int64)
+    classes = int(y_train.max()) + 1
+    absent = sorted(set(range(classes)) - set(np.unique(y_train).tolist()))
+    if absent:
+        raise DataError(f"y_train holds labels {int(y_train.min())}..{classes - 1} but not "
+                        f"{_ranges(absent)}: labels must be the classes 0..C-1, each present in y_train")
+    if int(y_test.max()) >= classes:
+        raise DataError(f"y_test holds label {int(y_test.max())}, y_train only 0..{classes - 1}")
+    return x_train, y_train, x_test, y_test
+
+
+def check_labels(labels, n, split):
+    """Labels of a split as int64 [n]: non-negative integers, one per image."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or len(labels) != n:
+        raise DataError(f"y_{split} has shape {labels.shape}, expected one label per x_{split} image ({n})")
+    if n == 0:
+        raise DataError(f"x_{split}: no images")
+    if not (np.issubdtype(labels.dtype, np.integer) or (
+            np.issubdtype(labels.dtype, np.floating) and np.all(np.isfinite(labels))
+            and np.all(labels == np.round(labels)))):
+        raise DataError(f"y_{split} must hold integer class labels, got {labels.dtype} values")
+    if labels.min() < 0:
+        raise DataError(f"y_{split} holds the negative label {int(labels.min())}; labels must be 0..C-1")
+    return labels.astype(np.int64)
+
+
+def _ranges(values):
+    """'0..49, 52' for sorted integers."""
+    parts, start = [], values[0]
+    for previous, value in zip(values, values[1:] + [None]):
+        if value != previous + 1:
+            parts.append(f"{start}" if start == previous else f"{start}..{previous}")
+            start = value
+    return ", ".join(parts)
 
 
 def _tfds_labelled(name, data_dir):

@@ -68,6 +68,20 @@ def export_generator(model, export_dir):
         images = generator(latent, training=False)
         return data.to_unit_range(images, config.output_activation)
 
+    def finite(z):
+        """z itself, after an assert that names it if a row holds NaN or Inf."""
+        return tf.debugging.assert_all_finite(z, "input z holds NaN or Inf")
+
+    def in_memory(slot):
+        """The slots, after asserts that name them if one lies outside [0, memory_size)."""
+        if not conditional:
+            return slot  # the generator reads z only: slots are ignored
+        size = tf.shape(snapshot.keys, out_type=tf.int32)[0]
+        checks = [tf.debugging.assert_non_negative(slot, message="input slot must lie in [0, memory_size)"),
+                  tf.debugging.assert_less(slot, size, message="input slot must lie in [0, memory_size)")]
+        with tf.control_dependencies(checks):
+            return tf.identity(slot)
+
     def from_slots(z, slots):
         return images_from(model.latent_from(z, slots, keys=snapshot.keys if conditional else None))
 
@@ -81,15 +95,17 @@ def export_generator(model, export_dir):
     z_spec = tf.TensorSpec([None, z_dim], tf.float32, name="z")
 
     def serve(z):
+        z = finite(z)
         slots = slots_for(_hash_uniform(z))
         return {"images": from_slots(z, slots), "slots": slots}
 
     def sample(z, seed):
+        z = finite(z)
         slots = slots_for(tf.random.stateless_uniform(tf.shape(z)[:1], seed))
         return {"images": from_slots(z, slots), "slots": slots}
 
     def generate_from_slot(z, slot):
-        return {"images": from_slots(z, slot)}
+        return {"images": from_slots(finite(z), in_memory(slot))}
 
     archive.add_endpoint("serve", serve, input_signature=[z_spec])
     archive.add_endpoint("sample", sample, input_signature=[
@@ -123,23 +139,58 @@ def load_trained_model(logdir, checkpoint=None, log=lambda message: None):
     return model, checkpoint
 
 
+# What tf.saved_model.save writes: --overwrite replaces a folder holding only these.
+SAVED_MODEL_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables", "assets"})
+
+
+def is_export(folder):
+    """Whether `folder` holds an earlier export and nothing else."""
+    entries = set(os.listdir(folder))
+    return "saved_model.pb" in entries and entries <= SAVED_MODEL_ENTRIES
+
+
 def export_from_logdir(logdir, export_dir, checkpoint=None, overwrite=False, log=lambda message: None):
     """Exports the generator of a finished (or running) run. Returns the checkpoint used.
 
-    Refuses (configs.ConfigError) an --export_dir that is a file, or a non-empty one
-    unless `overwrite`.
+    Refuses (configs.ConfigError) an --export_dir that is a file, a non-empty one unless
+    `overwrite`, and even with `overwrite` one that holds anything but an earlier
+    export: the user's files are never deleted. The SavedModel is written to a new
+    folder beside export_dir first and moved in place at the end, so a failed export
+    leaves an earlier one whole; that folder is made before the model is loaded, so an
+    unwritable place fails at once.
     """
-    if not os.path.exists(os.path.join(logdir, "config.json")):
+    config_path = os.path.join(logdir, "config.json")
+    if not os.path.exists(config_path):
         raise configs.ConfigError("logdir", f"{logdir} is not a run directory (no config.json)")
+    trainer.load_run_config(logdir)  # an unreadable config.json: one line naming it, before any work
+    export_dir = os.path.abspath(export_dir)
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
         raise configs.ConfigError("export_dir", f"{export_dir} is a file")
-    if os.path.isdir(export_dir) and os.listdir(export_dir) and not overwrite:
-        raise configs.ConfigError("export_dir", f"{export_dir} is not empty; pass --overwrite to replace it")
-    model, path = load_trained_model(logdir, checkpoint, log)
-    if os.path.isdir(export_dir) and overwrite:
-        shutil.rmtree(export_dir)
+    if os.path.isdir(export_dir) and os.listdir(export_dir):
+        if not overwrite:
+            raise configs.ConfigError("export_dir", f"{export_dir} is not empty; pass --overwrite to replace "
+                                      "an earlier export there")
+        if not is_export(export_dir):
+            others = sorted(set(os.listdir(export_dir)) - SAVED_MODEL_ENTRIES)
+            raise configs.ConfigError("export_dir", f"{export_dir} holds files that are not an export "
+                                      f"({', '.join(others[:5])}{', ...' if len(others) > 5 else ''}); "
+                                      "--overwrite replaces only an earlier export: choose another folder")
+    staging = f"{export_dir}.partial-{os.getpid()}"
     try:
-        export_generator(model, export_dir)
+        os.makedirs(staging)
     except OSError as err:
-        raise configs.ConfigError("export_dir", f"cannot write {export_dir}: {err.strerror or err}") from None
+        raise configs.ConfigError("export_dir", f"cannot write beside {export_dir}: {err.strerror or err}") from None
+    try:
+        model, path = load_trained_model(logdir, checkpoint, log)
+        try:
+            export_generator(model, staging)
+        except (OSError, tf.errors.OpError) as err:
+            reason = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err)
+            raise configs.ConfigError("export_dir", f"cannot write {export_dir}: {reason}") from None
+        if os.path.isdir(export_dir):
+            shutil.rmtree(export_dir)  # empty, or an earlier export only (checked above)
+        os.replace(staging, export_dir)
+    finally:
+        if os.path.isdir(staging):
+            shutil.rmtree(staging, ignore_errors=True)
     return path

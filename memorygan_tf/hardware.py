@@ -81,3 +81,43 @@ def machine_info():
     return dict(cpu=model, instruction_sets=vector, cores=cores, mhz=mhz, onednn=onednn,
                 auto_precision=resolve_precision("auto", flags, onednn), peak_gflops=peak_gflops(flags, cores, mhz),
                 tensorflow=tf.__version__, keras=keras.__version__)
+
+
+def available_memory_bytes(path="/proc/meminfo"):
+    """Memory the system can give a new process now (MemAvailable), or None if unknown."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_bytes(model_config, batch_size):
+    """A lower bound on what the memory costs (float32): its variables (keys N x M, values,
+    ages, histogram) and the [2 x batch, N] tensors of a step (similarities, log joint,
+    their gradients, the write's weights)."""
+    if not model_config.use_memory:
+        return 0
+    n, m = model_config.memory_size, model_config.key_dim
+    return 4 * n * (m + 3) + 4 * 4 * n * 2 * batch_size
+
+
+def check_fits_in_memory(config, available=None):
+    """Raises configs.ConfigError (naming --memory_size) where the memory alone cannot fit in
+    the memory available now: a clear refusal up front instead of an out-of-memory trace."""
+    from memorygan_tf import configs
+
+    available = available_memory_bytes() if available is None else available
+    need = memory_bytes(config.model, config.train.batch_size)
+    if available is not None and need > available:
+        m = config.model
+        raise configs.ConfigError(
+            "memory_size", f"{m.memory_size} slots of {m.key_dim} dimensions need at least {need / 2**30:.1f} GiB "
+            f"(keys and one step's [2 x batch, memory_size] tensors), but {available / 2**30:.1f} GiB are available; "
+            f"lower --memory_size or --key_dim")

@@ -68,7 +68,7 @@ def config_from_flags(image_shape=None):
 
 def run():
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
-    from memorygan_tf import callbacks, data, rundir, trainer
+    from memorygan_tf import callbacks, data, hardware, rundir, trainer
 
     def terminate(signum, frame):  # SIGTERM (kill, cluster preemption): save like Ctrl-C
         raise KeyboardInterrupt
@@ -76,8 +76,12 @@ def run():
     signal.signal(signal.SIGTERM, terminate)
     created = None
     try:
+        if FLAGS.logdir is not None and not FLAGS.logdir.strip():
+            raise configs.ConfigError("logdir", "is empty; give a folder, or leave the flag out for "
+                                      f"runs/{FLAGS.dataset}")
         config = config_from_flags()  # validate flags before touching anything
         t = config.train
+        hardware.check_fits_in_memory(config)
         if t.strategy == "multi_worker" and "TF_CONFIG" not in os.environ:
             raise configs.ConfigError("strategy", "multi_worker needs the TF_CONFIG environment variable")
         if t.data_path and not os.path.exists(t.data_path):
@@ -106,10 +110,17 @@ def run():
         return fail(str(err))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into head and so on: the trainer saved what it had
+        cli.silence_stdout()
+        return cli.BROKEN_PIPE
     samples = callbacks.latest_sample(config.train.logdir)
-    if samples:
-        print(f"Samples: {samples}")
-    print(f"Done. TensorBoard: tensorboard --logdir {config.train.logdir}")
+    try:
+        if samples:
+            print(f"Samples: {samples}")
+        print(f"Done. TensorBoard: tensorboard --logdir {config.train.logdir}", flush=True)
+    except BrokenPipeError:
+        cli.silence_stdout()
+        return cli.BROKEN_PIPE
     return 0
 
 
@@ -135,17 +146,14 @@ def resume(config):
     from memorygan_tf import rundir, trainer
 
     logdir = config.train.logdir
-    has_checkpoints = bool(rundir.checkpoint_files(trainer.checkpoint_dir(logdir)))
+    has_checkpoints = rundir.holds_checkpoint_files(trainer.checkpoint_dir(logdir))
     has_config = os.path.exists(os.path.join(logdir, "config.json"))
     if not has_checkpoints:
         return config, {}, False
     if not has_config:
         raise configs.ConfigError("logdir", f"{logdir} holds checkpoints but no config.json; "
                                   "cannot tell which settings they belong to")
-    try:
-        saved = trainer.load_run_config(logdir)
-    except (ValueError, TypeError, KeyError) as err:
-        raise configs.ConfigError("logdir", f"{logdir}/config.json is unreadable: {err}") from None
+    saved = trainer.load_run_config(logdir)  # configs.ConfigError naming the file if unreadable
     explicit = {(section, name) for section, name, flag, _, _ in configs.flag_fields() if FLAGS[flag].present}
     if FLAGS["dataset"].present:
         explicit.add(("train", "dataset"))

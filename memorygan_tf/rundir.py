@@ -125,19 +125,23 @@ def record_changes(config, logdir, changes, step):
 
 
 def check_writable(logdir):
-    """Creates logdir/checkpoints and writes a probe file there: a read-only or misplaced
-    run directory fails before any training, not at the first checkpoint."""
+    """Creates logdir/checkpoints and writes a probe file there and in logdir itself
+    (config.json, samples): a read-only or misplaced run directory fails before any
+    training, not at the first checkpoint. A `.lock` that is not a file is refused too."""
     if os.path.exists(logdir) and not os.path.isdir(logdir):
         raise configs.ConfigError("logdir", f"{logdir} is a file, not a directory")
-    directory = os.path.join(logdir, "checkpoints")
-    probe = os.path.join(directory, f".write_probe_{os.getpid()}")
-    try:
-        os.makedirs(directory, exist_ok=True)
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as err:
-        raise configs.ConfigError("logdir", f"cannot write to {directory}: {err.strerror or err}") from None
+    lock = os.path.join(logdir, ".lock")
+    if os.path.lexists(lock) and not os.path.isfile(lock):
+        raise configs.ConfigError("logdir", f"{lock} is not a file (the run's lock file); remove it")
+    for directory in (os.path.join(logdir, "checkpoints"), logdir):
+        probe = os.path.join(directory, f".write_probe_{os.getpid()}")
+        try:
+            os.makedirs(directory, exist_ok=True)
+            with open(probe, "w") as f:
+                f.write("ok")
+            os.remove(probe)
+        except OSError as err:
+            raise configs.ConfigError("logdir", f"cannot write to {directory}: {err.strerror or err}") from None
 
 
 class RunLock:
@@ -154,7 +158,11 @@ class RunLock:
 
     def __enter__(self):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.file = open(self.path, "a+")
+        try:
+            self.file = open(self.path, "a+")
+        except OSError as err:
+            raise configs.ConfigError("logdir", f"cannot open the lock file {self.path}: "
+                                      f"{err.strerror or err}") from None
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
@@ -182,6 +190,12 @@ class RunLock:
 
 
 # --------------------------------------------------------------- checkpoints
+def holds_checkpoint_files(directory):
+    """Whether `directory` holds any checkpoint file (an index, a data shard or the state
+    file): while one exists a run must never start again from step 0 over it."""
+    return bool(glob.glob(os.path.join(directory, "ckpt-*")) or os.path.exists(os.path.join(directory, "checkpoint")))
+
+
 def checkpoint_files(directory):
     """[(step, path prefix)] of every ckpt-N.index in `directory`, newest first."""
     found = []
@@ -221,18 +235,32 @@ def restore_newest(checkpoint, directory, log=print, repair_state=False):
             log(f"Skipped {prefix}: it does not load ({_reason(err)}).")
             continue
         if repair_state:
-            broken = {q for q, _ in skipped}
-            older = [p for s, p in reversed(candidates) if s <= step and p not in broken]
-            quiet = tf.get_logger().level
-            tf.get_logger().setLevel("ERROR")  # the v1 call logs a deprecation notice
-            try:
-                tf.compat.v1.train.update_checkpoint_state(directory, prefix, all_model_checkpoint_paths=older)
-            finally:
-                tf.get_logger().setLevel(quiet)
+            _repair_state(directory, prefix, [p for s, p in reversed(candidates)
+                                              if s <= step and p not in {q for q, _ in skipped}])
         return prefix
     if candidates:
         raise configs.ConfigError(
             "logdir", f"none of the {len(candidates)} checkpoints in {directory} loads "
             f"(newest: {skipped[0][0]}: {skipped[0][1]}); refusing to start again from step 0 over them"
         )
+    if holds_checkpoint_files(directory):
+        raise configs.ConfigError(
+            "logdir", f"{directory} holds checkpoint files but no ckpt-*.index (deleted?), so none loads; "
+            "refusing to start again from step 0 over them: move them away to start a new run")
     return None
+
+
+def _repair_state(directory, newest, paths):
+    """Rewrites the state file to list `paths` (oldest first, ending in `newest`) with their
+    files' times, so tf.train.CheckpointManager counts them against --keep_checkpoints and
+    deletes the oldest as it saves (without times it treats them as preserved forever, and
+    every resume would leave its checkpoints behind)."""
+    times = [os.path.getmtime(p + ".index") for p in paths]
+    quiet = tf.get_logger().level
+    tf.get_logger().setLevel("ERROR")  # the v1 call logs a deprecation notice
+    try:
+        tf.compat.v1.train.update_checkpoint_state(
+            directory, newest, all_model_checkpoint_paths=paths, all_model_checkpoint_timestamps=times,
+            last_preserved_timestamp=min(times) - 1.0)
+    finally:
+        tf.get_logger().setLevel(quiet)

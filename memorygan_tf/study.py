@@ -51,15 +51,63 @@ def samples_at(spec, epochs):
     return spec.full_samples if epochs in spec.full_rounds else spec.num_samples
 
 
+class StudyError(RuntimeError):
+    """A study that cannot go on: a bad spec, or a training or evaluation that failed."""
+
+
 def load_spec(path):
+    """A StudySpec from its JSON file, checked field by field (StudyError naming the field)."""
     with open(path) as f:
         raw = json.load(f)
-    return StudySpec(name=raw["name"], common_flags=tuple(raw.get("common_flags", ())),
-                     rounds=tuple(raw["rounds"]), runs={k: tuple(v) for k, v in raw["runs"].items()},
-                     seeds=tuple(raw.get("seeds", (0,))), steps_per_epoch=raw.get("steps_per_epoch", 937),
-                     num_samples=raw.get("num_samples", 64000),
-                     full_rounds=tuple(raw.get("full_evaluation", {}).get("rounds", ())),
-                     full_samples=raw.get("full_evaluation", {}).get("num_samples", 0))
+    if not isinstance(raw, dict):
+        raise StudyError(f"expected a JSON object (name, rounds, runs, ...), got a {type(raw).__name__}")
+
+    def field(name, kind, default=None):
+        value = raw.get(name, default)
+        if value is None:
+            raise StudyError(f'"{name}" is missing')
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            raise StudyError(f'"{name}" must be {_KIND_NAMES.get(kind, kind.__name__)}, got {json.dumps(value)[:80]}')
+        return value
+
+    def positive_ints(name, value):
+        if not value or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+            raise StudyError(f'"{name}" must be a non-empty list of positive integers, got {json.dumps(value)[:80]}')
+        return tuple(value)
+
+    name = field("name", str)
+    runs = field("runs", dict)
+    if not runs:
+        raise StudyError('"runs" is empty: name at least one run ({"name": ["--flag=value", ...]})')
+    for run, flags in runs.items():
+        if not isinstance(flags, list) or not all(isinstance(f, str) and f.startswith("--") for f in flags):
+            raise StudyError(f'run "{run}": flags must be a list of "--flag=value" strings, got {json.dumps(flags)[:80]}')
+    common = field("common_flags", list, [])
+    if not all(isinstance(f, str) and f.startswith("--") for f in common):
+        raise StudyError(f'"common_flags" must be a list of "--flag=value" strings, got {json.dumps(common)[:80]}')
+    rounds = positive_ints("rounds", field("rounds", list))
+    if list(rounds) != sorted(set(rounds)):
+        raise StudyError(f'"rounds" must rise (epochs reached after each round), got {list(rounds)}')
+    seeds = field("seeds", list, [0])
+    if not seeds or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in seeds):
+        raise StudyError(f'"seeds" must be a non-empty list of integers >= 0, got {json.dumps(seeds)[:80]}')
+    steps = field("steps_per_epoch", int, 937)
+    samples = field("num_samples", int, 64000)
+    full = field("full_evaluation", dict, {})
+    full_rounds = positive_ints("full_evaluation.rounds", full.get("rounds")) if full else ()
+    full_samples = full.get("num_samples") if full else 0
+    if steps <= 0:
+        raise StudyError(f'"steps_per_epoch" must be positive, got {steps}')
+    checked = [("num_samples", samples)] + ([("full_evaluation.num_samples", full_samples)] if full else [])
+    for key, value in checked:
+        if not isinstance(value, int) or value < 10:
+            raise StudyError(f'"{key}" must be an integer of at least 10 (the Inception Score\'s splits), got {value}')
+    return StudySpec(name=name, common_flags=tuple(common), rounds=rounds,
+                     runs={k: tuple(v) for k, v in runs.items()}, seeds=tuple(seeds), steps_per_epoch=steps,
+                     num_samples=samples, full_rounds=full_rounds, full_samples=full_samples)
+
+
+_KIND_NAMES = {str: "a string", dict: "an object", list: "a list", int: "an integer"}
 
 
 def run_dir(root, spec, run, seed):
@@ -149,13 +197,19 @@ def _checkpoint_at(logdir, step):
 
 def _call(command, env, logdir, log_name):
     os.makedirs(logdir, exist_ok=True)
-    with open(os.path.join(logdir, log_name), "a") as log_file:
+    path = os.path.join(logdir, log_name)
+    with open(path, "a") as log_file:
         log_file.write(f"\n$ {' '.join(command)}\n")
         log_file.flush()
+        start = log_file.tell()
         result = subprocess.run(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
     if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed with exit code {result.returncode}; "
-                           f"see {os.path.join(logdir, log_name)}")
+        with open(path, errors="replace") as f:
+            f.seek(start)
+            errors = [line.strip() for line in f if line.startswith("error: ")]
+        what = "training" if log_name == "train.log" else "evaluation"
+        said = f": {errors[-1]}" if errors else f" with exit code {result.returncode}"
+        raise StudyError(f"{what} of {os.path.relpath(logdir)} failed{said} (log: {path})")
 
 
 def collect(spec, root):

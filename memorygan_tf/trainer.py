@@ -12,11 +12,13 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 
 import keras
 import tensorflow as tf
 
 from memorygan_tf import callbacks as callbacks_lib
+from memorygan_tf import cli
 from memorygan_tf import configs
 from memorygan_tf import data as data_lib
 from memorygan_tf import hardware
@@ -110,9 +112,24 @@ def config_from_dict(raw):
 
 
 def load_run_config(logdir):
-    """The ExperimentConfig a run in `logdir` was trained with."""
-    with open(os.path.join(logdir, "config.json")) as f:
-        return config_from_dict(json.load(f))
+    """The ExperimentConfig a run in `logdir` was trained with.
+
+    Raises configs.ConfigError naming config.json if it is missing, unreadable (truncated,
+    not JSON, not an object) or holds values the code refuses."""
+    path = os.path.join(logdir, "config.json")
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+        if not isinstance(raw, dict) or not all(isinstance(raw.get(s, {}), dict) for s in configs.SECTIONS):
+            raise ValueError(f"expected an object with the sections {', '.join(configs.SECTIONS)}, "
+                             f"got {type(raw).__name__}")
+        return config_from_dict(raw)
+    except configs.ConfigError as err:
+        raise configs.ConfigError("logdir", f"{path} holds a setting the code refuses: {err}") from None
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        reason = (err.strerror if isinstance(err, OSError) else None) or str(err).splitlines()[0][:200]
+        raise configs.ConfigError("logdir", f"{path} is unreadable ({reason}); is this a run directory "
+                                  "written by memorygan_tf.main?") from None
 
 
 def set_learning_rate(model, optimizer_config):
@@ -195,6 +212,12 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
     except KeyboardInterrupt:
         checkpointer.save()
         log(f"Interrupted: saved a checkpoint at step {int(model.step.numpy())}; rerun the same command to resume.")
+        raise
+    except BrokenPipeError:  # stdout's reader went away (piped into head): save, then stop quietly
+        cli.silence_stdout()
+        checkpointer.save()
+        print(f"stdout was closed: saved a checkpoint at step {int(model.step.numpy())}; rerun the same "
+              "command to resume.", file=sys.stderr)
         raise
     finally:
         if not chief and os.path.isdir(directory):

@@ -89,3 +89,35 @@ def test_export_cli_reports_missing_run(tmp_path):
                             capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert_one_line_error(result, "--logdir", "not a run directory")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_signatures_reject_a_non_finite_z_naming_it(trained_run, tmp_path, bad):
+    """A NaN or Inf z is an error that names z, not an all-NaN image."""
+    logdir, model = trained_run
+    export_dir = str(tmp_path / "export")
+    export.export_from_logdir(logdir, export_dir)
+    loaded = tf.saved_model.load(export_dir)
+    z = np.zeros((3, model.config.z_dim), np.float32)
+    z[1, 0] = bad
+    calls = {"serving_default": dict(z=tf.constant(z)),
+             "sample": dict(z=tf.constant(z), seed=tf.constant([1, 2], tf.int64)),
+             "generate_from_slot": dict(z=tf.constant(z), slot=tf.constant([0, 1, 2], tf.int32))}
+    for name, kwargs in calls.items():
+        with pytest.raises(tf.errors.InvalidArgumentError, match="input z holds NaN or Inf"):
+            loaded.signatures[name](**kwargs)
+    z[1, 0] = 0.0  # finite again: served
+    assert np.all(np.isfinite(loaded.signatures["serving_default"](z=tf.constant(z))["images"].numpy()))
+
+
+def test_generate_from_slot_rejects_slots_outside_the_memory(trained_run, tmp_path):
+    logdir, model = trained_run
+    export_dir = str(tmp_path / "export")
+    export.export_from_logdir(logdir, export_dir)
+    generate = tf.saved_model.load(export_dir).signatures["generate_from_slot"]
+    z = tf.zeros((2, model.config.z_dim))
+    size = model.config.memory_size
+    for slots in ([0, size], [-1, 0]):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="input slot must lie in"):
+            generate(z=z, slot=tf.constant(slots, tf.int32))
+    assert generate(z=z, slot=tf.constant([0, size - 1], tf.int32))["images"].shape == (2, 28, 28, 1)

@@ -253,6 +253,6 @@ def test_export_refusals_are_one_line(run, tmp_path):
         f.truncate(10)
     one_line_error(export(run, str(tmp_path / "e2"), f"--checkpoint={run}/checkpoints/ckpt-4"),
                    "--checkpoint", "does not load")
-    replaced = export(run, str(occupied), "--overwrite")
-    assert replaced.returncode == 0, replaced.stderr[-2000:]
-    assert not (occupied / "keep.txt").exists() and (occupied / "saved_model.pb").exists()
+    # --overwrite replaces an earlier export only, never the user's files (issue 22).
+    one_line_error(export(run, str(occupied), "--overwrite"), "--export_dir", "not an export", "keep.txt")
+    assert (occupied / "keep.txt").read_text() == "someone's file"

@@ -163,11 +163,11 @@ def test_summary_table_gives_mean_std_and_each_seed():
                      0: {5: dict(inception_score=5.0, fid=10.0, real_slots=20)}},
                "b": {0: {5: dict(inception_score=3.0, fid=30.0)}}}
     lines = study.summary_table(spec, results, 5).splitlines()
-    assert lines[0].startswith("| run | seeds | IS | FID | real slots |")
+    assert lines[0].startswith("| run | seeds | IS | FID | KID | precision | recall | real slots |")
     a = [cell.strip() for cell in lines[2].split("|")[1:-1]]
-    assert a[:5] == ["a", "2", "4.5 +- 0.5 (5 / 4)", "11 +- 1 (10 / 12)", "15 +- 5"]
+    assert a[:5] == ["a", "2", "4.5 +- 0.5 (5 / 4)", "11 +- 1 (10 / 12)", "-"] and a[7] == "15 +- 5"
     b = [cell.strip() for cell in lines[3].split("|")[1:-1]]
-    assert b[:5] == ["b", "1", "3", "30", "-"]
+    assert b[:4] == ["b", "1", "3", "30"] and b[7] == "-"
     assert len(lines) == 4  # c has no result: no row
 
 

@@ -42,11 +42,35 @@ def main(argv):
         return fail("--num_samples must be at least --splits, and --splits positive")
     if not os.path.exists(os.path.join(FLAGS.logdir, "config.json")):
         return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no config.json)")
-    config = trainer.load_run_config(FLAGS.logdir)
+    try:
+        config = trainer.load_run_config(FLAGS.logdir)
+    except configs.ConfigError as err:
+        return fail(err)
     classifier_dir = FLAGS.classifier or os.path.join("classifiers", config.train.dataset)
     classifier_path = os.path.join(classifier_dir, "classifier.keras")
-    if not os.path.exists(classifier_path):
-        return fail(f"--classifier: no {classifier_path}; train one with tools/train_classifier.py")
+    for needed in (classifier_path, os.path.join(classifier_dir, "classifier.json")):
+        if not os.path.isfile(needed):
+            return fail(f"--classifier: no {needed}; train one with tools/train_classifier.py")
+    try:
+        with open(os.path.join(classifier_dir, "classifier.json")) as f:
+            classifier_record = json.load(f)
+        if not isinstance(classifier_record, dict):
+            raise ValueError(f"expected an object, got {type(classifier_record).__name__}")
+    except (OSError, ValueError) as err:
+        return fail(f"--classifier: {os.path.join(classifier_dir, 'classifier.json')} is unreadable ({err}); "
+                    "train the classifier again with tools/train_classifier.py")
+    if FLAGS.out is not None:  # checked before the scoring, so the scores cannot be lost
+        out_folder = os.path.dirname(os.path.abspath(FLAGS.out))
+        if os.path.isdir(FLAGS.out):
+            return fail(f"--out: {FLAGS.out} is a folder; give a file name, e.g. {FLAGS.out}/scores.json")
+        if not os.path.isdir(out_folder) or not os.access(out_folder, os.W_OK):
+            return fail(f"--out: cannot write into {out_folder} (missing or read-only)")
+    try:
+        classifier = evaluation.load_classifier(classifier_path)
+    except Exception as err:  # noqa: BLE001 - any way a saved Keras model can fail to load
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        return fail(f"--classifier: {classifier_path} does not load ({reason}); train it again "
+                    "with tools/train_classifier.py")
     try:
         path = data.resolve_data_path(config.train.dataset, FLAGS.data_path or config.train.data_path,
                                        data.default_search_path(os.environ))
@@ -55,7 +79,6 @@ def main(argv):
         model, checkpoint = export.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
     except (data.DataError, configs.ConfigError, OSError) as err:
         return fail(str(err))
-    classifier = evaluation.load_classifier(classifier_path)
     start = time.time()
 
     def progress(done, total):
@@ -64,13 +87,17 @@ def main(argv):
     result = evaluation.evaluate_model(model, classifier, x_test, y_test, FLAGS.num_samples, FLAGS.splits,
                                        FLAGS.seed, progress=progress)
     print()
-    with open(os.path.join(classifier_dir, "classifier.json")) as f:
-        result["classifier"] = dict(json.load(f), path=os.path.abspath(classifier_path))
+    result["classifier"] = dict(classifier_record, path=os.path.abspath(classifier_path))
     result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=hardware.machine_info())
     out = FLAGS.out or os.path.join(FLAGS.logdir, "eval", f"step_{result['step']:08d}.json")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=2)
+    try:  # the scores first: nothing after this may lose them
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out + ".tmp", "w") as f:
+            json.dump(result, f, indent=2)
+        os.replace(out + ".tmp", out)
+    except OSError as err:
+        print(json.dumps(result))
+        return fail(f"--out: cannot write {out} ({err.strerror or err}); the scores are printed above")
     if FLAGS.tensorboard:
         summaries.write_evaluation(os.path.join(FLAGS.logdir, "eval"), config, result)
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "seconds"}

@@ -49,8 +49,9 @@ def main(argv):
 
     try:
         spec = study.load_spec(FLAGS.spec)
-    except (OSError, KeyError, ValueError) as err:
-        return fail(f"--spec: cannot read {FLAGS.spec}: {err}")
+    except (OSError, ValueError, study.StudyError) as err:
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        return fail(f"--spec: {FLAGS.spec}: {reason}")
     unknown = set(FLAGS.runs or ()) - set(spec.runs)
     if unknown:
         return fail(f"--runs: {', '.join(sorted(unknown))} not in {FLAGS.spec} "
@@ -72,13 +73,18 @@ def main(argv):
             return fail(f"--classifier: no classifier in {FLAGS.classifier} (--notrain scores, and trains nothing)")
         if FLAGS.evaluate and not has_classifier:
             print(f"Training the evaluation classifier into {FLAGS.classifier} ...", flush=True)
-            subprocess.run([sys.executable, os.path.join(ROOT, "tools", "train_classifier.py"),
-                            f"--out={FLAGS.classifier}", f"--dataset={study.dataset_of(spec)}",
-                            *([f"--epochs={FLAGS.classifier_epochs}"] if FLAGS.classifier_epochs else [])],
-                           check=True)
-        study.run_study(spec, FLAGS.root, FLAGS.classifier, os.path.join(ROOT, "tools"), runs=FLAGS.runs,
-                        log=lambda message: print(message, flush=True), seeds=seeds,
-                        max_epochs=FLAGS.max_epochs, train=FLAGS.train, evaluate=FLAGS.evaluate)
+            trained = subprocess.run([
+                sys.executable, os.path.join(ROOT, "tools", "train_classifier.py"), f"--out={FLAGS.classifier}",
+                f"--dataset={study.dataset_of(spec)}",
+                *([f"--epochs={FLAGS.classifier_epochs}"] if FLAGS.classifier_epochs else [])])
+            if trained.returncode:
+                return trained.returncode  # the classifier tool said why, in its one line
+        try:
+            study.run_study(spec, FLAGS.root, FLAGS.classifier, os.path.join(ROOT, "tools"), runs=FLAGS.runs,
+                            log=lambda message: print(message, flush=True), seeds=seeds,
+                            max_epochs=FLAGS.max_epochs, train=FLAGS.train, evaluate=FLAGS.evaluate)
+        except study.StudyError as err:
+            return fail(err)
     results = study.collect(spec, FLAGS.root)
     for epochs in study.rounds(spec, FLAGS.max_epochs):
         print(f"\n## {spec.name}, epoch {epochs} (step {epochs * spec.steps_per_epoch})\n")

@@ -44,6 +44,14 @@ def main(argv):
     if epochs <= 0 or FLAGS.width <= 0 or FLAGS.batch_size <= 0 or FLAGS.limit < 0:
         return fail("--epochs, --width and --batch_size must be positive, --limit >= 0")
     out = FLAGS.out or os.path.join("classifiers", FLAGS.dataset)
+    if os.path.exists(out) and not os.path.isdir(out):
+        return fail(f"--out: {out} is a file; give the folder the classifier goes into")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as err:
+        return fail(f"--out: cannot create {out}: {err.strerror or err}")
+    if not os.access(out, os.W_OK):
+        return fail(f"--out: {out} is not writable")
     try:
         path = data.resolve_data_path(FLAGS.dataset, FLAGS.data_path, data.default_search_path(os.environ))
         x_train, y_train, x_test, y_test = data.load_labelled(FLAGS.dataset, path, FLAGS.data_dir, FLAGS.seed)

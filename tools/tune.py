@@ -68,6 +68,9 @@ def main(argv):
     max_trials = 2 if quick and not FLAGS["max_trials"].present else FLAGS.max_trials
     steps = 2 if quick and FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch
     eval_samples = 100 if quick and not FLAGS["eval_samples"].present else FLAGS.eval_samples
+    if eval_samples < configs.MIN_EVAL_SAMPLES:  # checked before any trial trains
+        return fail(f"--eval_samples must be at least {configs.MIN_EVAL_SAMPLES} (the Inception Score's "
+                    f"splits), got {eval_samples}")
     try:
         space = tuning.search_space(FLAGS.search)
         path = data.resolve_data_path(FLAGS.dataset, FLAGS.data_path, data.default_search_path(os.environ))

@@ -52,8 +52,16 @@ def main(argv):
     from memorygan_tf import visualize as vis
 
     out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
+    if os.path.isdir(FLAGS.out):
+        return fail(f"--out: {FLAGS.out} is a folder; give a file name, e.g. {os.path.join(FLAGS.out, command)}.png")
+    suffixes = (".png", ".npz") if command == "samples" else (".png",)
+    if not FLAGS.out.lower().endswith(suffixes):
+        return fail(f"--out: {FLAGS.out} must end in {' or '.join(suffixes)} (the file {command} writes)")
     if not os.path.isdir(out_dir):
         return fail(f"--out: folder {out_dir} does not exist")
+    for name in ("num", "subset", "scale"):
+        if FLAGS[name].value < 1:
+            return fail(f"--{name} must be at least 1, got {FLAGS[name].value}")
     try:
         slots = [int(s) for s in FLAGS.slots] if FLAGS.slots else None
     except ValueError:

@@ -1,0 +1,387 @@
+"""Careless inputs (issue 22): each ends in one line naming the flag or file, or in a
+documented safe behaviour; nothing the user owns is lost.
+
+The cases that fail before any training run in the default suite (marked `messages`);
+those that need a trained run are marked slow.
+"""
+
+import gzip
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from memorygan_tf import configs, rundir
+from tests.helpers import ROOT, TINY_FLAGS, TINY_MODEL, assert_one_line_error, blobs, run_main
+
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def tool(name, *args, timeout=600):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", name), *args], capture_output=True,
+                          text=True, env=ENV, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("data") / "blobs.npz")
+    np.savez(path, x_train=blobs(48)[..., 0])
+    return path
+
+
+def args_for(data_path, logdir, *extra):
+    return ["--dataset=custom", f"--data_path={data_path}", f"--logdir={logdir}", "--batch_size=8",
+            "--steps_per_epoch=2", "--num_sample_images=4", *TINY_FLAGS, *extra]
+
+
+def fake_run(folder, checkpoint=False):
+    """A run directory with a valid config.json (and, if asked, an empty checkpoint index):
+    enough for the checks that come before any model is built."""
+    config = configs.make_config("fashion_mnist", model_overrides=TINY_MODEL,
+                                 train_overrides=dict(batch_size=8, logdir=str(folder)))
+    rundir.write_config(config, str(folder))
+    if checkpoint:
+        os.makedirs(os.path.join(folder, "checkpoints"), exist_ok=True)
+        open(os.path.join(folder, "checkpoints", "ckpt-2.index"), "w").close()
+    return str(folder)
+
+
+def labelled_npz(path, x_train=None, y_train=None, x_test=None, y_test=None):
+    images = blobs(40)[..., 0]
+    labels = (np.arange(40) % 4).astype(np.uint8)
+    np.savez(path, x_train=images[:32] if x_train is None else x_train,
+             y_train=labels[:32] if y_train is None else y_train,
+             x_test=images[32:] if x_test is None else x_test, y_test=labels[32:] if y_test is None else y_test)
+    return str(path)
+
+
+# ------------------------------------------------------------------ main: flags
+@pytest.mark.messages
+def test_memory_too_large_for_the_machine_is_refused_up_front(npz, tmp_path):
+    assert_one_line_error(run_main(args_for(npz, tmp_path / "r", "--memory_size=1000000000")),
+                          "--memory_size", "GiB")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.messages
+def test_seed_beyond_what_the_libraries_take_is_refused(npz, tmp_path):
+    assert_one_line_error(run_main(args_for(npz, tmp_path / "r", "--seed=99999999999999999999")), "--seed")
+
+
+@pytest.mark.messages
+def test_empty_logdir_is_refused_not_replaced_by_the_default(npz, tmp_path):
+    result = run_main(["--dataset=custom", f"--data_path={npz}", "--logdir=", *TINY_FLAGS], cwd=str(tmp_path))
+    assert_one_line_error(result, "--logdir", "empty")
+    assert not (tmp_path / "runs").exists()
+
+
+# ------------------------------------------------------------------- main: data
+@pytest.mark.messages
+def test_truncated_gzip_idx_file_names_the_file(tmp_path):
+    images = blobs(16)[..., 0]
+    raw = struct.pack(">BBBB3I", 0, 0, 8, 3, *images.shape) + images.tobytes()
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    packed = gzip.compress(raw)
+    path.write_bytes(packed[: len(packed) // 2])
+    assert_one_line_error(run_main(args_for(path, tmp_path / "r")), str(path), "truncated")
+
+
+@pytest.mark.messages
+def test_idx_header_with_absurd_dimensions_names_the_file(tmp_path):
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 200]) + b"\x00" * 64)
+    assert_one_line_error(run_main(args_for(path, tmp_path / "r")), str(path), "200 dimensions")
+
+
+@pytest.mark.messages
+def test_float_pixels_in_an_ambiguous_range_are_refused(tmp_path):
+    path = tmp_path / "twice.npz"
+    np.savez(path, x_train=blobs(32)[..., 0].astype(np.float32) / 255.0 * 2.0)  # [0, 2]
+    assert_one_line_error(run_main(args_for(path, tmp_path / "r")), "float pixels span [0, 2]")
+
+
+# ------------------------------------------------------------ main: run directory
+@pytest.mark.messages
+def test_lock_that_is_a_directory_is_named(npz, tmp_path):
+    (tmp_path / "r" / ".lock").mkdir(parents=True)
+    assert_one_line_error(run_main(args_for(npz, tmp_path / "r")), "--logdir", ".lock")
+
+
+@pytest.mark.messages
+@pytest.mark.parametrize("content", ["[]", '{"model": {"kappa": 10.0,', '{"model": []}'],
+                         ids=["list", "truncated", "section-not-object"])
+def test_unreadable_config_json_names_the_file(npz, tmp_path, content):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    with open(os.path.join(logdir, "config.json"), "w") as f:
+        f.write(content)
+    assert_one_line_error(run_main(args_for(npz, logdir)), "--logdir", "config.json", "unreadable")
+
+
+def test_writability_is_probed_in_the_run_directory_itself(tmp_path, monkeypatch):
+    """A run directory that refuses new files while its checkpoints/ takes them fails
+    before training (config.json and the samples are written there). Simulated: the
+    tests may run as root, whom chmod does not stop."""
+    import builtins
+
+    logdir = str(tmp_path / "r")
+    real_open = builtins.open
+
+    def refusing(path, *args, **kwargs):
+        if os.path.dirname(os.fspath(path)) == logdir and "write_probe" in os.fspath(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    with pytest.raises(configs.ConfigError, match=f"cannot write to {logdir}: Permission denied"):
+        rundir.check_writable(logdir)
+    assert os.path.isdir(os.path.join(logdir, "checkpoints"))  # that one took its probe
+
+
+# ------------------------------------------------------------------------ export
+@pytest.mark.messages
+def test_export_into_an_unwritable_place_is_one_line(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    blocker = tmp_path / "afile"
+    blocker.write_text("a file where a folder would have to be")
+    result = tool("export_generator.py", f"--logdir={logdir}", f"--export_dir={blocker / 'export'}")
+    assert_one_line_error(result, "--export_dir", "cannot write")
+
+
+@pytest.mark.messages
+def test_export_with_a_truncated_config_names_the_file(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    with open(os.path.join(logdir, "config.json"), "r+") as f:
+        f.truncate(200)
+    result = tool("export_generator.py", f"--logdir={logdir}", f"--export_dir={tmp_path / 'e'}")
+    assert_one_line_error(result, "config.json", "unreadable")
+
+
+@pytest.mark.messages
+def test_export_overwrite_never_deletes_the_users_files(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    target = tmp_path / "mine"
+    (target / "sub").mkdir(parents=True)
+    (target / "thesis.txt").write_text("two years of work")
+    (target / "sub" / "data.csv").write_text("1,2,3")
+    (target / "saved_model.pb").write_text("looks like an export, but is not only one")
+    result = tool("export_generator.py", f"--logdir={logdir}", f"--export_dir={target}", "--overwrite")
+    assert_one_line_error(result, "--export_dir", "not an export", "thesis.txt")
+    assert (target / "thesis.txt").read_text() == "two years of work" and (target / "sub" / "data.csv").exists()
+
+
+# --------------------------------------------------------------------- visualize
+@pytest.mark.messages
+@pytest.mark.parametrize("command,extra,needles", [
+    ("samples", ["--num=0"], ["--num", "at least 1"]),
+    ("samples", ["--num=-3"], ["--num", "at least 1"]),
+    ("likelihood", ["--subset=0"], ["--subset", "at least 1"]),
+], ids=["num-0", "num-negative", "subset-0"])
+def test_visualize_counts_below_one_name_the_flag(tmp_path, command, extra, needles):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    result = tool("visualize.py", command, f"--logdir={logdir}", f"--out={tmp_path / 'x.png'}", *extra)
+    assert_one_line_error(result, *needles)
+
+
+@pytest.mark.messages
+def test_visualize_out_that_is_a_folder_is_refused(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    result = tool("visualize.py", "samples", f"--logdir={logdir}", f"--out={tmp_path}")
+    assert_one_line_error(result, "--out", "is a folder")
+
+
+@pytest.mark.messages
+def test_visualize_out_without_png_suffix_is_refused_not_renamed(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    result = tool("visualize.py", "prior", f"--logdir={logdir}", f"--out={tmp_path / 'figure'}")
+    assert_one_line_error(result, "--out", "must end in .png")
+    assert not (tmp_path / "figure.png").exists()
+
+
+# ---------------------------------------------------------------------- evaluate
+@pytest.mark.messages
+def test_evaluate_classifier_folder_without_its_record(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    (tmp_path / "clf").mkdir()
+    (tmp_path / "clf" / "classifier.keras").write_bytes(b"x")
+    result = tool("evaluate.py", f"--logdir={logdir}", f"--classifier={tmp_path / 'clf'}")
+    assert_one_line_error(result, "--classifier", "classifier.json")
+
+
+@pytest.mark.messages
+def test_evaluate_corrupt_classifier_is_named_before_scoring(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    (tmp_path / "clf").mkdir()
+    (tmp_path / "clf" / "classifier.keras").write_bytes(b"PK\x03\x04 not a keras file")
+    (tmp_path / "clf" / "classifier.json").write_text("{}")
+    result = tool("evaluate.py", f"--logdir={logdir}", f"--classifier={tmp_path / 'clf'}")
+    assert_one_line_error(result, "--classifier", "classifier.keras", "does not load")
+
+
+@pytest.mark.messages
+def test_evaluate_out_that_is_a_folder_is_refused_before_scoring(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    (tmp_path / "clf").mkdir()
+    (tmp_path / "clf" / "classifier.keras").write_bytes(b"x")
+    (tmp_path / "clf" / "classifier.json").write_text("{}")
+    result = tool("evaluate.py", f"--logdir={logdir}", f"--classifier={tmp_path / 'clf'}", f"--out={tmp_path}")
+    assert_one_line_error(result, "--out", "is a folder")
+
+
+@pytest.mark.messages
+@pytest.mark.parametrize("content", ["[]", '{"model": {"kap'], ids=["list", "truncated"])
+def test_evaluate_unreadable_config_names_the_file(tmp_path, content):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    with open(os.path.join(logdir, "config.json"), "w") as f:
+        f.write(content)
+    assert_one_line_error(tool("evaluate.py", f"--logdir={logdir}"), "config.json", "unreadable")
+
+
+# --------------------------------------------------------------------- run_study
+@pytest.mark.messages
+@pytest.mark.parametrize("spec,needle", [
+    (dict(name="s", rounds=3, runs={"a": []}), '"rounds" must be a list'),
+    (dict(name="s", rounds=[1], runs=["a", "b"]), '"runs" must be an object'),
+    ([{"name": "s"}], "expected a JSON object"),
+    (dict(name="s", rounds=[1], runs={}), '"runs" is empty'),
+    (dict(name="s", rounds=[3, 1], runs={"a": []}), '"rounds" must rise'),
+    (dict(name="s", rounds=[1], runs={"a": "--kappa=3"}), 'run "a": flags must be a list'),
+], ids=["rounds-int", "runs-list", "spec-list", "no-runs", "rounds-fall", "flags-string"])
+def test_bad_study_specs_are_one_line(tmp_path, spec, needle):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    result = tool("run_study.py", f"--spec={path}", f"--root={tmp_path / 'root'}", "--noevaluate")
+    assert_one_line_error(result, "--spec", needle)
+    assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.messages
+def test_study_run_whose_flags_main_refuses_names_the_run_and_mains_line(npz, tmp_path):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(dict(name="s", rounds=[1], steps_per_epoch=2, num_samples=20,
+                                    common_flags=["--dataset=custom", f"--data_path={npz}", "--batch_size=8", *TINY_FLAGS],
+                                    runs={"bad_kappa": ["--kappa=-1"]})))
+    result = tool("run_study.py", f"--spec={path}", f"--root={tmp_path / 'root'}", "--noevaluate")
+    assert_one_line_error(result, "training of", "bad_kappa", "error: --kappa")
+
+
+# -------------------------------------------------------------------------- tune
+@pytest.mark.messages
+def test_tune_too_few_eval_samples_is_refused_before_any_trial(tmp_path):
+    result = tool("tune.py", f"--directory={tmp_path / 't'}", "--eval_samples=5", "--quick")
+    assert_one_line_error(result, "--eval_samples", "at least 10")
+    assert not list((tmp_path / "t").glob("*/trial_*"))
+
+
+# -------------------------------------------------------------- train_classifier
+@pytest.mark.messages
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_train_classifier_damaged_npz_names_the_file(tmp_path, damage):
+    path = labelled_npz(tmp_path / "labelled.npz")
+    raw = bytearray(open(path, "rb").read())
+    if damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    else:
+        for i in range(len(raw) // 3, len(raw) // 3 + 64):
+            raw[i] ^= 0xFF
+    open(path, "wb").write(bytes(raw))
+    result = tool("train_classifier.py", f"--data_path={path}", f"--out={tmp_path / 'clf'}", "--epochs=1")
+    assert_one_line_error(result, path)
+
+
+@pytest.mark.messages
+def test_train_classifier_out_that_is_a_file_is_refused(tmp_path):
+    path = labelled_npz(tmp_path / "labelled.npz")
+    (tmp_path / "afile").write_text("x")
+    result = tool("train_classifier.py", f"--data_path={path}", f"--out={tmp_path / 'afile'}", "--epochs=1")
+    assert_one_line_error(result, "--out", "is a file")
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+@pytest.mark.messages
+def test_train_classifier_labels_shorter_than_images(tmp_path):
+    path = labelled_npz(tmp_path / "labelled.npz", y_train=np.zeros(20, np.uint8))
+    result = tool("train_classifier.py", f"--data_path={path}", f"--out={tmp_path / 'clf'}", "--epochs=1")
+    assert_one_line_error(result, "y_train", "one label per x_train image")
+
+
+@pytest.mark.messages
+def test_train_classifier_labels_that_are_not_0_to_c_minus_1(tmp_path):
+    train_labels = (50 + np.arange(32) % 118).astype(np.int64)  # 50..167 (only 32 of them present)
+    path = labelled_npz(tmp_path / "labelled.npz", y_train=train_labels)
+    result = tool("train_classifier.py", f"--data_path={path}", f"--out={tmp_path / 'clf'}", "--epochs=1")
+    assert_one_line_error(result, "y_train", "but not 0..49")
+    assert not (tmp_path / "clf" / "classifier.keras").exists()
+
+
+# ------------------------------------------------- trained runs (slow: they train)
+@pytest.fixture(scope="module")
+def trained(npz, tmp_path_factory):
+    logdir = str(tmp_path_factory.mktemp("base") / "run")
+    result = run_main(args_for(npz, logdir, "--epochs=2"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return logdir
+
+
+@pytest.fixture
+def run(trained, tmp_path):
+    copy = str(tmp_path / "run")
+    shutil.copytree(trained, copy)
+    return copy
+
+
+def indexes(logdir):
+    return sorted(f for f in os.listdir(os.path.join(logdir, "checkpoints")) if f.endswith(".index"))
+
+
+@pytest.mark.slow
+@pytest.mark.messages
+def test_data_files_without_any_index_are_never_trained_over(npz, run):
+    folder = os.path.join(run, "checkpoints")
+    for name in indexes(run):
+        os.remove(os.path.join(folder, name))
+    before = {f: open(os.path.join(folder, f), "rb").read() for f in os.listdir(folder) if ".data-" in f}
+    assert before
+    assert_one_line_error(run_main(args_for(npz, run, "--epochs=3")), "--logdir", "no ckpt-*.index",
+                          "refusing to start again from step 0")
+    assert {f: open(os.path.join(folder, f), "rb").read() for f in os.listdir(folder) if ".data-" in f} == before
+
+
+@pytest.mark.slow
+def test_retention_counts_checkpoints_of_earlier_resumes(npz, run):
+    for epochs in (3, 4, 5, 6):
+        result = run_main(args_for(npz, run, f"--epochs={epochs}", "--keep_checkpoints=3"))
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert indexes(run) == ["ckpt-10.index", "ckpt-12.index", "ckpt-8.index"]
+    datas = [f for f in os.listdir(os.path.join(run, "checkpoints")) if ".data-" in f]
+    assert len(datas) == 3
+
+
+@pytest.mark.slow
+def test_export_overwrite_replaces_an_earlier_export(run, tmp_path):
+    target = tmp_path / "export"
+    first = tool("export_generator.py", f"--logdir={run}", f"--export_dir={target}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = tool("export_generator.py", f"--logdir={run}", f"--export_dir={target}", "--overwrite")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (target / "saved_model.pb").exists() and not list(tmp_path.glob("export.partial-*"))
+
+
+@pytest.mark.slow
+def test_output_piped_into_head_saves_and_exits_quietly(npz, tmp_path):
+    logdir = str(tmp_path / "piped")
+    process = subprocess.Popen([sys.executable, "-m", "memorygan_tf.main",
+                                *args_for(npz, logdir, "--epochs=100000", "--log_every_steps=1")],
+                               cwd=ROOT, env=dict(ENV, PYTHONPATH=ROOT), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    for _ in range(3):  # what `head -3` reads, then it goes away
+        process.stdout.readline()
+    process.stdout.close()
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 141, err[-2000:]
+    assert "Traceback" not in err and "saved a checkpoint at step" in err, err
+    assert indexes(logdir)  # the steps trained are kept
