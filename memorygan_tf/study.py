@@ -24,6 +24,8 @@ import sys
 import time
 from typing import Dict, List, Tuple
 
+from memorygan_tf import configs
+
 
 @dataclasses.dataclass(frozen=True)
 class StudySpec:
@@ -75,16 +77,17 @@ def load_spec(path):
             raise StudyError(f'"{name}" must be a non-empty list of positive integers, got {json.dumps(value)[:80]}')
         return tuple(value)
 
+    def flag_list(what, value):
+        if not isinstance(value, list) or not all(isinstance(f, str) and f.startswith("--") for f in value):
+            raise StudyError(f'{what} must be a list of "--flag=value" strings, got {json.dumps(value)[:80]}')
+        return tuple(value)
+
     name = field("name", str)
     runs = field("runs", dict)
     if not runs:
         raise StudyError('"runs" is empty: name at least one run ({"name": ["--flag=value", ...]})')
-    for run, flags in runs.items():
-        if not isinstance(flags, list) or not all(isinstance(f, str) and f.startswith("--") for f in flags):
-            raise StudyError(f'run "{run}": flags must be a list of "--flag=value" strings, got {json.dumps(flags)[:80]}')
-    common = field("common_flags", list, [])
-    if not all(isinstance(f, str) and f.startswith("--") for f in common):
-        raise StudyError(f'"common_flags" must be a list of "--flag=value" strings, got {json.dumps(common)[:80]}')
+    runs = {run: flag_list(f'run "{run}": flags', flags) for run, flags in runs.items()}
+    common = flag_list('"common_flags"', raw.get("common_flags", []))
     rounds = positive_ints("rounds", field("rounds", list))
     if list(rounds) != sorted(set(rounds)):
         raise StudyError(f'"rounds" must rise (epochs reached after each round), got {list(rounds)}')
@@ -100,10 +103,10 @@ def load_spec(path):
         raise StudyError(f'"steps_per_epoch" must be positive, got {steps}')
     checked = [("num_samples", samples)] + ([("full_evaluation.num_samples", full_samples)] if full else [])
     for key, value in checked:
-        if not isinstance(value, int) or value < 10:
-            raise StudyError(f'"{key}" must be an integer of at least 10 (the Inception Score\'s splits), got {value}')
-    return StudySpec(name=name, common_flags=tuple(common), rounds=rounds,
-                     runs={k: tuple(v) for k, v in runs.items()}, seeds=tuple(seeds), steps_per_epoch=steps,
+        if not isinstance(value, int) or value < configs.MIN_EVAL_SAMPLES:
+            raise StudyError(f'"{key}" must be an integer of at least {configs.MIN_EVAL_SAMPLES} '
+                             f'(the Inception Score\'s splits), got {value}')
+    return StudySpec(name=name, common_flags=common, rounds=rounds, runs=runs, seeds=tuple(seeds), steps_per_epoch=steps,
                      num_samples=samples, full_rounds=full_rounds, full_samples=full_samples)
 
 
