@@ -322,6 +322,68 @@ def replica_scaling(steps=10):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+# ------------------------------------------------------- checkouts compared
+_CHECKOUT_STEP_SCRIPT = r"""
+import json, statistics, sys, time
+import numpy as np
+import tensorflow as tf
+from memorygan_tf import configs, trainer
+use_memory, steps = sys.argv[1] == "1", int(sys.argv[2])
+config = configs.make_config("fashion_mnist", model_overrides=dict(use_memory=use_memory),
+                             train_overrides=dict(batch_size=64))
+model = trainer.build_model(config, tf.distribute.get_strategy(), total_steps=1)
+step = tf.function(model.train_step)
+images = tf.random.stateless_uniform((64, 28, 28, 1), [0, 1]) * 2.0 - 1.0
+for _ in range(3):
+    tf.nest.map_structure(lambda t: t.numpy(), step(images))
+times = []
+for _ in range(steps):
+    start = time.perf_counter()
+    tf.nest.map_structure(lambda t: t.numpy(), step(images))
+    times.append(time.perf_counter() - start)
+print(json.dumps({"step_ms": 1e3 * statistics.median(times)}))
+"""
+
+
+def _env_with_onednn(root, onednn):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=root)
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    if onednn is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn else "0"
+    return env
+
+
+def compare_checkouts(baseline_root, current_root, rounds=3, steps=15, log=print):
+    """The Fashion-MNIST step of two checkouts of this project side by side: each setting
+    runs in a fresh process (oneDNN is decided when TensorFlow loads, and the two trees
+    share module names), settings in rotation for `rounds` rounds, median of `steps`
+    steps after warm-up in each process, the median over rounds reported.
+
+    Settings: the baseline as a user ran it (TensorFlow's own oneDNN default, which is
+    off on AMD AVX2 CPUs and on on AVX-512 ones), the current code as its entry points
+    run it (oneDNN on), the current code with oneDNN forced off (what the code changes
+    alone give where TensorFlow leaves it off) and the current DCGAN with oneDNN on (the
+    memory's overhead). Returns a list of dicts with each setting's ratio to the baseline.
+    """
+    settings = {
+        "before (baseline checkout, TensorFlow's oneDNN default)": (baseline_root, None, True),
+        "after (this checkout, oneDNN on as the entry points set it)": (current_root, True, True),
+        "after, oneDNN forced off": (current_root, False, True),
+        "after, DCGAN (- Memory), oneDNN on": (current_root, True, False),
+    }
+    times = {name: [] for name in settings}
+    for r in range(rounds):
+        for name, (root, onednn, use_memory) in settings.items():
+            out = subprocess.run([sys.executable, "-c", _CHECKOUT_STEP_SCRIPT, "1" if use_memory else "0",
+                                  str(steps)], env=_env_with_onednn(root, onednn), capture_output=True,
+                                 text=True, check=True, cwd=root)
+            times[name].append(json.loads(out.stdout.strip().splitlines()[-1])["step_ms"])
+            log(f"round {r + 1}/{rounds}: {name}: {times[name][-1]:.1f} ms")
+    base = statistics.median(times[next(iter(settings))])
+    return [dict(setting=name, step_ms=statistics.median(t), rounds=t, ratio_to_before=statistics.median(t) / base)
+            for name, t in times.items()]
+
+
 # ------------------------------------------------------------------- suite
 def machine():
     return dict(hardware.machine_info(), platform=platform.platform(), cpus=os.cpu_count(), numpy=np.__version__,
@@ -411,7 +473,16 @@ def targets(results):
 
 
 def markdown(results):
-    """A human summary of run_suite's results."""
+    """A human summary of run_suite's (or compare_checkouts') results."""
+    if results.get("mode") == "baseline":
+        m = results["machine"]
+        lines = [f"# Before and after ({results['baseline']} against this checkout)", "",
+                 f"CPU: {m.get('cpu')}, {m.get('cores')} cores, instruction sets: "
+                 f"{' '.join(m.get('instruction_sets', []))}", "",
+                 "| setting | step ms | rounds | ratio to before |", "|---|---|---|---|"]
+        lines += [f"| {e['setting']} | {e['step_ms']:.1f} | {', '.join(f'{t:.0f}' for t in e['rounds'])} | "
+                  f"{e['ratio_to_before']:.3f} |" for e in results["compare_checkouts"]]
+        return "\n".join(lines) + "\n"
     lines = [f"# Benchmark ({results['mode']}, {results['started']})", "",
              f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['platform']}, "
              f"TF {results['machine']['tensorflow']}, Keras {results['machine']['keras']}", "",

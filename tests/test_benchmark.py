@@ -64,3 +64,29 @@ def test_quick_benchmark_writes_well_formed_json(tmp_path):
     assert {r["use_memory"] for r in data["peak_rss_mib"]} == {True, False}
     assert all(isinstance(v, bool) for v in data["targets"].values())
     assert (tmp_path / "bench.md").read_text().startswith("# Benchmark (quick")
+
+
+@pytest.mark.slow
+def test_baseline_comparison_writes_each_setting_and_its_ratio(tmp_path):
+    """--baseline times another checkout against this one (here: this one against itself)."""
+    out = tmp_path / "before_after.json"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "benchmark.py"), f"--baseline={ROOT}",
+                             "--rounds=1", "--quick", f"--out={out}"], capture_output=True, text=True,
+                            timeout=900, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["mode"] == "baseline" and {"cpu", "instruction_sets", "onednn"} <= set(data["machine"])
+    rows = data["compare_checkouts"]
+    assert len(rows) == 4 and rows[0]["ratio_to_before"] == 1.0
+    for row in rows:
+        assert len(row["rounds"]) == 1 and row["step_ms"] > 0
+        assert row["ratio_to_before"] == pytest.approx(row["step_ms"] / rows[0]["step_ms"])
+    assert "| setting | step ms |" in (tmp_path / "before_after.md").read_text()
+
+
+@pytest.mark.messages
+def test_baseline_that_is_not_a_checkout_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "benchmark.py"),
+                             f"--baseline={tmp_path}"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr == f"error: --baseline: {tmp_path} is not a checkout of this project (no memorygan_tf/)\n"

@@ -19,6 +19,10 @@ flags.DEFINE_boolean("quick", False, "Small, fast subset (smoke test).")
 flags.DEFINE_string("out", "benchmarks/results/benchmark.json", "Where to write the JSON results.")
 flags.DEFINE_string("markdown", None, "Where to write the markdown summary (default: next to --out).")
 flags.DEFINE_string("data_path", None, "Real images for the input-pipeline benchmark (default: generated).")
+flags.DEFINE_string("baseline", None, "A checkout of an earlier commit (e.g. `git worktree add /tmp/old <commit>`): "
+                    "instead of the suite, time its Fashion-MNIST step against this checkout's, fresh processes "
+                    "in rotation (benchmarks.suite.compare_checkouts).")
+flags.DEFINE_integer("rounds", 3, "Rounds of the --baseline comparison.")
 
 
 def main(argv):
@@ -28,8 +32,19 @@ def main(argv):
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
     from benchmarks import suite as benchmarks
 
-    results = benchmarks.run_suite(quick=FLAGS.quick, data_path=FLAGS.data_path,
-                                   log=lambda m: print(m, flush=True))
+    if FLAGS.baseline:
+        if not os.path.isdir(os.path.join(FLAGS.baseline, "memorygan_tf")):
+            return cli.fail(f"--baseline: {FLAGS.baseline} is not a checkout of this project (no memorygan_tf/)")
+        from memorygan_tf import hardware
+
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        results = dict(mode="baseline", machine=hardware.machine_info(), baseline=os.path.abspath(FLAGS.baseline),
+                       compare_checkouts=benchmarks.compare_checkouts(
+                           os.path.abspath(FLAGS.baseline), here, rounds=FLAGS.rounds, steps=5 if FLAGS.quick else 15,
+                           log=lambda m: print(m, flush=True)))
+    else:
+        results = benchmarks.run_suite(quick=FLAGS.quick, data_path=FLAGS.data_path,
+                                       log=lambda m: print(m, flush=True))
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     with open(FLAGS.out, "w") as f:
         json.dump(results, f, indent=2)
