@@ -1,12 +1,11 @@
 """Callbacks of the training harness: NaN/Inf guard, checkpoints, TensorBoard.
 
-Model-agnostic: they need from the model a `step` variable, `generate(n, seed)`,
-`d_optimizer` and, optionally, a `memory` with `statistics()`.
+They use the model through models.base.GAN's interface only: `step`, `generate`,
+`diagnostics`, `epoch_summaries` and its optimizers.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import time
@@ -101,12 +100,10 @@ class TensorBoardLogger(keras.callbacks.Callback):
         self._clock = (now, step)
         for name, value in (logs or {}).items():
             tf.summary.scalar(name, scalar(value), step=step)
-        memory = getattr(self.model, "memory", None)
-        if memory is not None:
-            for name, value in memory.statistics().items():
-                tf.summary.scalar(name, value, step=step)
-        for name, opt in (("d_learning_rate", self.model.d_optimizer),):
-            tf.summary.scalar(name, float(keras.ops.convert_to_numpy(opt.learning_rate)), step=step)
+        for name, value in self.model.diagnostics().items():
+            tf.summary.scalar(name, value, step=step)
+        optimizer = next(iter(self.model.optimizers.values()))
+        tf.summary.scalar("d_learning_rate", float(keras.ops.convert_to_numpy(optimizer.learning_rate)), step=step)
 
     def on_train_begin(self, logs=None):
         self._clock = (time.perf_counter(), int(self.model.step.numpy()))
@@ -132,17 +129,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
         with self.writer.as_default():
             self._scalars(logs, step)
             tf.summary.image("samples", grid, step=step)
-            memory = getattr(self.model, "memory", None)
-            if memory is not None:
-                tf.summary.histogram("memory/histogram", memory.histogram, step=step)
-                tf.summary.histogram("memory/ages", memory.ages, step=step)
-                health = evaluation.memory_health(memory.keys.numpy(), memory.values.numpy(),
-                                                  memory.histogram.numpy())
-                for name, value in dataclasses.asdict(health).items():
-                    tf.summary.scalar(f"memory/{name}", value, step=step)
-            if getattr(self.model, "conditional", False):  # what the most probable slots generate
-                slots_grid, _ = visualize.slots_grid(self.model)
-                tf.summary.image("slots", slots_grid[np.newaxis], step=step)
+            self.model.epoch_summaries(step)  # MemoryGAN: its memory's histograms, health, slots
         self.writer.flush()
         path = sample_path(self.logdir, step)
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -23,7 +23,7 @@ ARCHITECTURES = {(28, 28): "dcgan28", (40, 40): "dcgan40", (32, 32): "resnet32"}
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
 Z_DISTRIBUTIONS = ("uniform", "normal")
 LR_DECAYS = ("none", "linear")
-MODELS = ("memorygan",)
+MODELS = ("memorygan", "dcgan", "infogan")  # memorygan_tf.models.REGISTRY builds them
 
 # What a field may do when a run is resumed with a different value (main.py, README):
 FIXED = "fixed"  # defines the model, the memory or their semantics: refused unless overridden
@@ -75,7 +75,9 @@ class ModelConfig:
     """Everything that defines the networks, the memory and the losses."""
 
     image_shape: Tuple[int, int, int] = (28, 28, 1)  # from the data set (or the custom data)
-    model: str = option("memorygan", "Model trained by the harness.", MODELS)
+    model: str = option("memorygan", "GAN trained by the harness: memorygan (Kim et al. 2018), dcgan "
+                        "(the plain GAN with the same networks: Table 2's '- Memory'), infogan (Chen et al. 2016).",
+                        MODELS)
     output_activation: str = option("sigmoid", "Generator output / pixel range (sigmoid [0, 1], tanh [-1, 1]).",
                                     OUTPUT_ACTIVATIONS)
     architecture: str = option("auto", "Networks (auto: by image size).", ("auto",) + tuple(ARCHITECTURES.values()))
@@ -123,6 +125,13 @@ class ModelConfig:
                                          search=Choice((0.0, 1e-4, 1e-3)))
     self_modulation: bool = option(False, "Generator batch norms take scale and shift from an MLP of the "
                                    "generator input [z, K_i] (Chen et al. 2019).", search=Choice((False, True)))
+    # InfoGAN's codes (--model=infogan; memorygan_tf/models/infogan.py).
+    info_categories: int = option(10, "InfoGAN: values of the categorical code.")
+    info_continuous: int = option(2, "InfoGAN: continuous codes, U(-1, 1).")
+    info_lambda: float = option(1.0, "InfoGAN: weight lambda of the information term in both losses.",
+                                search=Range(0.1, 2.0, log=True))
+    info_continuous_weight: float = option(0.1, "InfoGAN: weight of the continuous codes' Gaussian term "
+                                           "within the information term (the paper weights them below 1).")
     spectral_norm: bool = option(False, "Spectral normalisation of the encoder's conv and dense kernels "
                                  "(Miyato et al. 2018; keras.layers.SpectralNormalization).",
                                  search=Choice((False, True)))
@@ -221,6 +230,10 @@ PRESETS = {
 }
 DATASETS = tuple(PRESETS) + ("custom",)
 
+# What a model changes of the data set's preset (flags still override it): InfoGAN's
+# noise is the paper's 62 dimensions (MNIST), not the 2 that MemoryGAN adds to a key.
+MODEL_PRESETS = {"infogan": dict(z_dim=62)}
+
 
 def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_overrides=None):
     """Builds a validated ExperimentConfig from a dataset preset and overrides.
@@ -237,12 +250,39 @@ def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_o
         out.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return out
 
-    model = ModelConfig(**merge(preset["model"], model_overrides))
+    chosen = (model_overrides or {}).get("model") or preset["model"].get("model", "memorygan")
+    model = ModelConfig(**merge(merge(preset["model"], MODEL_PRESETS.get(chosen)), model_overrides))
     optimizer = OptimizerConfig(**merge(preset["optimizer"], optimizer_overrides))
     train = TrainConfig(**merge({"dataset": dataset}, train_overrides))
     config = ExperimentConfig(model=model, optimizer=optimizer, train=train)
     validate(config)
     return config
+
+
+def uses_memory(model_config):
+    """Whether the configured model holds MemoryGAN's memory."""
+    return model_config.model == "memorygan" and model_config.use_memory
+
+
+def _validate_memory(m, t):
+    """The memory's own rules (MemoryGAN only)."""
+    if m.choose_k > m.memory_size:
+        raise ConfigError("choose_k", f"choose_k ({m.choose_k}) must not exceed memory_size ({m.memory_size})")
+    if not 1 <= m.correct_in_top <= m.choose_k:
+        raise ConfigError("correct_in_top", "must lie in [1, choose_k]")
+    if m.memory_size < 2 * t.batch_size:
+        raise ConfigError(
+            "memory_size",
+            f"must be at least twice the global batch ({2 * t.batch_size}) so every reset gets its own slot",
+        )
+    if m.kappa <= 0:
+        raise ConfigError("kappa", f"the vMF concentration must be positive, got {m.kappa}")
+    if m.beta < 0:
+        raise ConfigError("beta", f"the prior smoothing must be >= 0, got {m.beta}")
+    if not 0.0 < m.alpha <= 1.0:
+        raise ConfigError("alpha", "must lie in (0, 1]")
+    if not 0.0 <= m.eps < 0.5:
+        raise ConfigError("eps", "must lie in [0, 0.5)")
 
 
 def validate(config, num_replicas=1):
@@ -263,15 +303,8 @@ def validate(config, num_replicas=1):
         raise ConfigError("steps_per_epoch", f"must be positive, got {t.steps_per_epoch}")
     if t.checkpoint_every_steps < 0:
         raise ConfigError("checkpoint_every_steps", "must be >= 0")
-    if m.choose_k > m.memory_size:
-        raise ConfigError("choose_k", f"choose_k ({m.choose_k}) must not exceed memory_size ({m.memory_size})")
-    if not 1 <= m.correct_in_top <= m.choose_k:
-        raise ConfigError("correct_in_top", "must lie in [1, choose_k]")
-    if m.use_memory and m.memory_size < 2 * t.batch_size:
-        raise ConfigError(
-            "memory_size",
-            f"must be at least twice the global batch ({2 * t.batch_size}) so every reset gets its own slot",
-        )
+    if uses_memory(m):
+        _validate_memory(m, t)
     for section, name, flag, _, field in flag_fields():
         choices = field.metadata["choices"]
         value = getattr(getattr(config, section), name)
@@ -281,10 +314,6 @@ def validate(config, num_replicas=1):
         value = getattr(getattr(config, section), name)
         if kind is float and value is not None and not math.isfinite(value):
             raise ConfigError(flag, f"must be a finite number, got {value}")
-    if m.kappa <= 0:
-        raise ConfigError("kappa", f"the vMF concentration must be positive, got {m.kappa}")
-    if m.beta < 0:
-        raise ConfigError("beta", f"the prior smoothing must be >= 0, got {m.beta}")
     size = tuple(m.image_shape[:2])
     if m.architecture == "auto" and size not in ARCHITECTURES:
         raise ConfigError("data_path" if t.dataset == "custom" else "dataset",
@@ -294,16 +323,19 @@ def validate(config, num_replicas=1):
         expected = {name: shape for shape, name in ARCHITECTURES.items()}[m.architecture]
         raise ConfigError("architecture", f"{m.architecture} takes {expected[0]}x{expected[1]} images, "
                           f"the data are {size[0]}x{size[1]}")
-    if not 0.0 < m.alpha <= 1.0:
-        raise ConfigError("alpha", "must lie in (0, 1]")
-    if not 0.0 <= m.eps < 0.5:
-        raise ConfigError("eps", "must lie in [0, 0.5)")
     if m.mi_lambda < 0:
         raise ConfigError("mi_lambda", "must be >= 0")
     if not 0.0 < m.label_smoothing <= 1.0:
         raise ConfigError("label_smoothing", f"the real target must lie in (0, 1], got {m.label_smoothing}")
     if m.historical_averaging < 0:
         raise ConfigError("historical_averaging", f"the penalty weight must be >= 0, got {m.historical_averaging}")
+    if m.model == "infogan":
+        if m.info_categories < 2:
+            raise ConfigError("info_categories", f"the categorical code needs at least 2 values, got {m.info_categories}")
+        if m.info_continuous < 0:
+            raise ConfigError("info_continuous", f"must be >= 0, got {m.info_continuous}")
+        if m.info_lambda < 0 or m.info_continuous_weight < 0:
+            raise ConfigError("info_lambda" if m.info_lambda < 0 else "info_continuous_weight", "must be >= 0")
     if m.loss == "none" and not m.feature_matching:
         raise ConfigError("loss", "--loss=none leaves the generator without an objective; add --feature_matching")
     if not (0.0 <= o.beta_1 < 1.0 and 0.0 <= o.beta_2 < 1.0):

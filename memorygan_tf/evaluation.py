@@ -345,6 +345,45 @@ def normalized_mutual_information(assignments, labels):
     return float(mi / math.sqrt(ha * hb))
 
 
+def clustering_accuracy(assignments, labels):
+    """Accuracy of the best one-to-one map of clusters to labels (the Hungarian method on
+    the contingency table, scipy's linear_sum_assignment): the share of items whose
+    cluster is mapped to their label. With more clusters than labels, the clusters left
+    unmatched count as wrong."""
+    from scipy.optimize import linear_sum_assignment
+
+    _, a = np.unique(np.asarray(assignments), return_inverse=True)
+    _, b = np.unique(np.asarray(labels), return_inverse=True)
+    table = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(table, (a, b), 1.0)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, cols].sum() / len(a))
+
+
+def heaviest_clusters(weights, count):
+    """Ids of the `count` clusters of largest weight, heaviest first (ties: lower id first)."""
+    weights = np.asarray(weights, np.float64)
+    order = np.argsort(-weights, kind="stable")
+    return order[:count]
+
+
+def clustering_report(model, x_test, y_test, num_classes=None, batch_size=1000):
+    """How a clustering model's `assign` groups the (uint8) test images, by the MIC-GANs
+    paper's protocol: each image goes to the most probable of the C heaviest clusters
+    (C = number of classes, clusters ranked by the model's weights), and purity, NMI and
+    the Hungarian accuracy of those assignments against the labels (`*_top`); and
+    the same over all clusters (`cluster_*`, with the number of clusters used)."""
+    x = data.scale_images(x_test, model.config.output_activation).numpy()
+    labels = np.asarray(y_test)
+    count = num_classes or len(np.unique(labels))
+    every, weights = model.assign(x)
+    top, _ = model.assign(x, clusters=heaviest_clusters(weights, count))
+    return dict(cluster_purity_top=cluster_purity(top, labels), cluster_nmi_top=normalized_mutual_information(top, labels),
+                cluster_accuracy_top=clustering_accuracy(top, labels), cluster_purity=cluster_purity(every, labels),
+                cluster_nmi=normalized_mutual_information(every, labels),
+                cluster_accuracy=clustering_accuracy(every, labels), clusters_used=int(len(np.unique(every))))
+
+
 def slot_clustering(argmax_slots, labels):
     """How test images spread over memory slots: distinct argmax slots, purity, NMI."""
     return dict(argmax_slots=int(len(np.unique(argmax_slots))),
@@ -373,8 +412,6 @@ def memory_report(model, test_images, test_labels, batch_size=1000):
     import tensorflow as tf
 
     memory = model.memory
-    if memory is None:
-        return {}
     health = memory_health(memory.keys.numpy(), memory.values.numpy(), memory.histogram.numpy())
     slots, likelihood, resets, entropy_sum, written = [], [], 0.0, 0.0, 0.0
     for start in range(0, len(test_images), batch_size):
@@ -405,7 +442,8 @@ def reference_features(classifier, x_test):
 def evaluate_model(model, classifier, x_test, y_test, num_samples=64000, splits=10, seed=1234,
                    progress=None, test_features=None):
     """IS, FID, KID, precision and recall of `num_samples` generated images
-    (:func:`sample_quality`), and the memory report, as a dict.
+    (:func:`sample_quality`), and the model's own report of the test set (MemoryGAN: the
+    memory report; clustering models: :func:`clustering_report`), as a dict.
 
     `test_features` (reference_features) saves classifying the test set again."""
     heads = classifier_heads(classifier)
@@ -416,7 +454,7 @@ def evaluate_model(model, classifier, x_test, y_test, num_samples=64000, splits=
     result = sample_quality(probs, features, test_features, splits)
     result.update(num_samples=int(num_samples), step=int(model.step.numpy()))
     result["class_histogram"] = np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
-    result.update(memory_report(model, x_test, y_test))
+    result.update(model.evaluation_report(x_test, y_test))
     return result
 
 

@@ -1,18 +1,17 @@
-"""Export the generator and a memory snapshot as a TF SavedModel for serving.
+"""Export a run's generator as a TF SavedModel for serving.
 
 The SavedModel needs only TensorFlow to load (`tf.saved_model.load`) or serve
-(TF Serving). Endpoints (images are float32 in [0, 1], whatever the generator's
-output activation):
+(TF Serving). Every model has (images are float32 in [0, 1], whatever the generator's
+output activation; z is float32 [None, z_dim]):
 
-* ``serving_default(z)``: z float32 [None, z_dim] -> {"images", "slots"}. The
-  MCGN slot of each row is drawn from the memory prior p(c) ~ h v (Sec. 3.2) by
-  inverse-CDF sampling with a uniform number hashed from that row's z, so a
-  request is reproducible: the same z always gives the same image.
-* ``sample(z, seed)``: as above, the uniforms drawn from a stateless seed int64 [2].
-* ``generate_from_slot(z, slot)``: controlled generation from given slots int32 [None].
+* ``serving_default(z)``: images from z, the model's controls derived from a uniform
+  hashed from each row's z, so a request is reproducible: the same z always gives the
+  same image;
+* ``sample(z, seed)``: as above, the controls drawn from a stateless seed int64 [2];
 
-For the ablations without an MCGN the generator reads z only; `slots` are then -1
-and `generate_from_slot` ignores its slots.
+and one signature per control (each model's `add_serving_endpoints` says what it
+returns): MemoryGAN ``generate_from_slot(z, slot)`` (with a snapshot of the memory's
+keys and prior), InfoGAN ``generate_from_code(z, code, continuous)``.
 """
 
 from __future__ import annotations
@@ -21,122 +20,19 @@ import os
 import shutil
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from memorygan_tf import configs, data, rundir, trainer
-
-
-class MemorySnapshot(tf.Module):
-    """Keys and the prior CDF of the memory at export time (non-trainable)."""
-
-    def __init__(self, keys, prior):
-        super().__init__(name="memory_snapshot")
-        self.keys = tf.Variable(keys, trainable=False, name="keys")
-        self.prior_cdf = tf.Variable(np.cumsum(prior).astype(np.float32), trainable=False, name="prior_cdf")
-
-
-def _hash_uniform(z):
-    """A per-row uniform in [0, 1) from the bits of z (deterministic, order-free within a row)."""
-    prime = tf.constant(4294967291, tf.int64)
-    bits = tf.math.floormod(tf.cast(tf.bitcast(z, tf.int32), tf.int64), prime)
-    weights = tf.range(1, tf.shape(z)[1] + 1, dtype=tf.int64) * 40503
-    mixed = tf.math.floormod(tf.reduce_sum(tf.math.floormod(bits * weights, prime), axis=1), prime)
-    mixed = tf.bitwise.bitwise_xor(mixed, tf.bitwise.right_shift(mixed, 13))
-    mixed = tf.math.floormod(mixed * 2654435761, prime)
-    return tf.cast(tf.math.floormod(mixed, 1 << 24), tf.float32) / float(1 << 24)
+from memorygan_tf import configs, rundir, serving
 
 
 def export_generator(model, export_dir):
-    """Writes the SavedModel of `model.generator` (+ memory snapshot) to export_dir."""
-    config = model.config
-    z_dim = config.z_dim
-    generator = model.generator
-    conditional = model.conditional
-
+    """Writes the SavedModel of `model`'s generator with the model's signatures to export_dir."""
     # Endpoints track the variables they use; tracking the generator explicitly as well
     # stored every weight twice (57 MiB instead of 31 MiB for Fashion-MNIST).
     archive = keras.export.ExportArchive()
-    if conditional:
-        logits = model.memory.prior_logits().numpy().astype(np.float64)
-        prior = np.exp(logits - logits.max())
-        prior /= prior.sum()
-        snapshot = MemorySnapshot(model.memory.keys.numpy(), prior)
-        archive.track(snapshot)
-
-    def images_from(latent):
-        images = generator(latent, training=False)
-        return data.to_unit_range(images, config.output_activation)
-
-    def finite(z):
-        """z itself, after an assert that names it if a row holds NaN or Inf."""
-        return tf.debugging.assert_all_finite(z, "input z holds NaN or Inf")
-
-    def in_memory(slot):
-        """The slots, after asserts that name them if one lies outside [0, memory_size)."""
-        if not conditional:
-            return slot  # the generator reads z only: slots are ignored
-        size = tf.shape(snapshot.keys, out_type=tf.int32)[0]
-        checks = [tf.debugging.assert_non_negative(slot, message="input slot must lie in [0, memory_size)"),
-                  tf.debugging.assert_less(slot, size, message="input slot must lie in [0, memory_size)")]
-        with tf.control_dependencies(checks):
-            return tf.identity(slot)
-
-    def from_slots(z, slots):
-        return images_from(model.latent_from(z, slots, keys=snapshot.keys if conditional else None))
-
-    def slots_for(uniform):
-        if not conditional:
-            return -tf.ones_like(uniform, tf.int32)
-        n = tf.shape(snapshot.prior_cdf)[0]
-        idx = tf.searchsorted(snapshot.prior_cdf, uniform * snapshot.prior_cdf[-1], side="right")
-        return tf.minimum(tf.cast(idx, tf.int32), n - 1)
-
-    z_spec = tf.TensorSpec([None, z_dim], tf.float32, name="z")
-
-    def serve(z):
-        z = finite(z)
-        slots = slots_for(_hash_uniform(z))
-        return {"images": from_slots(z, slots), "slots": slots}
-
-    def sample(z, seed):
-        z = finite(z)
-        slots = slots_for(tf.random.stateless_uniform(tf.shape(z)[:1], seed))
-        return {"images": from_slots(z, slots), "slots": slots}
-
-    def generate_from_slot(z, slot):
-        return {"images": from_slots(finite(z), in_memory(slot))}
-
-    archive.add_endpoint("serve", serve, input_signature=[z_spec])
-    archive.add_endpoint("sample", sample, input_signature=[
-        z_spec, tf.TensorSpec([2], tf.int64, name="seed")])
-    archive.add_endpoint("generate_from_slot", generate_from_slot, input_signature=[
-        z_spec, tf.TensorSpec([None], tf.int32, name="slot")])
+    model.add_serving_endpoints(archive, serving.z_spec(model))
     archive.write_out(export_dir, verbose=False)
     return export_dir
-
-
-def load_trained_model(logdir, checkpoint=None, log=lambda message: None):
-    """Rebuilds the model of a run directory and restores a checkpoint: the given one, else
-    the newest that loads (broken ones are skipped, see rundir.restore_newest).
-
-    Raises configs.ConfigError (one line) for a missing or unloadable checkpoint.
-    """
-    config = trainer.load_run_config(logdir)
-    model = trainer.build_model(config, tf.distribute.get_strategy(), total_steps=1)
-    restorable = tf.train.Checkpoint(model=model)
-    if checkpoint is None:
-        path = rundir.restore_newest(restorable, trainer.checkpoint_dir(logdir), log)
-        if path is None:
-            raise configs.ConfigError("logdir", f"no checkpoint in {trainer.checkpoint_dir(logdir)}")
-        return model, path
-    if not os.path.exists(checkpoint + ".index"):
-        raise configs.ConfigError("checkpoint", f"{checkpoint} is not a checkpoint (no {checkpoint}.index)")
-    try:
-        restorable.restore(checkpoint).expect_partial().assert_existing_objects_matched()
-    except Exception as err:  # noqa: BLE001 - any way a checkpoint can fail to load
-        raise configs.ConfigError("checkpoint", f"{checkpoint} does not load ({rundir._reason(err)})") from None
-    return model, checkpoint
 
 
 # What tf.saved_model.save writes: --overwrite replaces a folder holding only these.
@@ -162,7 +58,7 @@ def export_from_logdir(logdir, export_dir, checkpoint=None, overwrite=False, log
     config_path = os.path.join(logdir, "config.json")
     if not os.path.exists(config_path):
         raise configs.ConfigError("logdir", f"{logdir} is not a run directory (no config.json)")
-    trainer.load_run_config(logdir)  # an unreadable config.json: one line naming it, before any work
+    rundir.load_run_config(logdir)  # an unreadable config.json: one line naming it, before any work
     export_dir = os.path.abspath(export_dir)
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
         raise configs.ConfigError("export_dir", f"{export_dir} is a file")
@@ -181,7 +77,7 @@ def export_from_logdir(logdir, export_dir, checkpoint=None, overwrite=False, log
     except OSError as err:
         raise configs.ConfigError("export_dir", f"cannot write beside {export_dir}: {err.strerror or err}") from None
     try:
-        model, path = load_trained_model(logdir, checkpoint, log)
+        model, path = rundir.load_trained_model(logdir, checkpoint, log)
         try:
             export_generator(model, staging)
         except (OSError, tf.errors.OpError) as err:

@@ -102,7 +102,9 @@ def memory_bytes(model_config, batch_size):
     """A lower bound on what the memory costs (float32): its variables (keys N x M, values,
     ages, histogram) and the [2 x batch, N] tensors of a step (similarities, log joint,
     their gradients, the write's weights)."""
-    if not model_config.use_memory:
+    from memorygan_tf import configs
+
+    if not configs.uses_memory(model_config):
         return 0
     n, m = model_config.memory_size, model_config.key_dim
     return 4 * n * (m + 3) + 4 * 4 * n * 2 * batch_size

@@ -8,6 +8,8 @@ averages them over the global batch.
 
 from __future__ import annotations
 
+import math
+
 import tensorflow as tf
 
 from memorygan_tf.configs import LOSSES as GENERATOR_LOSSES
@@ -48,6 +50,18 @@ def mutual_information(keys, query, kappa):
     (up to constants) of the conditioning key under the query of the generated image.
     Minimising it makes generated images recognisable as their slot. Returns a scalar."""
     return -tf.reduce_mean(kappa * tf.reduce_sum(keys * query, axis=-1))
+
+
+def info_loss(code_onehot, code_logits, continuous, continuous_mean, continuous_weight=1.0):
+    """InfoGAN's information term (Chen et al. 2016, Eq. 5), -L_I up to the constant H(c):
+    -E[log Q(c | G(z, c))] with Q a categorical over the code's values (cross-entropy of the
+    drawn code under `code_logits`) times a factored unit-variance Gaussian over the
+    continuous codes (0.5 (c - mean)^2 + 0.5 log 2 pi per code, weighted by
+    `continuous_weight`). Minimising it maximises the lower bound of I(c; G(z, c)).
+    Returns a scalar (the mean over the batch)."""
+    cross_entropy = -tf.reduce_sum(code_onehot * tf.nn.log_softmax(code_logits, axis=-1), axis=-1)
+    gaussian = tf.reduce_sum(0.5 * tf.square(continuous - continuous_mean) + 0.5 * math.log(2.0 * math.pi), axis=-1)
+    return tf.reduce_mean(cross_entropy + continuous_weight * gaussian)
 
 
 def feature_matching(mean_real_features, mean_fake_features):

@@ -143,17 +143,17 @@ def _remove_empty_run(logdir):
 
 def resume(config):
     """The resume contract (rundir.resume_config): (config, changes, resumed)."""
-    from memorygan_tf import rundir, trainer
+    from memorygan_tf import rundir
 
     logdir = config.train.logdir
-    has_checkpoints = rundir.holds_checkpoint_files(trainer.checkpoint_dir(logdir))
+    has_checkpoints = rundir.holds_checkpoint_files(rundir.checkpoint_dir(logdir))
     has_config = os.path.exists(os.path.join(logdir, "config.json"))
     if not has_checkpoints:
         return config, {}, False
     if not has_config:
         raise configs.ConfigError("logdir", f"{logdir} holds checkpoints but no config.json; "
                                   "cannot tell which settings they belong to")
-    saved = trainer.load_run_config(logdir)  # configs.ConfigError naming the file if unreadable
+    saved = rundir.load_run_config(logdir)  # configs.ConfigError naming the file if unreadable
     explicit = {(section, name) for section, name, flag, _, _ in configs.flag_fields() if FLAGS[flag].present}
     if FLAGS["dataset"].present:
         explicit.add(("train", "dataset"))

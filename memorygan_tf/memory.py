@@ -203,6 +203,12 @@ class Memory(keras.layers.Layer):
         """log[exp(kappa K_i.q - kappa) (h_i + beta)], the unnormalised log p(c=i|x) (Eq. 1)."""
         return self.kappa * (similarity - 1.0) + self.log_prior()
 
+    def log_joint(self, query, similarity=None):
+        """The unnormalised log posterior log p(c = i | x) of every slot, [B, N] (Eq. 1)."""
+        if similarity is None:
+            similarity = self.similarity(query)
+        return self._log_joint(similarity)
+
     def posterior(self, query, similarity=None):
         """Top-k slots S (Eq. 3) and their posterior p(c = i | x) within S (Eq. 1).
 

@@ -61,12 +61,6 @@ def architecture_for(model_config):
     return ARCHITECTURES[size]
 
 
-def generator_input_dim(model_config):
-    """z_dim, plus key_dim when the generator is memory-conditional (MCGN)."""
-    conditional = model_config.use_memory and model_config.use_mcgn
-    return model_config.z_dim + (model_config.key_dim if conditional else 0)
-
-
 # Minibatch discrimination (Salimans et al. 2016, Sec. 3.2): B kernels of C dimensions.
 MINIBATCH_KERNELS, MINIBATCH_KERNEL_DIM = 50, 5
 # Self-modulation (Chen et al. 2019, Sec. 3): hidden width of each one-hidden-layer MLP.
@@ -270,13 +264,26 @@ def build_logit_head(model_config, name="logit_head"):
     return keras.Model(q, logit, name=name)
 
 
-def build_generator(model_config, name="generator"):
-    """G([z, K_i]) (MCGN, Sec. 3.2) or G(z): latent vector -> image."""
+def build_q_head(model_config, outputs, hidden=128, name="q_head"):
+    """InfoGAN's Q network on the discriminator's trunk (Chen et al. 2016, Appendix C):
+    lrelu, a hidden dense layer of `hidden` units, lrelu, `outputs` values (the
+    categorical code's logits, then the continuous codes' means)."""
+    q = keras.Input(shape=(model_config.key_dim,))
+    b = _Blocks(model_config)
+    h = b.lrelu(b.dense(b.lrelu(q), hidden))
+    out = layers.Activation("linear", dtype=keras.config.floatx())(b.dense(h, outputs))  # as the losses
+    return keras.Model(q, out, name=name)
+
+
+def build_generator(model_config, input_dim, name="generator"):
+    """G(latent): a latent vector of `input_dim` values -> image. The model chooses what
+    the latent holds: [z, K_i] for the MCGN (Sec. 3.2), [z, codes] for InfoGAN, z alone
+    for the DCGAN (models.base.GAN.generator_input_dim)."""
     arch = architecture_for(model_config)
     f = model_config.f_dim
     height, width, channels = model_config.image_shape
     out_act = model_config.output_activation
-    latent = keras.Input(shape=(generator_input_dim(model_config),), name="latent")
+    latent = keras.Input(shape=(input_dim,), name="latent")
     b = _Blocks(model_config, modulate_by=latent if model_config.self_modulation else None)
     if arch == "dcgan28":
         h = b.lrelu(b.bn(b.dense(latent, model_config.fc_dim, bias=False)))

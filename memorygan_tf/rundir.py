@@ -38,7 +38,7 @@ SHAPE_FIELDS = frozenset({
     ("model", "use_memory"), ("model", "use_mcgn"), ("model", "output_activation"),
     # options that add variables (layers, power-iteration vectors, parameter averages):
     ("model", "minibatch_discrimination"), ("model", "self_modulation"), ("model", "spectral_norm"),
-    ("model", "historical_averaging"),
+    ("model", "historical_averaging"), ("model", "info_categories"), ("model", "info_continuous"),
 })
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d+)\.index$")
 
@@ -211,13 +211,15 @@ def _reason(err):
     return f"{type(err).__name__}: {text[:160]}"
 
 
-def restore_newest(checkpoint, directory, log=print, repair_state=False):
+def restore_newest(checkpoint, directory, log=print, repair_state=False, partial=False):
     """Restores the newest checkpoint in `directory` that loads; returns its path or None.
 
     Broken checkpoints (truncated or corrupted data, missing files) are skipped with
     a message. With `repair_state` (training) the state file is rewritten to name only
     the loadable checkpoints up to the one restored, so tf.train.CheckpointManager
-    continues from there; readers (export, tools) leave the directory as it is. Raises
+    continues from there; readers (export, tools) leave the directory as it is and,
+    with `partial`, restore part of what the checkpoint holds (the model without its
+    optimizers) without TensorFlow's warnings about the rest. Raises
     configs.ConfigError when checkpoint files exist but none loads: a run never
     silently starts again from step 0.
     """
@@ -229,7 +231,10 @@ def restore_newest(checkpoint, directory, log=print, repair_state=False):
             log(f"Skipped {prefix}: its .data file is missing.")
             continue
         try:
-            checkpoint.restore(prefix).assert_existing_objects_matched()
+            status = checkpoint.restore(prefix)
+            if partial:  # a reader restores the model alone, not the optimizers
+                status.expect_partial()
+            status.assert_existing_objects_matched()
         except Exception as err:  # noqa: BLE001 - any way a checkpoint can fail to load
             skipped.append((prefix, _reason(err)))
             log(f"Skipped {prefix}: it does not load ({_reason(err)}).")
@@ -264,3 +269,71 @@ def _repair_state(directory, newest, paths):
             last_preserved_timestamp=min(times) - 1.0)
     finally:
         tf.get_logger().setLevel(quiet)
+
+
+# ------------------------------------------------------ reading a run directory
+def checkpoint_dir(logdir):
+    return os.path.join(logdir, "checkpoints")
+
+
+def config_from_dict(raw):
+    """An ExperimentConfig from its JSON form, validated. Fields missing in `raw` (added to
+    the code after the run was written) take their defaults; fields the code no longer
+    knows are dropped, so an old run stays resumable and exportable."""
+    sections = {}
+    for section, cls in configs.SECTIONS.items():
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in (raw.get(section) or {}).items() if k in known}
+        if "image_shape" in values:
+            values["image_shape"] = tuple(values["image_shape"])
+        sections[section] = cls(**values)
+    config = configs.ExperimentConfig(**sections)
+    configs.validate(config)
+    return config
+
+
+def load_run_config(logdir):
+    """The ExperimentConfig a run in `logdir` was trained with.
+
+    Raises configs.ConfigError naming config.json if it is missing, unreadable (truncated,
+    not JSON, not an object) or holds values the code refuses."""
+    path = os.path.join(logdir, "config.json")
+    try:
+        with open(path) as f:
+            raw = json.load(f)
+        if not isinstance(raw, dict) or not all(isinstance(raw.get(s, {}), dict) for s in configs.SECTIONS):
+            raise ValueError(f"expected an object with the sections {', '.join(configs.SECTIONS)}, "
+                             f"got {type(raw).__name__}")
+        return config_from_dict(raw)
+    except configs.ConfigError as err:
+        raise configs.ConfigError("logdir", f"{path} holds a setting the code refuses: {err}") from None
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        reason = (err.strerror if isinstance(err, OSError) else None) or str(err).splitlines()[0][:200]
+        raise configs.ConfigError("logdir", f"{path} is unreadable ({reason}); is this a run directory "
+                                  "written by memorygan_tf.main?") from None
+
+
+def load_trained_model(logdir, checkpoint=None, log=lambda message: None):
+    """Rebuilds the model of a run directory and restores a checkpoint: the given one, else
+    the newest that loads (broken ones are skipped, see rundir.restore_newest).
+
+    Raises configs.ConfigError (one line) for a missing or unloadable checkpoint.
+    """
+    from memorygan_tf import hardware, models
+
+    config = load_run_config(logdir)
+    model = models.build(config.model, seed=config.train.seed,
+                         precision=hardware.resolve_precision(config.train.precision))
+    restorable = tf.train.Checkpoint(model=model)
+    if checkpoint is None:
+        path = restore_newest(restorable, checkpoint_dir(logdir), log, partial=True)
+        if path is None:
+            raise configs.ConfigError("logdir", f"no checkpoint in {checkpoint_dir(logdir)}")
+        return model, path
+    if not os.path.exists(checkpoint + ".index"):
+        raise configs.ConfigError("checkpoint", f"{checkpoint} is not a checkpoint (no {checkpoint}.index)")
+    try:
+        restorable.restore(checkpoint).expect_partial().assert_existing_objects_matched()
+    except Exception as err:  # noqa: BLE001 - any way a checkpoint can fail to load
+        raise configs.ConfigError("checkpoint", f"{checkpoint} does not load ({_reason(err)})") from None
+    return model, checkpoint

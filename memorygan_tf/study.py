@@ -233,6 +233,8 @@ SUMMARY_COLUMNS: List[Tuple[str, str]] = [
     ("distinct_real_keys", "distinct real keys"), ("mean_real_cosine", "mean cos"),
     ("effective_slots", "eff. slots"), ("argmax_slots", "test argmax slots"), ("purity", "purity"),
     ("nmi", "NMI"), ("test_reset_rate", "test reset rate"), ("test_entropy_s", "H within S (nats)"),
+    # clustering of the test set, MIC-GANs' protocol (evaluation.clustering_report): C heaviest clusters
+    ("cluster_purity_top", "purity@C"), ("cluster_nmi_top", "NMI@C"), ("cluster_accuracy_top", "acc@C"),
 ]
 
 

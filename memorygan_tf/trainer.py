@@ -1,15 +1,12 @@
-"""The training harness: strategy, checkpoints, resume, logging. Model-agnostic.
+"""The training harness: strategy, checkpoints, resume, logging.
 
-The model comes from `model.build` (chosen by `--model`, registered in
-`model.MODELS`); the harness needs from it only: `compile(d_optimizer, g_optimizer)`,
-`build_optimizers()`, a `step` variable, `generate(n, seed)` and, optionally, a
-`memory` with `statistics()`; so peer GANs can be trained by the same harness.
+The model comes from `models.build` (chosen by `--model`); the harness uses only the
+interface that models.base.GAN declares, so every registered GAN trains, resumes and
+logs the same way.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import shutil
 import sys
@@ -22,7 +19,7 @@ from memorygan_tf import cli
 from memorygan_tf import configs
 from memorygan_tf import data as data_lib
 from memorygan_tf import hardware
-from memorygan_tf import model as model_lib
+from memorygan_tf import models
 from memorygan_tf import optimizers
 from memorygan_tf import rundir
 
@@ -77,7 +74,7 @@ def make_optimizers(optimizer_config, total_steps, adam_class=optimizers.FusedAd
 def build_model(config, strategy, total_steps):
     """Model and both optimizers, created inside the strategy scope and fully built."""
     with strategy.scope():
-        model = model_lib.build(config.model, seed=config.train.seed, jit_compile=config.train.jit_compile,
+        model = models.build(config.model, seed=config.train.seed, jit_compile=config.train.jit_compile,
                                 precision=hardware.resolve_precision(config.train.precision))
         d_optimizer, g_optimizer = make_optimizers(config.optimizer, total_steps)
         model.compile(d_optimizer, g_optimizer, jit_compile=False)  # the model places XLA itself
@@ -86,52 +83,11 @@ def build_model(config, strategy, total_steps):
 
 
 def make_checkpoint(model):
-    """Everything a resume needs: networks, memory, step (= RNG state), both optimizers."""
-    return tf.train.Checkpoint(model=model, d_optimizer=model.d_optimizer, g_optimizer=model.g_optimizer)
-
-
-def checkpoint_dir(logdir):
-    return os.path.join(logdir, "checkpoints")
+    """Everything a resume needs (the model's checkpoint_items: networks, state, step, optimizers)."""
+    return tf.train.Checkpoint(**model.checkpoint_items())
 
 
 # ---------------------------------------------------------------------- train
-def config_from_dict(raw):
-    """An ExperimentConfig from its JSON form, validated. Fields missing in `raw` (added to
-    the code after the run was written) take their defaults; fields the code no longer
-    knows are dropped, so an old run stays resumable and exportable."""
-    sections = {}
-    for section, cls in configs.SECTIONS.items():
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in (raw.get(section) or {}).items() if k in known}
-        if "image_shape" in values:
-            values["image_shape"] = tuple(values["image_shape"])
-        sections[section] = cls(**values)
-    config = configs.ExperimentConfig(**sections)
-    configs.validate(config)
-    return config
-
-
-def load_run_config(logdir):
-    """The ExperimentConfig a run in `logdir` was trained with.
-
-    Raises configs.ConfigError naming config.json if it is missing, unreadable (truncated,
-    not JSON, not an object) or holds values the code refuses."""
-    path = os.path.join(logdir, "config.json")
-    try:
-        with open(path) as f:
-            raw = json.load(f)
-        if not isinstance(raw, dict) or not all(isinstance(raw.get(s, {}), dict) for s in configs.SECTIONS):
-            raise ValueError(f"expected an object with the sections {', '.join(configs.SECTIONS)}, "
-                             f"got {type(raw).__name__}")
-        return config_from_dict(raw)
-    except configs.ConfigError as err:
-        raise configs.ConfigError("logdir", f"{path} holds a setting the code refuses: {err}") from None
-    except (OSError, ValueError, TypeError, KeyError) as err:
-        reason = (err.strerror if isinstance(err, OSError) else None) or str(err).splitlines()[0][:200]
-        raise configs.ConfigError("logdir", f"{path} is unreadable ({reason}); is this a run directory "
-                                  "written by memorygan_tf.main?") from None
-
-
 def set_learning_rate(model, optimizer_config):
     """Sets both optimizers' constant learning rate (a restored checkpoint carries the old one)."""
     if optimizer_config.lr_decay == "none":
@@ -165,7 +121,7 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
     if model is None:
         model = build_model(config, strategy, total_steps)
     ckpt = make_checkpoint(model)
-    directory = checkpoint_dir(t.logdir)
+    directory = rundir.checkpoint_dir(t.logdir)
     if not chief:  # other workers write throw-away copies (collective save)
         directory = os.path.join(t.logdir, f"worker_tmp_{strategy.cluster_resolver.task_id}")
     restored = rundir.restore_newest(ckpt, directory, log, repair_state=True)

@@ -2,7 +2,7 @@
 
 Image grids are plain arrays ([rows * H, cols * W, C] in [0, 1], written as PNG with
 TensorFlow); the charts use matplotlib (Agg, no display needed). Every function takes
-a trained model (see export.load_trained_model) and returns what it draws, so the
+a trained model (see rundir.load_trained_model) and returns what it draws, so the
 command line (tools/visualize.py) only chooses and saves.
 """
 
@@ -91,7 +91,9 @@ def interpolate_z(model, seed=0, slot=None):
     memory slot (the most probable unless `slot`), or over z alone without an MCGN."""
     z = bilinear(_uniform_z(model, 4, seed).numpy())
     z = tf.constant(z, tf.float32)
-    if not model.conditional:
+    if "code" in model.controls:  # InfoGAN: categorical code 0, continuous codes 0
+        return tile(_images(model, model.latent_from(z, tf.zeros([GRID * GRID], tf.int32))), GRID)
+    if not getattr(model, "conditional", False):
         return tile(_images(model, z), GRID)
     slot = int(probable_slots(model, 1)[0]) if slot is None else slot
     check_slots(model, [slot])
@@ -123,6 +125,23 @@ def slots_grid(model, slots=None, per_slot=GRID, seed=0):
     z = _uniform_z(model, per_slot, seed)
     latent = model.latent_from(tf.tile(z, [len(slots), 1]), tf.constant(np.repeat(slots, per_slot), tf.int32))
     return tile(_images(model, latent), per_slot), slots
+
+
+def codes_grid(model, continuous_index=0, seed=0, columns=GRID):
+    """InfoGAN (Chen et al. 2016, Fig. 2): one row per value of the categorical code, the
+    continuous code `continuous_index` from -1 to 1 along the row, the other continuous
+    codes 0 and one z for the whole grid."""
+    if "code" not in model.controls:
+        raise ValueError(f"codes needs an InfoGAN run (this run's model is {type(model).__name__})")
+    categories, width = model.controls["code"].size, model.controls["continuous"].size
+    if width and not 0 <= continuous_index < width:
+        raise ValueError(f"continuous code {continuous_index} is outside the run's {width} continuous codes")
+    codes = np.repeat(np.arange(categories, dtype=np.int32), columns)
+    continuous = np.zeros((categories * columns, width), np.float32)
+    if width:
+        continuous[:, continuous_index] = np.tile(np.linspace(-1.0, 1.0, columns), categories)
+    z = tf.repeat(_uniform_z(model, 1, seed), categories * columns, axis=0)
+    return tile(_images(model, model.latent_from(z, tf.constant(codes), tf.constant(continuous))), columns)
 
 
 def samples(model, n, seed=0):

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from memorygan_tf import configs, data, trainer
+from memorygan_tf import configs, data, rundir
 
 
 def test_every_option_field_is_a_flag_with_its_choices():
@@ -60,13 +60,13 @@ def test_run_config_tolerates_added_and_removed_fields(tmp_path):
     del raw["model"]["batch_write"]  # written before the field existed
     raw["model"]["some_retired_option"] = 3  # written by a version that had it
     (tmp_path / "config.json").write_text(json.dumps(raw))
-    loaded = trainer.load_run_config(str(tmp_path))
+    loaded = rundir.load_run_config(str(tmp_path))
     assert loaded.model.kappa == 10.0 and loaded.model.batch_write == "sum"
     assert loaded.model.image_shape == (28, 28, 1)
     raw["model"]["kappa"] = -1.0
     (tmp_path / "config.json").write_text(json.dumps(raw))
     with pytest.raises(configs.ConfigError, match="--kappa"):
-        trainer.load_run_config(str(tmp_path))
+        rundir.load_run_config(str(tmp_path))
 
 
 # --------------------------------------------------------------- pixel ranges

@@ -32,19 +32,6 @@ def replicas_of(variable):
     return [v.numpy() for v in getattr(value, "values", [value])]
 
 
-@pytest.fixture
-def float64():
-    """float32 rounding differs between one batch of 8 and two of 4 (conv blocking, sum order);
-    GAN training + Adam amplify that to ~1e-4 in a few steps. In float64 the same comparison
-    checks the *algorithm* (gathering, loss scaling, sync BN, memory write) to 1e-5."""
-    floatx, policy = keras.config.floatx(), keras.config.dtype_policy().name
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    yield
-    keras.config.set_floatx(floatx)
-    keras.config.set_dtype_policy(policy)
-
-
 def compare_mirrored_with_one_device(rule, write):
     """Trains STEPS steps on one device and on two replicas from the same weights; asserts
     the memory (identical on both replicas) and the weights agree."""

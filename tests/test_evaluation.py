@@ -254,3 +254,52 @@ def test_sample_quality_holds_every_metric():
     assert set(result) == {"inception_score", "inception_score_std", "fid", "kid", "kid_std", "precision", "recall"}
     assert result["fid"] == pytest.approx(ev.fid_from_features(features, test))
     assert 0.0 <= result["precision"] <= 1.0 and 0.0 <= result["recall"] <= 1.0
+
+
+# ------------------------------------------------- clustering (MIC-GANs' protocol)
+def test_clustering_accuracy_matches_clusters_to_labels_one_to_one():
+    # clusters 0 -> label 1 (2 items), 1 -> label 0 (2), 2 -> label 2 (1 of its 2): 5 of 6
+    assert ev.clustering_accuracy([0, 0, 1, 1, 2, 2], [1, 1, 0, 0, 0, 2]) == pytest.approx(5 / 6)
+    # more clusters than labels: only two clusters can be matched, one item each of the rest is lost
+    assert ev.clustering_accuracy([0, 1, 2, 3], [0, 0, 1, 1]) == pytest.approx(0.5)
+    # labels renamed: a perfect clustering stays perfect (purity too)
+    assert ev.clustering_accuracy([5, 5, 9, 9], [1, 1, 0, 0]) == 1.0
+    # the majority map of purity can send two clusters to one label; the one-to-one map cannot
+    assert ev.cluster_purity([0, 0, 1, 1], [0, 0, 0, 0]) == 1.0
+    assert ev.clustering_accuracy([0, 0, 1, 1], [0, 0, 0, 0]) == pytest.approx(0.5)
+
+
+def test_heaviest_clusters_ranks_by_weight_then_id():
+    np.testing.assert_array_equal(ev.heaviest_clusters([0.1, 0.5, 0.5, 0.2, 0.0], 3), [1, 2, 3])
+
+
+class _Assigner:
+    """A stand-in clustering model: image i belongs to cluster i % 4 unless restricted,
+    then to the first allowed cluster; weights favour clusters 2 and 3."""
+
+    clusters = True
+
+    class config:  # noqa: N801 - mimics model.config
+        output_activation = "sigmoid"
+
+    def assign(self, images, clusters=None):
+        ids = np.arange(len(images)) % 4
+        if clusters is not None:
+            allowed = list(clusters)
+            ids = np.array([i if i in allowed else allowed[0] for i in ids])
+        return ids, np.array([0.1, 0.2, 0.4, 0.3])
+
+
+def test_clustering_report_uses_the_c_heaviest_clusters():
+    images = np.zeros((8, 28, 28, 1), np.uint8)
+    labels = np.array([0, 1, 2, 3, 0, 1, 2, 3]) % 2  # two classes: C = 2 heaviest clusters are 2 and 3
+    report = ev.clustering_report(_Assigner(), images, labels)
+    # all clusters: i % 4, each pure (cluster c holds label c % 2)
+    assert report["cluster_purity"] == 1.0 and report["clusters_used"] == 4
+    # top-2: clusters 0 and 1 fold into cluster 2 (allowed[0] of [2, 3]): ids 2,2,2,3,...
+    # cluster 2 holds labels 0,1,0 (x2) -> majority 4 of 6; cluster 3 holds label 1 twice
+    assert report["cluster_purity_top"] == pytest.approx(6 / 8)
+    assert report["cluster_accuracy_top"] == pytest.approx(6 / 8)
+    # NMI = I / sqrt(H(clusters) H(labels)): log 2 / sqrt(log 4 log 2) over all four clusters
+    assert report["cluster_nmi"] == pytest.approx(1 / math.sqrt(2))
+    assert 0.0 < report["cluster_nmi_top"] < report["cluster_nmi"]

@@ -89,6 +89,7 @@ FLAGFILES = sorted(f for f in os.listdir(os.path.join(os.path.dirname(__file__),
 def test_one_flagfile_per_experiment_and_ablation():
     expected = {f"{d}{a}.flags" for d in ("fashion_mnist", "affine_mnist", "cifar10")
                 for a in ("", "_no_em", "_no_mcgn", "_no_memory")}
+    expected |= {f"{d}{m}.flags" for d in ("fashion_mnist", "mnist") for m in ("", "_dcgan", "_infogan")}
     assert expected <= set(FLAGFILES)
 
 
@@ -109,6 +110,16 @@ def test_flagfiles_parse_into_the_intended_config(name, monkeypatch):
     assert config.train.dataset == dataset
     assert config.train.logdir == "runs/" + name.removesuffix(".flags")
     model = config.model
+    from memorygan_tf import models
+
+    peer = next((m for m in ("dcgan", "infogan") if name.endswith(f"_{m}.flags")), None)
+    assert model.model == (peer or "memorygan")
+    built = models.model_class(model)
+    assert built is {"dcgan": models.DCGAN, "infogan": models.InfoGAN}.get(
+        peer, models.DCGAN if "_no_memory" in name else models.MemoryGAN)
+    if peer:
+        assert model.z_dim == (62 if peer == "infogan" else 2)
+        return
     assert model.use_memory == ("_no_memory" not in name)
     assert model.use_mcgn == ("_no_mcgn" not in name)
     assert (model.update_rule == "kaiser") == ("_no_em" in name)

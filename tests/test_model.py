@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from memorygan_tf import configs, networks
-from memorygan_tf.model import MemoryGAN
+from memorygan_tf import configs, models, networks
+from memorygan_tf.models.memorygan import MemoryGAN
 from tests.helpers import blobs, tiny_config
 
 
@@ -14,10 +14,10 @@ from tests.helpers import blobs, tiny_config
                                            ("cifar10", (32, 32, 3))])
 def test_networks_by_image_size(dataset, shape):
     config = tiny_config(dataset).model
-    encoder, generator = networks.build_encoder(config), networks.build_generator(config)
+    encoder, generator = networks.build_encoder(config), networks.build_generator(config, 3)
     x = tf.random.uniform((3,) + shape)
     assert encoder(x).shape == (3, config.key_dim)
-    latent = tf.random.uniform((3, networks.generator_input_dim(config)))
+    latent = tf.random.uniform((3, 3))
     images = generator(latent).numpy()
     assert images.shape == (3,) + shape
     low = -1.0 if config.output_activation == "tanh" else 0.0
@@ -31,7 +31,7 @@ def test_release_network_sizes():
     convs = [layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [c.filters for c in convs] == [64, 128, 256, 256]
     assert [c.strides for c in convs] == [(2, 2), (2, 2), (2, 2), (4, 4)]
-    generator = networks.build_generator(config)
+    generator = MemoryGAN(config).generator  # the MCGN reads [z, K_i]
     assert generator.input_shape == (None, 2 + 256)
     dense = [layer.units for layer in generator.layers if isinstance(layer, keras.layers.Dense)]
     assert dense == [1024, 128 * 7 * 7]
@@ -45,7 +45,7 @@ def test_unsupported_image_size_is_a_clear_error():
 
 
 def make_model(config, seed=0):
-    model = MemoryGAN(config.model, seed=seed)
+    model = models.build(config.model, seed=seed)
     model.compile(keras.optimizers.Adam(2e-4, 0.5), keras.optimizers.Adam(2e-4, 0.5))
     model.build_optimizers()
     return model
@@ -71,7 +71,8 @@ def test_train_step_runs_and_changes_state(overrides):
     model = make_model(config)
     before_g = [v.numpy().copy() for v in model.generator.trainable_variables]
     before_d = [v.numpy().copy() for v in model.discriminator_variables]
-    before_keys = model.memory.keys.numpy().copy() if model.memory is not None else None
+    memory = getattr(model, "memory", None)
+    before_keys = memory.keys.numpy().copy() if memory is not None else None
     step = tf.function(model.train_step)
     for _ in range(2):
         logs = step(images_for(config))
@@ -81,7 +82,7 @@ def test_train_step_runs_and_changes_state(overrides):
     assert int(model.step.numpy()) == 2
     assert any(not np.allclose(a, b.numpy()) for a, b in zip(before_g, model.generator.trainable_variables))
     assert any(not np.allclose(a, b.numpy()) for a, b in zip(before_d, model.discriminator_variables))
-    if model.memory is not None:
+    if memory is not None:
         assert "mem_real_rate" in logs
         keys = model.memory.keys.numpy()
         assert not np.allclose(keys, before_keys)
@@ -109,7 +110,8 @@ def test_mcgn_feeds_sampled_keys_to_the_generator():
     rng = np.random.default_rng(0)
     keys = rng.normal(size=(64, 8)).astype(np.float32)
     model.memory.keys.assign(keys / np.linalg.norm(keys, axis=1, keepdims=True))
-    latent, slots = model.sample_latent(5, tf.constant([1, 2], tf.int64))
+    latent, controls = model.sample_latent(5, tf.constant([1, 2], tf.int64))
+    slots = controls["slot"]
     np.testing.assert_allclose(latent[:, 2:].numpy(), model.memory.keys.numpy()[slots.numpy()])
     assert np.all(np.abs(latent[:, :2].numpy()) <= 1.0)  # z ~ U(-1, 1)
     assert np.all(model.memory.values.numpy()[slots.numpy()] == 1.0)  # only real slots

@@ -88,9 +88,9 @@ def test_group_order_gives_each_replica_its_share_of_every_batch():
 # ------------------------------------------------------------------ graph changes
 def test_self_modulation_parameter_count():
     config = tiny_config()
-    plain = networks.build_generator(config.model)
-    modulated = networks.build_generator(tiny_config(self_modulation=True).model)
-    latent_dim = networks.generator_input_dim(config.model)
+    latent_dim = 7
+    plain = networks.build_generator(config.model, latent_dim)
+    modulated = networks.build_generator(tiny_config(self_modulation=True).model, latent_dim)
     h = networks.SELF_MODULATION_HIDDEN
     norms = [layer for layer in plain.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(norms) == 3
@@ -155,8 +155,8 @@ def test_historical_averages_are_running_means_of_the_parameters():
     for a, p0, p1, p2 in zip(model.g_averages, first, second, third):
         np.testing.assert_allclose(a.numpy(), (p0 + p1 + p2) / 3, atol=1e-6)
     # the penalty is zero at the running average and counts in the G step's loss
-    assert float(model._history_penalty(model.g_averages, model.g_averages)) == 0.0
-    assert float(model._history_penalty(model.generator.trainable_variables, model.g_averages)) > 0.0
+    assert float(model.history_penalty(model.g_averages, model.g_averages)) == 0.0
+    assert float(model.history_penalty(model.generator.trainable_variables, model.g_averages)) > 0.0
 
 
 def test_feature_matching_loss_is_logged_and_alone_leaves_only_it():
@@ -277,7 +277,7 @@ def test_all_options_through_main_checkpoint_resume_and_export(tmp_path):
     served = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     z = tf.random.stateless_uniform([5, 2], [1, 2], minval=-1.0, maxval=1.0)
     out = served(z=z)
-    from memorygan_tf import export
-    model, _ = export.load_trained_model(str(logdir))
+    from memorygan_tf import rundir
+    model, _ = rundir.load_trained_model(str(logdir))
     expected = model.generator(model.latent_from(z, out["slots"]), training=False)
     np.testing.assert_allclose(out["images"].numpy(), expected.numpy(), atol=1e-5)

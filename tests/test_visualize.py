@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from memorygan_tf import export
+from memorygan_tf import rundir
 from memorygan_tf import visualize as vis
 from tests.helpers import ROOT, TINY_FLAGS, assert_one_line_error, blobs, run_main
 
@@ -32,7 +32,7 @@ def png_shape(path):
 
 
 def test_grids_have_the_expected_sizes(trained, tmp_path):
-    model, _ = export.load_trained_model(trained[0])
+    model, _ = rundir.load_trained_model(trained[0])
     assert vis.interpolate_z(model).shape == (8 * 28, 8 * 28, 1)
     grid, mapped = vis.interpolate_keys(model)
     assert grid.shape == (224, 224, 1) and mapped.shape == (64,)

@@ -35,7 +35,7 @@ def main(argv):
     from memorygan_tf import cli
 
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
-    from memorygan_tf import configs, data, evaluation, export, hardware, summaries, trainer
+    from memorygan_tf import configs, data, evaluation, hardware, rundir, summaries
     from memorygan_tf.cli import fail
 
     if FLAGS.num_samples < FLAGS.splits or FLAGS.splits <= 0:
@@ -43,7 +43,7 @@ def main(argv):
     if not os.path.exists(os.path.join(FLAGS.logdir, "config.json")):
         return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no config.json)")
     try:
-        config = trainer.load_run_config(FLAGS.logdir)
+        config = rundir.load_run_config(FLAGS.logdir)
     except configs.ConfigError as err:
         return fail(err)
     classifier_dir = FLAGS.classifier or os.path.join("classifiers", config.train.dataset)
@@ -76,7 +76,7 @@ def main(argv):
                                        data.default_search_path(os.environ))
         _, _, x_test, y_test = data.load_labelled(config.train.dataset, path, config.train.data_dir,
                                                   config.train.seed)
-        model, checkpoint = export.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
+        model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
     except (data.DataError, configs.ConfigError, OSError) as err:
         return fail(str(err))
     start = time.time()

@@ -12,6 +12,8 @@ Subcommands:
   neighbors    Fig. 5: generated images and their nearest training images (query cosine).
   slots        One row per slot (most probable first, or --slots=3,17,...), z along rows.
   samples      --num images as a PNG grid, or an .npz (--out=FILE.npz) for outside scoring.
+  codes        InfoGAN runs (Chen et al. 2016, Fig. 2): one row per value of the categorical
+               code, continuous code --index from -1 to 1 along the rows.
 A thin wrapper over memorygan_tf.visualize.
 """
 
@@ -22,7 +24,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SUBCOMMANDS = ("interpolate", "posterior", "prior", "likelihood", "neighbors", "slots", "samples")
+SUBCOMMANDS = ("interpolate", "posterior", "prior", "likelihood", "neighbors", "slots", "samples", "codes")
 FLAGS = flags.FLAGS
 flags.DEFINE_string("logdir", None, "Run directory written by memorygan_tf.main.")
 flags.DEFINE_string("logdir2", None, "interpolate: a second run shown beside the first (e.g. '- Memory').")
@@ -30,7 +32,8 @@ flags.DEFINE_string("out", None, "Output file (.png; samples also .npz).")
 flags.DEFINE_string("checkpoint", None, "A specific checkpoint (default: the newest that loads).")
 flags.DEFINE_string("data_path", None, "An .npz with x_train/x_test (default: the run's data or the local copy).")
 flags.DEFINE_list("slots", None, "slots / interpolate: memory slots to show.")
-flags.DEFINE_integer("index", 0, "posterior: index of the test image used as query.")
+flags.DEFINE_integer("index", 0, "posterior: index of the test image used as query; codes: the continuous code "
+                     "varied along the rows.")
 flags.DEFINE_integer("num", 64, "samples: number of images.")
 flags.DEFINE_integer("seed", 0, "Seed of the noise.")
 flags.DEFINE_integer("scale", 2, "Upscaling of PNG image grids.")
@@ -48,7 +51,7 @@ def main(argv):
     if len(argv) != 2 or argv[1] not in SUBCOMMANDS:
         return fail(f"give one subcommand: {', '.join(SUBCOMMANDS)}")
     command = argv[1]
-    from memorygan_tf import configs, data, export, rundir, trainer
+    from memorygan_tf import configs, data, rundir
     from memorygan_tf import visualize as vis
 
     out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
@@ -69,8 +72,8 @@ def main(argv):
     if not os.path.exists(os.path.join(FLAGS.logdir, "config.json")):
         return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no config.json)")
     try:
-        config = trainer.load_run_config(FLAGS.logdir)
-        model, checkpoint = export.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
+        config = rundir.load_run_config(FLAGS.logdir)
+        model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
 
         def split(name):
             path = data.resolve_data_path(config.train.dataset, FLAGS.data_path or config.train.data_path,
@@ -79,17 +82,22 @@ def main(argv):
                 return data.load_images(config.train.dataset, path, config.train.data_dir, config.train.seed)
             return data.load_labelled(config.train.dataset, path, config.train.data_dir, config.train.seed)[2]
 
-        if command != "samples" and command != "interpolate" and model.memory is None:
-            raise ValueError(f"{command} needs a run with a memory (this one has --use_memory=false)")
+        if command not in ("samples", "interpolate", "codes") and getattr(model, "memory", None) is None:
+            raise ValueError(f"{command} needs a MemoryGAN run with a memory (this run's model is "
+                             f"{type(model).__name__})")
+        if command == "codes" and "code" not in model.controls:
+            raise ValueError(f"codes needs an InfoGAN run (this run's model is {type(model).__name__})")
         if command == "interpolate":
             parts = [vis.interpolate_z(model, FLAGS.seed, slots[0] if slots else None)]
-            if model.conditional:
+            if getattr(model, "conditional", False):
                 parts.append(vis.interpolate_keys(model, FLAGS.seed, slots)[0])
             if FLAGS.logdir2:
-                other, _ = export.load_trained_model(FLAGS.logdir2)
+                other, _ = rundir.load_trained_model(FLAGS.logdir2)
                 parts.append(vis.interpolate_z(other, FLAGS.seed))
             gap = np.ones((parts[0].shape[0], 8, parts[0].shape[2]), np.float32)
             vis.save_png(np.concatenate(sum([[p, gap] for p in parts], [])[:-1], axis=1), FLAGS.out, FLAGS.scale)
+        elif command == "codes":
+            vis.save_png(vis.codes_grid(model, FLAGS.index, seed=FLAGS.seed), FLAGS.out, FLAGS.scale)
         elif command == "slots":
             grid, shown = vis.slots_grid(model, slots, seed=FLAGS.seed)
             vis.save_png(grid, FLAGS.out, FLAGS.scale)
@@ -116,11 +124,11 @@ def main(argv):
             print(f"{holding} slots hold 90 % of the prior")
         elif command == "likelihood":
             test = split("test")[: FLAGS.subset]
-            found = sorted(rundir.checkpoint_files(trainer.checkpoint_dir(FLAGS.logdir)))
+            found = sorted(rundir.checkpoint_files(rundir.checkpoint_dir(FLAGS.logdir)))
             steps, values = [], []
             for step, prefix in found:
                 try:
-                    loaded, _ = export.load_trained_model(FLAGS.logdir, prefix)
+                    loaded, _ = rundir.load_trained_model(FLAGS.logdir, prefix)
                 except configs.ConfigError as err:
                     print(f"skipped {prefix}: {err}")
                     continue

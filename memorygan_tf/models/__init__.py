@@ -1,0 +1,34 @@
+"""The GANs the harness trains, by the name of the --model flag.
+
+Each model is one module of this package (a subclass of base.GAN, whose docstring
+declares what the harness may use of it) and one line of REGISTRY below; its name is
+also listed in configs.MODELS, which the flags read before TensorFlow loads (a test
+checks the two agree).
+"""
+
+from __future__ import annotations
+
+from memorygan_tf.models.base import GAN
+from memorygan_tf.models.dcgan import DCGAN
+from memorygan_tf.models.infogan import InfoGAN
+from memorygan_tf.models.memorygan import MemoryGAN
+
+__all__ = ["GAN", "DCGAN", "InfoGAN", "MemoryGAN", "REGISTRY", "build", "model_class"]
+
+REGISTRY = {"memorygan": MemoryGAN, "dcgan": DCGAN, "infogan": InfoGAN}
+
+
+def model_class(model_config):
+    """The class `model_config` builds: --model, except that MemoryGAN without a memory
+    (--use_memory=false, Table 2's "- Memory" flagfiles) is the DCGAN."""
+    name = model_config.model
+    if name == "memorygan" and not model_config.use_memory:
+        name = "dcgan"
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+def build(model_config, seed=0, jit_compile=False, precision="float32"):
+    """The model `model_config` names, built."""
+    return model_class(model_config)(model_config, seed=seed, jit_compile=jit_compile, precision=precision)

@@ -1,0 +1,255 @@
+"""The GAN interface: every registered model trains, resumes, exports, evaluates and (if it
+clusters) assigns through the same harness; the DCGAN and InfoGAN on their own."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from memorygan_tf import configs, evaluation, export, losses, models, rundir, trainer
+from tests.helpers import ROOT, blobs, tiny_config
+from tests.test_distributed import replicas_of
+
+TINY_INFOGAN = dict(z_dim=3, info_categories=3, info_continuous=2)
+
+
+def config_for(name, tmp_path=None, **overrides):
+    extra = dict(TINY_INFOGAN) if name == "infogan" else {}
+    extra.update(overrides)
+    config = tiny_config(model=name, **extra)
+    if tmp_path is not None:
+        config = configs.ExperimentConfig(model=config.model, optimizer=config.optimizer, train=configs.TrainConfig(
+            batch_size=8, steps_per_epoch=2, logdir=str(tmp_path / name), keep_checkpoints=2))
+    return config
+
+
+def test_every_name_of_the_flags_is_registered():
+    assert set(configs.MODELS) == set(models.REGISTRY)
+    for name in configs.MODELS:
+        assert issubclass(models.REGISTRY[name], models.GAN)
+
+
+def test_use_memory_false_builds_the_dcgan():
+    assert models.model_class(tiny_config(use_memory=False).model) is models.DCGAN
+    assert models.model_class(tiny_config(model="dcgan").model) is models.DCGAN
+    assert models.model_class(tiny_config().model) is models.MemoryGAN
+
+
+def _inputs_for(spec, n, rng):
+    if spec.name == "seed":
+        return tf.constant([3, 4], tf.int64)
+    if spec.dtype == tf.int32:
+        return tf.zeros([n], tf.int32)
+    shape = [n] + list(spec.shape[1:])
+    return tf.constant(rng.uniform(-1, 1, shape).astype(np.float32))
+
+
+@pytest.mark.parametrize("name", configs.MODELS)
+def test_conformance_train_resume_export_evaluate_assign(name, tmp_path):
+    """What the harness promises for any registered model (models.base.GAN)."""
+    config = config_for(name, tmp_path)
+    images = blobs(32)
+    model = trainer.train(config, images, verbose=0, log=lambda m: None)
+    assert int(model.step.numpy()) == 2
+    assert isinstance(model, models.model_class(config.model))
+
+    # Checkpoint round-trip: the newest checkpoint restores every variable of the model.
+    restored, path = rundir.load_trained_model(config.train.logdir)
+    assert path.endswith("ckpt-2") and len(model.weights) == len(restored.weights)
+    for a, b in zip(model.weights, restored.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    # Resuming with more epochs continues from step 2.
+    longer = configs.ExperimentConfig(model=config.model, optimizer=config.optimizer,
+                                      train=configs.TrainConfig(**{**config.train.__dict__, "epochs": 2}))
+    assert int(trainer.train(longer, images, verbose=0, log=lambda m: None).step.numpy()) == 4
+
+    # Export and serve every signature.
+    out = tmp_path / "export"
+    export.export_from_logdir(config.train.logdir, str(out))
+    loaded = tf.saved_model.load(str(out))
+    rng = np.random.default_rng(0)
+    endpoints = [n for n in ("serve", "sample", "generate_from_slot", "generate_from_code") if hasattr(loaded, n)]
+    assert {"serve", "sample"} <= set(endpoints)
+    expected_control = {"memorygan": "generate_from_slot", "infogan": "generate_from_code"}.get(name)
+    if expected_control:
+        assert expected_control in endpoints
+    for endpoint in endpoints:
+        function = getattr(loaded, endpoint)
+        specs = function.concrete_functions[0].structured_input_signature[0]
+        result = function(*[_inputs_for(s, 5, rng) for s in specs])
+        images_out = result["images"].numpy()
+        assert images_out.shape == (5, 28, 28, 1), endpoint
+        assert 0.0 <= images_out.min() and images_out.max() <= 1.0
+
+    # Evaluate with an (untrained) classifier: the scores and the model's own report.
+    classifier = evaluation.build_classifier((28, 28, 1), width=4, blocks_per_stage=1)
+    labels = np.arange(40) % 4
+    scores = evaluation.evaluate_model(restored, classifier, blobs(40, seed=1), labels, num_samples=20)
+    assert np.isfinite(scores["fid"]) and scores["num_samples"] == 20
+    assert ("cluster_purity_top" in scores) == restored.clusters
+
+    # assign: one cluster per image, a weight per cluster, restricted on request.
+    x = blobs(10, seed=2).astype(np.float32) / 255.0
+    if not restored.clusters:
+        with pytest.raises(NotImplementedError):
+            restored.assign(x)
+        return
+    ids, weights = restored.assign(x)
+    assert ids.shape == (10,) and np.all((0 <= ids) & (ids < len(weights))) and np.all(weights >= 0)
+    chosen = evaluation.heaviest_clusters(weights, 2)
+    restricted, _ = restored.assign(x, clusters=chosen)
+    assert set(restricted) <= set(chosen.tolist())
+
+
+def test_use_memory_false_flagfiles_give_the_dcgan_weights():
+    """Table 2's '- Memory' flagfiles (--use_memory=false) and --model=dcgan train the same
+    model: same weights after two steps from the same seed."""
+    images = tf.constant(blobs(16).astype(np.float32) / 255.0)
+    trained = []
+    for config in (tiny_config(use_memory=False), tiny_config(model="dcgan")):
+        keras.utils.set_random_seed(7)
+        model = trainer.build_model(config, tf.distribute.get_strategy(), total_steps=2)
+        step = tf.function(model.train_step)
+        for i in range(2):
+            step(images[8 * i:8 * i + 8])
+        trained.append(model)
+    assert len(trained[0].weights) == len(trained[1].weights)
+    for a, b in zip(trained[0].weights, trained[1].weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+# ------------------------------------------------------------------ InfoGAN
+def test_info_loss_against_hand_computed_values():
+    onehot = tf.constant([[1.0, 0.0], [0.0, 1.0]])
+    logits = tf.constant([[0.0, 0.0], [math.log(3.0), 0.0]])  # softmax [1/2, 1/2] and [3/4, 1/4]
+    continuous = tf.constant([[1.0], [0.0]])
+    mean = tf.constant([[0.0], [0.5]])
+    c = 0.5 * math.log(2 * math.pi)
+    expected = ((math.log(2.0) + 0.1 * (0.5 + c)) + (math.log(4.0) + 0.1 * (0.125 + c))) / 2
+    value = float(losses.info_loss(onehot, logits, continuous, mean, continuous_weight=0.1))
+    assert value == pytest.approx(expected, rel=1e-6)
+    # The loss falls as Q puts more mass on the drawn code (a sign flip would make it rise).
+    sharper = float(losses.info_loss(onehot, logits * 0 + tf.constant([[5.0, 0.0], [0.0, 5.0]]), continuous,
+                                     mean, 0.1))
+    assert sharper < value
+
+
+def test_infogan_codes_reach_the_generator_input():
+    config = config_for("infogan")
+    model = models.build(config.model)
+    z_dim, categories, width = 3, 3, 2
+    assert model.generator.input_shape == (None, z_dim + categories + width)
+    latent, controls = model.sample_latent(6, tf.constant([1, 2], tf.int64))
+    np.testing.assert_array_equal(latent[:, z_dim:z_dim + categories].numpy(),
+                                  np.eye(categories)[controls["code"].numpy()])
+    np.testing.assert_array_equal(latent[:, z_dim + categories:].numpy(), controls["continuous"].numpy())
+    assert np.all(np.abs(controls["continuous"].numpy()) <= 1.0)
+    z = tf.zeros([2, z_dim])
+    a = model.generator(model.latent_from(z, tf.constant([0, 1])), training=False).numpy()
+    assert not np.allclose(a[0], a[1])  # the code changes the image
+
+
+def test_infogan_information_term_uses_the_drawn_codes():
+    """The term of a batch equals losses.info_loss of the codes in its latent under Q."""
+    model = models.build(config_for("infogan").model)
+    latent, controls = model.sample_latent(4, tf.constant([5, 6], tf.int64))
+    features = tf.random.stateless_normal([4, 8], [1, 1])
+    logits, mean = model.q(features)
+    expected = losses.info_loss(tf.one_hot(controls["code"], 3), logits, controls["continuous"], mean, 0.1)
+    assert float(model.information(latent, features)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_infogan_train_step_lowers_the_information_term():
+    """Q and G learn the codes: the information term falls over a few steps."""
+    config = config_for("infogan", info_lambda=1.0)
+    keras.utils.set_random_seed(0)
+    model = trainer.build_model(config, tf.distribute.get_strategy(), total_steps=30)
+    step = tf.function(model.train_step)
+    images = tf.constant(blobs(8).astype(np.float32) / 255.0)
+    first = [float(step(images)["mi_loss"]) for _ in range(3)]
+    for _ in range(20):
+        last = step(images)
+    model.reset_metrics()
+    later = [float(step(images)["mi_loss"]) for _ in range(1)]
+    assert np.mean(later) < np.mean(first), (first, later)
+    assert np.isfinite(float(last["g_loss"]))
+
+
+def _copy_networks(source, target):
+    for name in ("encoder", "generator", "logit_head", "q_head"):
+        getattr(target, name).set_weights(getattr(source, name).get_weights())
+
+
+def compare_infogan_mirrored_with_one_device(steps=3):
+    """Three InfoGAN steps on one device and on two replicas from the same weights agree
+    (float64; the code draws, the Q head's loss scaling and sync BN across replicas)."""
+    assert len(tf.config.list_logical_devices("CPU")) >= 2, "conftest.py configures two logical CPUs"
+    config = config_for("infogan")
+    images = blobs(8 * steps).astype(np.float64) / 255.0
+    keras.utils.set_random_seed(3)
+    init = trainer.build_model(config, tf.distribute.get_strategy(), steps)
+    trained = []
+    for strategy in (tf.distribute.OneDeviceStrategy("/cpu:0"), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
+        model = trainer.build_model(config, strategy, steps)
+        _copy_networks(init, model)
+        ds = tf.data.Dataset.from_tensor_slices(images).batch(8, drop_remainder=True)
+        model.fit(ds.repeat(), epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+        trained.append(model)
+    single, mirrored = trained
+    assert int(mirrored.step.numpy()) == steps
+    for name in ("encoder", "generator", "logit_head", "q_head"):
+        for a, b in zip(getattr(single, name).weights, getattr(mirrored, name).weights):
+            np.testing.assert_allclose(replicas_of(b)[0], a.numpy(), atol=1e-6, err_msg=a.path)
+
+
+CHILD = r"""
+import os, sys
+sys.path.insert(0, os.environ["ROOT"])
+import tests.conftest  # two logical CPUs before TensorFlow starts
+import keras
+keras.config.set_floatx("float64")
+keras.config.set_dtype_policy("float64")
+from tests.test_models import compare_infogan_mirrored_with_one_device
+compare_infogan_mirrored_with_one_device()
+print("OK")
+"""
+
+
+def test_infogan_two_replicas_match_one_device():
+    """In a fresh process: a second MirroredStrategy in one process reuses collective
+    instance keys, and a model of other shapes then clashes with the runtime's cached
+    instance parameters (see test_distributed)."""
+    result = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
+                            env=dict(os.environ, ROOT=ROOT, TF_CPP_MIN_LOG_LEVEL="2"), timeout=600)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_infogan_options_are_checked():
+    with pytest.raises(configs.ConfigError, match="--info_categories"):
+        tiny_config(model="infogan", info_categories=1)
+    with pytest.raises(configs.ConfigError, match="--info_lambda"):
+        tiny_config(model="infogan", info_lambda=-1.0)
+    # Memory rules do not apply to a model without a memory.
+    tiny_config(model="infogan", memory_size=4)
+    with pytest.raises(configs.ConfigError, match="--memory_size"):
+        tiny_config(memory_size=4)
+
+
+def test_infogan_preset_noise_is_the_papers():
+    assert configs.make_config("mnist", model_overrides=dict(model="infogan")).model.z_dim == 62
+    assert configs.make_config("mnist", model_overrides=dict(model="infogan", z_dim=5)).model.z_dim == 5
+    assert configs.make_config("mnist").model.z_dim == 2
+
+
+def test_run_config_records_the_model(tmp_path):
+    config = config_for("infogan", tmp_path)
+    trainer.train(config, blobs(32), verbose=0, log=lambda m: None)
+    saved = json.load(open(os.path.join(config.train.logdir, "config.json")))
+    assert saved["model"]["model"] == "infogan" and saved["model"]["info_categories"] == 3
+    assert rundir.load_run_config(config.train.logdir).model == config.model
