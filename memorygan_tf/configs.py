@@ -31,6 +31,9 @@ FREE = "free"  # applied and recorded (epochs, logging, learning rate, ...)
 
 
 MIN_EVAL_SAMPLES = 10  # the Inception Score's 10 splits need one image each
+PAPER_EVAL_SAMPLES = 64000  # generated images per evaluation in the paper's Table 2
+EVAL_SEED = 1234  # seed of the generated images that every evaluation scores
+MNIST_EPOCH_STEPS = 60000 // 64  # 937: an epoch of Fashion-MNIST or MNIST at batch 64
 MAX_SEED = 2**31  # numpy, Keras and TensorFlow all take seeds below this
 
 

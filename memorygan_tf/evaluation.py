@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from memorygan_tf import data
+from memorygan_tf import configs, data
 
 
 # ------------------------------------------------------------ sample quality
@@ -392,7 +392,7 @@ def slot_clustering(argmax_slots, labels):
 
 
 # ------------------------------------------------------------- evaluating a run
-def generate_images(model, n, seed=1234, batch_size=1000):
+def generate_images(model, n, seed=configs.EVAL_SEED, batch_size=1000):
     """n generated images in [0, 1] from the model's prior, reproducible from `seed`."""
     import tensorflow as tf
 
@@ -439,8 +439,8 @@ def reference_features(classifier, x_test):
     return classify(classifier_heads(classifier), x_test.astype(np.float32) / 255.0)[1]
 
 
-def evaluate_model(model, classifier, x_test, y_test, num_samples=64000, splits=10, seed=1234,
-                   progress=None, test_features=None):
+def evaluate_model(model, classifier, x_test, y_test, num_samples=configs.PAPER_EVAL_SAMPLES, splits=10,
+                   seed=configs.EVAL_SEED, progress=None, test_features=None):
     """IS, FID, KID, precision and recall of `num_samples` generated images
     (:func:`sample_quality`), and the model's own report of the test set (MemoryGAN: the
     memory report; clustering models: :func:`clustering_report`), as a dict.

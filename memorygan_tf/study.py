@@ -34,8 +34,8 @@ class StudySpec:
     rounds: Tuple[int, ...]  # epochs reached after each round
     runs: Dict[str, Tuple[str, ...]]
     seeds: Tuple[int, ...] = (0,)
-    steps_per_epoch: int = 937  # Fashion-MNIST: 60,000 // 64
-    num_samples: int = 64000
+    steps_per_epoch: int = configs.MNIST_EPOCH_STEPS
+    num_samples: int = configs.PAPER_EVAL_SAMPLES
     # Rounds scored with `full_samples` instead of `num_samples` (a learning curve's
     # cheap points every epoch, the full evaluation at a few epochs).
     full_rounds: Tuple[int, ...] = ()
@@ -94,8 +94,8 @@ def load_spec(path):
     seeds = field("seeds", list, [0])
     if not seeds or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in seeds):
         raise StudyError(f'"seeds" must be a non-empty list of integers >= 0, got {json.dumps(seeds)[:80]}')
-    steps = field("steps_per_epoch", int, 937)
-    samples = field("num_samples", int, 64000)
+    steps = field("steps_per_epoch", int, configs.MNIST_EPOCH_STEPS)
+    samples = field("num_samples", int, configs.PAPER_EVAL_SAMPLES)
     full = field("full_evaluation", dict, {})
     full_rounds = positive_ints("full_evaluation.rounds", full.get("rounds")) if full else ()
     full_samples = full.get("num_samples") if full else 0

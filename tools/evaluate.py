@@ -16,15 +16,18 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from memorygan_tf import configs  # noqa: E402 - after the path; imports no TensorFlow
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("logdir", None, "Run directory written by memorygan_tf.main.")
 flags.DEFINE_string("checkpoint", None, "A specific checkpoint (default: the latest in --logdir).")
 flags.DEFINE_string("classifier", None, "Folder with classifier.keras (tools/train_classifier.py); "
                     "default classifiers/<dataset>.")
 flags.DEFINE_string("data_path", None, "An .npz with x_test, y_test (default: the run's data or the local copy).")
-flags.DEFINE_integer("num_samples", 64000, "Generated images scored (the paper: 64,000 for Fashion-MNIST).")
+flags.DEFINE_integer("num_samples", configs.PAPER_EVAL_SAMPLES, "Generated images scored (the paper's "
+                     "Table 2: 64,000).")
 flags.DEFINE_integer("splits", 10, "Inception Score splits.")
-flags.DEFINE_integer("seed", 1234, "Seed of the generated images.")
+flags.DEFINE_integer("seed", configs.EVAL_SEED, "Seed of the generated images.")
 flags.DEFINE_string("out", None, "JSON output (default LOGDIR/eval/step_<step>.json).")
 flags.DEFINE_boolean("tensorboard", True, "Also write eval/* scalars and HParams into LOGDIR/eval.")
 flags.mark_flags_as_required(["logdir"])
@@ -35,7 +38,7 @@ def main(argv):
     from memorygan_tf import cli
 
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
-    from memorygan_tf import configs, data, evaluation, hardware, rundir, summaries
+    from memorygan_tf import data, evaluation, hardware, rundir, summaries
     from memorygan_tf.cli import fail
 
     if FLAGS.num_samples < FLAGS.splits or FLAGS.splits <= 0:
