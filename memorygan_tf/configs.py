@@ -61,16 +61,33 @@ class Choice:
     values: tuple
 
 
-def option(default, help, choices=None, flag=None, resume=FIXED, search=None):  # noqa: A002 - absl's word
+def option(default, help, choices=None, flag=None, resume=FIXED, search=None, model=None):  # noqa: A002
     """A config field that is also a command-line flag.
 
     `help` is the flag's help, `choices` its allowed values (enum flags), `flag` the
     flag's name when it differs from the field's, `resume` FIXED or FREE, `search` its
     hyper-parameter search space (Range or Choice; tools/tune.py searches every field
-    that has one). A field declared with plain `dataclasses.field` / a default is not a flag.
+    that has one and belongs to the tuned model), `model` the one --model the option
+    belongs to (None: every GAN). A field declared with plain `dataclasses.field` / a
+    default is not a flag.
     """
     return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, flag=flag,
-                                                            resume=resume, search=search))
+                                                            resume=resume, search=search, model=model))
+
+
+def _memory(default, help, choices=None, **kwargs):  # noqa: A002
+    """An option of MemoryGAN's memory (--model=memorygan only)."""
+    return option(default, help, choices, model="memorygan", **kwargs)
+
+
+def _infogan(default, help, choices=None, **kwargs):  # noqa: A002
+    """An option of InfoGAN's codes (--model=infogan only)."""
+    return option(default, help, choices, model="infogan", **kwargs)
+
+
+def belongs_to(field, model_name):
+    """Whether a config field applies to `model_name` (generic fields apply to every GAN)."""
+    return field.metadata.get("model") in (None, model_name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,28 +102,28 @@ class ModelConfig:
                                     OUTPUT_ACTIVATIONS)
     architecture: str = option("auto", "Networks (auto: by image size).", ("auto",) + tuple(ARCHITECTURES.values()))
     z_dim: int = option(2, "Noise dimension.")
-    key_dim: int = option(256, "Memory key / query dimension M.", search=Choice((64, 128, 256)))
-    memory_size: int = option(4096, "Memory slots N.", search=Choice((1024, 2048, 4096, 8192)))
-    choose_k: int = option(128, "Top-k slots k.", search=Choice((32, 64, 128, 256)))
-    alpha: float = option(0.5, "Histogram decay of the EM update.", search=Range(0.1, 1.0))
-    beta: float = option(1e-8, "Prior smoothing constant.")
-    kappa: float = option(1.0, "vMF concentration.", search=Range(1.0, 100.0, log=True))
-    eps: float = option(1e-3, "Clip of the discriminator output.")
-    update_rule: str = option("em", "Memory write rule (kaiser = '- EM').", UPDATE_RULES)
-    em_iterations: int = option(1, "EM iterations T per write.")
-    correct_in_top: int = option(1, "Reset unless one of the top-n slots has the right label.")
-    fill_empty: bool = option(True, "Reset-write into empty slots first (False: as the release).")
-    batch_write: str = option("sum", "How a batch's writes to one slot combine: sum (EM statistics "
+    key_dim: int = _memory(256, "Memory key / query dimension M.", search=Choice((64, 128, 256)))
+    memory_size: int = _memory(4096, "Memory slots N.", search=Choice((1024, 2048, 4096, 8192)))
+    choose_k: int = _memory(128, "Top-k slots k.", search=Choice((32, 64, 128, 256)))
+    alpha: float = _memory(0.5, "Histogram decay of the EM update.", search=Range(0.1, 1.0))
+    beta: float = _memory(1e-8, "Prior smoothing constant.")
+    kappa: float = _memory(1.0, "vMF concentration.", search=Range(1.0, 100.0, log=True))
+    eps: float = _memory(1e-3, "Clip of the discriminator output.")
+    update_rule: str = _memory("em", "Memory write rule (kaiser = '- EM').", UPDATE_RULES)
+    em_iterations: int = _memory(1, "EM iterations T per write.")
+    correct_in_top: int = _memory(1, "Reset unless one of the top-n slots has the right label.")
+    fill_empty: bool = _memory(True, "Reset-write into empty slots first (False: as the release).")
+    batch_write: str = _memory("sum", "How a batch's writes to one slot combine: sum (EM statistics "
                               "summed) or last (the release's scatter).", BATCH_WRITES)
-    writes_per_step: int = option(1, "Memory writes per iteration: 1 (Algorithm 1) or 3 (the release).",
+    writes_per_step: int = _memory(1, "Memory writes per iteration: 1 (Algorithm 1) or 3 (the release).",
                                   WRITES_PER_STEP)
     f_dim: int = option(64, "Base number of conv filters.")
     fc_dim: int = option(1024, "Width of the generator's first dense layer (28x28 nets).")
-    use_memory: bool = option(True, "False: the '- Memory' plain DCGAN ablation.")
-    use_mcgn: bool = option(True, "False: the '- MCGN' ablation (generator reads z only).")
+    use_memory: bool = _memory(True, "False: the '- Memory' plain DCGAN ablation.")
+    use_mcgn: bool = _memory(True, "False: the '- MCGN' ablation (generator reads z only).")
     loss: str = option("jsd", "Generator's GAN loss (none: only --feature_matching).", LOSSES,
                        search=Choice(("jsd", "alternative")))
-    mi_lambda: float = option(1e-2, "Weight lambda of the mutual-information term.",
+    mi_lambda: float = _memory(1e-2, "Weight lambda of the mutual-information term.",
                               search=Range(1e-4, 1e-1, log=True))
     z_distribution: str = option("uniform", "Noise prior (uniform U(-1, 1) as the release, or normal).",
                                  Z_DISTRIBUTIONS)
@@ -129,11 +146,11 @@ class ModelConfig:
     self_modulation: bool = option(False, "Generator batch norms take scale and shift from an MLP of the "
                                    "generator input [z, K_i] (Chen et al. 2019).", search=Choice((False, True)))
     # InfoGAN's codes (--model=infogan; memorygan_tf/models/infogan.py).
-    info_categories: int = option(10, "InfoGAN: values of the categorical code.")
-    info_continuous: int = option(2, "InfoGAN: continuous codes, U(-1, 1).")
-    info_lambda: float = option(1.0, "InfoGAN: weight lambda of the information term in both losses.",
+    info_categories: int = _infogan(10, "InfoGAN: values of the categorical code.")
+    info_continuous: int = _infogan(2, "InfoGAN: continuous codes, U(-1, 1).")
+    info_lambda: float = _infogan(1.0, "InfoGAN: weight lambda of the information term in both losses.",
                                 search=Range(0.1, 2.0, log=True))
-    info_continuous_weight: float = option(0.1, "InfoGAN: weight of the continuous codes' Gaussian term "
+    info_continuous_weight: float = _infogan(0.1, "InfoGAN: weight of the continuous codes' Gaussian term "
                                            "within the information term (the paper weights them below 1).")
     spectral_norm: bool = option(False, "Spectral normalisation of the encoder's conv and dense kernels "
                                  "(Miyato et al. 2018; keras.layers.SpectralNormalization).",

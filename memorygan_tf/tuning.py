@@ -35,17 +35,19 @@ class Searchable(NamedTuple):
     spec: object  # configs.Range | configs.Choice
 
 
-def search_space(flags=None):
-    """A Searchable per searchable config field, or per flag named in `flags`.
-    Raises ConfigError for a flag that is not searchable."""
+def search_space(flags=None, model="memorygan"):
+    """A Searchable per searchable config field of `model` (its own options and the
+    generic ones), or per flag named in `flags`. Raises ConfigError for a flag that is
+    not searchable for that model."""
     space = [Searchable(section, name, flag, kind, field.metadata["search"])
-             for section, name, flag, kind, field in configs.flag_fields() if field.metadata.get("search")]
+             for section, name, flag, kind, field in configs.flag_fields()
+             if field.metadata.get("search") and configs.belongs_to(field, model)]
     if flags is None:
         return space
     by_flag = {entry.flag: entry for entry in space}
     unknown = [f for f in flags if f not in by_flag]
     if unknown:
-        raise configs.ConfigError("search", f"not searchable: {', '.join(unknown)}; "
+        raise configs.ConfigError("search", f"not searchable for --model={model}: {', '.join(unknown)}; "
                                   f"searchable: {', '.join(by_flag)}")
     return [by_flag[f] for f in flags]
 

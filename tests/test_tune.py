@@ -79,7 +79,7 @@ def test_quick_search_two_trials_then_main_accepts_the_flagfile(tmp_path):
 @pytest.mark.messages
 @pytest.mark.parametrize("args, message", [
     (["--dataset=custom"], "labelled test split"),
-    (["--search=kappa,batch_size"], "not searchable: batch_size"),
+    (["--search=kappa,batch_size"], "not searchable for --model=memorygan: batch_size"),
     (["--steps_per_epoch=0"], "--steps_per_epoch must be positive"),
 ])
 def test_tune_rejects_bad_input_in_one_line(tmp_path, args, message):
@@ -117,3 +117,15 @@ def test_hyperband_continues_a_promoted_trial_from_its_parent(tmp_path):
     assert promoted >= 1
     assert result.stdout.count("continues from step ") == promoted
     assert (directory / "best.flags").exists()
+
+
+def test_search_space_holds_the_tuned_models_options_only():
+    memorygan = {entry.flag for entry in tuning.search_space()}
+    infogan = {entry.flag for entry in tuning.search_space(model="infogan")}
+    dcgan = {entry.flag for entry in tuning.search_space(model="dcgan")}
+    assert {"kappa", "memory_size", "mi_lambda"} <= memorygan and "info_lambda" not in memorygan
+    assert "info_lambda" in infogan and not {"kappa", "memory_size", "mi_lambda"} & infogan
+    assert dcgan == memorygan & infogan  # the generic options: learning rate, loss, training options
+    assert "learning_rate" in dcgan
+    with pytest.raises(configs.ConfigError, match="not searchable for --model=dcgan: kappa"):
+        tuning.search_space(["kappa"], model="dcgan")

@@ -21,12 +21,15 @@ from absl import app, flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from memorygan_tf import configs  # noqa: E402 - after the path; imports no TensorFlow
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist | mnist | affine_mnist (labelled test split needed).")
 flags.DEFINE_string("data_path", None, "Local .npz / IDX data (default: <dataset>.npz on the search path, else TFDS).")
 flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data_dir.")
 flags.DEFINE_string("directory", None, "Tuner state, trial runs and the classifier go here.")
 flags.DEFINE_string("project", "memorygan", "keras-tuner project name inside --directory.")
+flags.DEFINE_enum("model", "memorygan", list(configs.MODELS), "The GAN whose options are searched and trained.")
 flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm.")
 flags.DEFINE_integer("max_trials", 10, "Trials (random, bayesian).")
 flags.DEFINE_integer("epochs", 1, "Training epochs per trial (hyperband: the most a trial gets).")
@@ -48,7 +51,7 @@ def main(argv):
     from memorygan_tf import cli
 
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
-    from memorygan_tf import configs, data, evaluation, tuning
+    from memorygan_tf import data, evaluation, tuning
     from memorygan_tf.cli import fail
 
     if FLAGS.dataset not in ("fashion_mnist", "mnist", "affine_mnist"):
@@ -72,7 +75,7 @@ def main(argv):
         return fail(f"--eval_samples must be at least {configs.MIN_EVAL_SAMPLES} (the Inception Score's "
                     f"splits), got {eval_samples}")
     try:
-        space = tuning.search_space(FLAGS.search)
+        space = tuning.search_space(FLAGS.search, FLAGS.model)
         path = data.resolve_data_path(FLAGS.dataset, FLAGS.data_path, data.default_search_path(os.environ))
         images = data.load_images(FLAGS.dataset, path, FLAGS.data_dir, seed=FLAGS.seed)
         x_train, y_train, x_test, y_test = data.load_labelled(FLAGS.dataset, path, FLAGS.data_dir, FLAGS.seed)
@@ -95,7 +98,7 @@ def main(argv):
         print(f"Classifier test accuracy {accuracy:.4f}", flush=True)
     classifier = evaluation.load_classifier(classifier_path)
 
-    base = {"model": dict(QUICK_MODEL) if quick else {}, "optimizer": {},
+    base = {"model": dict(QUICK_MODEL if quick else {}, model=FLAGS.model), "optimizer": {},
             "train": dict(seed=FLAGS.seed, steps_per_epoch=steps, data_path=path, data_dir=FLAGS.data_dir,
                           batch_size=16 if quick else 64, checkpoint_every_steps=0 if quick else 250)}
     hypermodel = tuning.MemoryGANHyperModel(
