@@ -44,7 +44,8 @@ def _images(model, latent):
     return data.to_unit_range(model.generator(latent, training=False).numpy(), model.config.output_activation)
 
 
-def _uniform_z(model, n, seed):
+def noise(model, n, seed):
+    """n noise vectors z of the model's prior, reproducible from `seed` (the figures' z)."""
     if model.config.z_distribution == "uniform":
         return tf.random.stateless_uniform([n, model.config.z_dim], [seed, 7], -1.0, 1.0)
     return tf.random.stateless_normal([n, model.config.z_dim], [seed, 7])
@@ -89,7 +90,7 @@ def check_slots(model, slots):
 def interpolate_z(model, seed=0, slot=None):
     """Fig. 6: 8x8 bilinear interpolation of z between four random corners, with one fixed
     memory slot (the most probable unless `slot`), or over z alone without an MCGN."""
-    z = bilinear(_uniform_z(model, 4, seed).numpy())
+    z = bilinear(noise(model, 4, seed).numpy())
     z = tf.constant(z, tf.float32)
     if "code" in model.controls:  # InfoGAN: categorical code 0, continuous codes 0
         return tile(_images(model, model.latent_from(z, tf.zeros([GRID * GRID], tf.int32))), GRID)
@@ -112,7 +113,7 @@ def interpolate_keys(model, seed=0, slots=None):
     keys = model.memory.keys.numpy()[slots]
     points = tf.constant(bilinear(keys), tf.float32)
     mapped = model.memory.posterior(points)[0][:, 0]
-    z = tf.repeat(_uniform_z(model, 1, seed), GRID * GRID, axis=0)
+    z = tf.repeat(noise(model, 1, seed), GRID * GRID, axis=0)
     return tile(_images(model, model.latent_from(z, mapped)), GRID), mapped.numpy()
 
 
@@ -122,7 +123,7 @@ def slots_grid(model, slots=None, per_slot=GRID, seed=0):
         raise ValueError("the run has no memory-conditional generator")
     slots = list(probable_slots(model, GRID)) if slots is None else list(slots)
     check_slots(model, slots)
-    z = _uniform_z(model, per_slot, seed)
+    z = noise(model, per_slot, seed)
     latent = model.latent_from(tf.tile(z, [len(slots), 1]), tf.constant(np.repeat(slots, per_slot), tf.int32))
     return tile(_images(model, latent), per_slot), slots
 
@@ -140,8 +141,22 @@ def codes_grid(model, continuous_index=0, seed=0, columns=GRID):
     continuous = np.zeros((categories * columns, width), np.float32)
     if width:
         continuous[:, continuous_index] = np.tile(np.linspace(-1.0, 1.0, columns), categories)
-    z = tf.repeat(_uniform_z(model, 1, seed), categories * columns, axis=0)
+    z = tf.repeat(noise(model, 1, seed), categories * columns, axis=0)
     return tile(_images(model, model.latent_from(z, tf.constant(codes), tf.constant(continuous))), columns)
+
+
+def clusters_grid(model, rows=10, columns=GRID, seed=0):
+    """Samples per cluster (MIC-GANs' Fig. 1): one row per cluster, the `rows` heaviest
+    by the model's cluster weights (MemoryGAN: slots by h v; InfoGAN: code values), the
+    same `columns` noise vectors in every row. Returns (grid, the clusters shown)."""
+    from memorygan_tf import evaluation
+
+    if not model.clusters:
+        raise ValueError(f"clusters needs a model that clusters images (this run's model is {type(model).__name__})")
+    shown = evaluation.heaviest_clusters(model.cluster_weights(), rows)
+    z = tf.tile(noise(model, columns, seed), [len(shown), 1])
+    ids = tf.constant(np.repeat(shown, columns).astype(np.int32))
+    return tile(_images(model, model.latent_from(z, **{model.cluster_control: ids})), columns), shown
 
 
 def samples(model, n, seed=0):
@@ -199,7 +214,7 @@ def posterior_figure(model, image, top=10, per_slot=4, seed=0):
     ax.set_ylabel("p(c | x)")
     ax.set_title("posterior over the top slots (blue: real, red: fake)")
     if model.conditional:
-        z = _uniform_z(model, per_slot, seed)
+        z = noise(model, per_slot, seed)
         for i, slot in enumerate(slots):
             strip = _images(model, model.latent_from(z, tf.fill([per_slot], int(slot))))
             sub = fig.add_axes([0.2 + 0.78 * (i + 0.1) / len(slots), 0.03, 0.78 * 0.8 / len(slots), 0.36])

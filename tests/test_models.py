@@ -253,3 +253,35 @@ def test_run_config_records_the_model(tmp_path):
     saved = json.load(open(os.path.join(config.train.logdir, "config.json")))
     assert saved["model"]["model"] == "infogan" and saved["model"]["info_categories"] == 3
     assert rundir.load_run_config(config.train.logdir).model == config.model
+
+
+@pytest.mark.parametrize("name", ["memorygan", "infogan"])
+def test_clusters_grid_rows_are_the_heaviest_clusters(name):
+    from memorygan_tf import visualize
+
+    model = models.build(config_for(name).model)
+    if name == "memorygan":  # a memory whose real slots 5, 9, 2 weigh most
+        values = np.zeros(64, np.float32)
+        values[[2, 5, 9, 11]] = 1.0
+        histogram = np.ones(64, np.float32)
+        histogram[[5, 9, 2, 11]] = [9.0, 7.0, 5.0, 3.0]
+        model.memory.values.assign(values)
+        model.memory.histogram.assign(histogram)
+        expected = [5, 9, 2]
+    else:
+        expected = [0, 1, 2]  # equal weights: lower ids first
+    grid, shown = visualize.clusters_grid(model, rows=3, columns=4)
+    assert list(shown) == expected
+    assert grid.shape == (3 * 28, 4 * 28, 1)
+    # row r is generated from cluster shown[r]
+    z = visualize.noise(model, 4, 0)
+    row = model.generator(model.latent_from(z, **{model.cluster_control: tf.fill([4], int(shown[1]))}),
+                          training=False).numpy()
+    np.testing.assert_allclose(grid[28:56, :28, 0], row[0, :, :, 0], atol=1e-6)
+
+
+def test_clusters_grid_refuses_a_model_that_does_not_cluster():
+    from memorygan_tf import visualize
+
+    with pytest.raises(ValueError, match="needs a model that clusters images"):
+        visualize.clusters_grid(models.build(config_for("dcgan").model))

@@ -12,6 +12,8 @@ Subcommands:
   neighbors    Fig. 5: generated images and their nearest training images (query cosine).
   slots        One row per slot (most probable first, or --slots=3,17,...), z along rows.
   samples      --num images as a PNG grid, or an .npz (--out=FILE.npz) for outside scoring.
+  clusters     Samples per cluster (MIC-GANs' Fig. 1): a row per cluster, the --num heaviest
+               (MemoryGAN: slots by the prior h v; InfoGAN: code values), noise along rows.
   codes        InfoGAN runs (Chen et al. 2016, Fig. 2): one row per value of the categorical
                code, continuous code --index from -1 to 1 along the rows.
 A thin wrapper over memorygan_tf.visualize.
@@ -24,7 +26,8 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SUBCOMMANDS = ("interpolate", "posterior", "prior", "likelihood", "neighbors", "slots", "samples", "codes")
+SUBCOMMANDS = ("interpolate", "posterior", "prior", "likelihood", "neighbors", "slots", "samples", "codes",
+               "clusters")
 FLAGS = flags.FLAGS
 flags.DEFINE_string("logdir", None, "Run directory written by memorygan_tf.main.")
 flags.DEFINE_string("logdir2", None, "interpolate: a second run shown beside the first (e.g. '- Memory').")
@@ -34,7 +37,7 @@ flags.DEFINE_string("data_path", None, "An .npz with x_train/x_test (default: th
 flags.DEFINE_list("slots", None, "slots / interpolate: memory slots to show.")
 flags.DEFINE_integer("index", 0, "posterior: index of the test image used as query; codes: the continuous code "
                      "varied along the rows.")
-flags.DEFINE_integer("num", 64, "samples: number of images.")
+flags.DEFINE_integer("num", 64, "samples: number of images; clusters: rows (default 10).")
 flags.DEFINE_integer("seed", 0, "Seed of the noise.")
 flags.DEFINE_integer("scale", 2, "Upscaling of PNG image grids.")
 flags.DEFINE_integer("subset", 10000, "neighbors / likelihood: images of the data used.")
@@ -82,7 +85,7 @@ def main(argv):
                 return data.load_images(config.train.dataset, path, config.train.data_dir, config.train.seed)
             return data.load_labelled(config.train.dataset, path, config.train.data_dir, config.train.seed)[2]
 
-        if command not in ("samples", "interpolate", "codes") and getattr(model, "memory", None) is None:
+        if command not in ("samples", "interpolate", "codes", "clusters") and getattr(model, "memory", None) is None:
             raise ValueError(f"{command} needs a MemoryGAN run with a memory (this run's model is "
                              f"{type(model).__name__})")
         if command == "codes" and "code" not in model.controls:
@@ -96,6 +99,10 @@ def main(argv):
                 parts.append(vis.interpolate_z(other, FLAGS.seed))
             gap = np.ones((parts[0].shape[0], 8, parts[0].shape[2]), np.float32)
             vis.save_png(np.concatenate(sum([[p, gap] for p in parts], [])[:-1], axis=1), FLAGS.out, FLAGS.scale)
+        elif command == "clusters":
+            grid, shown = vis.clusters_grid(model, FLAGS.num if FLAGS["num"].present else 10, seed=FLAGS.seed)
+            vis.save_png(grid, FLAGS.out, FLAGS.scale)
+            print(f"rows: clusters {', '.join(map(str, shown))}")
         elif command == "codes":
             vis.save_png(vis.codes_grid(model, FLAGS.index, seed=FLAGS.seed), FLAGS.out, FLAGS.scale)
         elif command == "slots":

@@ -13,8 +13,9 @@ tuner) uses a model only through the members of :class:`GAN` below, and nothing 
 * :meth:`diagnostics` (scalars at log steps), :meth:`epoch_summaries` (histograms and
   images at epoch ends), :meth:`evaluation_report` (model-specific scores of the test set);
 * :meth:`add_serving_endpoints` (its SavedModel signatures);
-* ``clusters`` and :meth:`assign` (images -> cluster id, weight of each cluster), for
-  the GANs that cluster data (InfoGAN's categorical code, MemoryGAN's slots).
+* ``clusters``, :meth:`assign` (images -> cluster id, weight of each cluster),
+  :meth:`cluster_weights` and ``cluster_control`` (the control that generates from a
+  cluster), for the GANs that cluster data (InfoGAN's categorical code, MemoryGAN's slots).
 
 Every GAN here has the same two players: a generator and a discriminator whose trunk is
 the encoder of networks.py; a subclass supplies the heads on that trunk through
@@ -87,6 +88,7 @@ class GAN(keras.Model):
     """Base of every model the harness trains (see the module docstring)."""
 
     clusters = False  # True: assign() maps images to clusters
+    cluster_control = None  # the control whose value picks the cluster to generate from
     controls: dict = {}  # name -> Control
     optimizer_names = ("d_optimizer", "g_optimizer")
 
@@ -184,6 +186,10 @@ class GAN(keras.Model):
         """Adds the model's signatures to a keras.export.ExportArchive (export.py); every
         model has serve(z) and sample(z, seed), plus one per control (README)."""
         raise NotImplementedError
+
+    def cluster_weights(self):
+        """The weight of every cluster [K] (its prior share). Only where ``clusters``."""
+        raise NotImplementedError(f"{type(self).__name__} does not cluster images")
 
     def assign(self, images, clusters=None):
         """(cluster id per image [n], weight per cluster [K]) for images in the model's

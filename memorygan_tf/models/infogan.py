@@ -24,6 +24,7 @@ class InfoGAN(dcgan.DCGAN):
     """DCGAN + categorical and continuous codes + Q head."""
 
     clusters = True
+    cluster_control = "code"
 
     @property
     def categories(self):
@@ -104,7 +105,11 @@ class InfoGAN(dcgan.DCGAN):
         ids = np.concatenate(ids)
         if clusters is not None:
             ids = np.asarray(clusters)[ids]
-        return ids, np.full(self.categories, 1.0 / self.categories)
+        return ids, self.cluster_weights()
+
+    def cluster_weights(self):
+        """The code's uniform prior: every value weighs 1 / C."""
+        return np.full(self.categories, 1.0 / self.categories)
 
     def add_serving_endpoints(self, archive, z_spec):
         """serve(z) and sample(z, seed) -> {"images", "codes"}: the categorical code from a

@@ -64,6 +64,7 @@ class MemoryGAN(base.GAN):
     """DMN discriminator + MCGN generator (Sec. 3), or the "- EM" / "- MCGN" ablations."""
 
     clusters = True  # test images cluster over slots (argmax posterior)
+    cluster_control = "slot"
 
     def build_state(self):
         c = self.config
@@ -229,8 +230,11 @@ class MemoryGAN(base.GAN):
         ids = np.concatenate(ids)
         if clusters is not None:
             ids = np.asarray(clusters)[ids]
-        weights = self.memory.histogram.numpy() * (self.memory.values.numpy() > 0.5)
-        return ids, weights
+        return ids, self.cluster_weights()
+
+    def cluster_weights(self):
+        """The MCGN prior's mass h v of every slot (Sec. 3.2)."""
+        return self.memory.histogram.numpy() * (self.memory.values.numpy() > 0.5)
 
     def add_serving_endpoints(self, archive, z_spec):
         """serve(z) and sample(z, seed) -> {"images", "slots"}: each row's MCGN slot drawn from
