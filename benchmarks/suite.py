@@ -146,11 +146,11 @@ def step_breakdown(dataset, batch=64, repeats=5):
     model, full_step = _train_function(config, batch)
     shape = (batch,) + tuple(config.image_shape)
     real = tf.random.stateless_uniform(shape, [0, 2])
-    latent = tf.function(lambda: model._local_latent(batch, 0))
-    d_part = tf.function(lambda: model._d_gradients(real, latent()))
+    latent = tf.function(lambda: model.local_latent(batch, 0))
+    d_part = tf.function(lambda: model.discriminator_gradients(real, latent()))
     grads, _, _, _, plans = d_part()
-    write = tf.function(lambda: model._write_memory(*plans))
-    g_part = tf.function(lambda: model._g_gradients(latent()))
+    write = tf.function(lambda: model.write_memory(*plans))
+    g_part = tf.function(lambda: model.generator_gradients(latent()))
     d_apply = tf.function(lambda: model.d_optimizer.apply_gradients(zip(grads, model.discriminator_variables)))
     times = interleaved({
         "full train step": lambda: _sync(full_step()),
@@ -164,7 +164,7 @@ def step_breakdown(dataset, batch=64, repeats=5):
 
 
 # ----------------------------------------------------- memory microbenchmark
-def _random_memory_state(size, key_dim, rng):
+def random_memory_state(size, key_dim, rng):
     keys = rng.standard_normal((size, key_dim), dtype=np.float32)
     keys /= np.linalg.norm(keys, axis=1, keepdims=True)
     values = (rng.random(size) < 0.5).astype(np.float32)
@@ -180,7 +180,7 @@ def memory_microbenchmark(size, key_dim, choose_k, batch=64, repeats=5, with_num
     one similarity pass, as in the train step.
     """
     rng = np.random.default_rng(seed)
-    keys, values, hist, ages = _random_memory_state(size, key_dim, rng)
+    keys, values, hist, ages = random_memory_state(size, key_dim, rng)
     mem = memory.Memory(size, key_dim, choose_k)
     state = (keys, values, ages, hist)
     for var, value in zip((mem.keys, mem.values, mem.ages, mem.histogram), state):

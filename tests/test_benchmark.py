@@ -18,7 +18,7 @@ from tests.helpers import ROOT
 def test_numpy_baseline_matches_the_tf_memory():
     rng = np.random.default_rng(0)
     size, dim, k = 64, 8, 6
-    keys, values, hist, ages = benchmarks._random_memory_state(size, dim, rng)
+    keys, values, hist, ages = benchmarks.random_memory_state(size, dim, rng)
     tf_memory = Memory(size, dim, k)
     for var, value in zip((tf_memory.keys, tf_memory.values, tf_memory.ages, tf_memory.histogram),
                           (keys, values, ages, hist)):

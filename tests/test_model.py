@@ -136,7 +136,7 @@ def test_d_loss_matches_eq7_on_first_step():
     config = tiny_config()
     model = make_model(config)
     real = images_for(config)
-    latent = model._local_latent(8, 0)
+    latent = model.local_latent(8, 0)
     fake = model.generator(latent, training=True)
     log_d_real, _, _, _ = model.discriminate(real, training=True)
     _, log_1m_fake, _, _ = model.discriminate(fake, training=True)
@@ -166,8 +166,8 @@ def test_g_step_loss_is_the_configured_generator_loss(loss):
     """The G step's loss is mean L_G (Eq. 8) of its own D outputs, with the configured sign."""
     config = tiny_config(loss=loss)
     model = make_model(config)
-    latent = model._local_latent(8, 1)
-    _, g_loss, _, _, _ = model._g_gradients(latent, None)
+    latent = model.local_latent(8, 1)
+    _, g_loss, _, _, _ = model.generator_gradients(latent, None)
     log_d, log_1m_d, _, _ = model.discriminate(model.generator(latent, training=True), training=True)
     expected = {"jsd": log_1m_d, "alternative": -log_d, "reverse_kl": log_1m_d - log_d}[loss]
     assert float(g_loss) == pytest.approx(float(tf.reduce_mean(expected)), rel=1e-5)

@@ -98,8 +98,8 @@ class GAN(keras.Model):
         self.seed = int(seed)
         if jit_compile:
             # XLA for the network passes only (samplers and the memory write have no XLA kernels).
-            self._d_gradients = tf.function(self._d_gradients, jit_compile=True)
-            self._g_gradients = tf.function(self._g_gradients, jit_compile=True)
+            self.discriminator_gradients = tf.function(self.discriminator_gradients, jit_compile=True)
+            self.generator_gradients = tf.function(self.generator_gradients, jit_compile=True)
         with networks.precision(precision):  # state outside the networks stays float32
             self.encoder = networks.build_encoder(config)
             self.generator = networks.build_generator(config, self.generator_input_dim())
@@ -246,7 +246,7 @@ class GAN(keras.Model):
         part, controls = self.sample_controls(n, c_seed)
         return (z if part is None else tf.concat([z, part], axis=-1)), controls
 
-    def _local_latent(self, local_batch, purpose, index=0):
+    def local_latent(self, local_batch, purpose, index=0):
         """This replica's slice of the global batch's latent draws (`index`: the D step)."""
         ctx, replicas = replica()
         seed = self._seed(purpose)
@@ -315,8 +315,8 @@ class GAN(keras.Model):
         token = []  # orders this step's collectives
         for index, real_batch in enumerate(reals):
             # D step on a real and a generated batch.
-            latent = self._local_latent(tf.shape(real_batch)[0], D_STEP, index)
-            d_grads, d_loss, d_real, d_fake, aux = self._d_gradients(real_batch, latent)
+            latent = self.local_latent(tf.shape(real_batch)[0], D_STEP, index)
+            d_grads, d_loss, d_real, d_fake, aux = self.discriminator_gradients(real_batch, latent)
             self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator_variables))
             self._update_averages(self.discriminator_variables, self.d_averages, step * d_steps + index + 2)
             token = self.after_discriminator_step(aux, token)
@@ -324,8 +324,8 @@ class GAN(keras.Model):
                 self.trackers[name].update_state(value)
 
         # G step with fresh noise and controls.
-        latent = self._local_latent(tf.shape(reals[-1])[0], G_STEP)
-        g_grads, g_loss, info_g, fm_loss, aux = self._g_gradients(latent, real)
+        latent = self.local_latent(tf.shape(reals[-1])[0], G_STEP)
+        g_grads, g_loss, info_g, fm_loss, aux = self.generator_gradients(latent, real)
         self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
         self._update_averages(self.generator.trainable_variables, self.g_averages, step + 2)
         self.after_generator_step(aux, token)
@@ -339,7 +339,7 @@ class GAN(keras.Model):
             self.trackers[name].update_state(value)
         return compat.fit_outputs({name: tracker.result() for name, tracker in self.trackers.items()})
 
-    def _d_gradients(self, real, latent):
+    def discriminator_gradients(self, real, latent):
         """Gradients of the D loss (MemoryGAN's Eq. 7 with its information term) and the
         D-step outputs the after-step hook needs; XLA-compiled with jit_compile."""
         replicas = replica()[1]
@@ -353,7 +353,7 @@ class GAN(keras.Model):
         grads = tape.gradient(d_total, self.discriminator_variables)
         return grads, d_loss * replicas, tf.reduce_mean(out.d_real), tf.reduce_mean(out.d_fake), out.aux
 
-    def _g_gradients(self, latent, real=None):
+    def generator_gradients(self, latent, real=None):
         """Gradients of the G loss (Eq. 8 with the information term; plus feature matching
         and historical averaging if on), the loss terms and the G-step outputs the
         after-step hook needs. `real` is used by feature matching only."""
