@@ -285,3 +285,18 @@ def test_clusters_grid_refuses_a_model_that_does_not_cluster():
 
     with pytest.raises(ValueError, match="needs a model that clusters images"):
         visualize.clusters_grid(models.build(config_for("dcgan").model))
+
+
+def test_clustering_scores_reach_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    from memorygan_tf import summaries
+
+    config = config_for("infogan", tmp_path)
+    summaries.write_evaluation(str(tmp_path / "eval"), config, dict(step=5, fid=3.0, cluster_purity_top=0.75,
+                                                                     cluster_accuracy_top=0.5))
+    acc = event_accumulator.EventAccumulator(str(tmp_path / "eval"), size_guidance={"tensors": 0})
+    acc.Reload()
+    values = {tag: float(tf.make_ndarray(acc.Tensors(tag)[0].tensor_proto)) for tag in acc.Tags()["tensors"]
+              if tag.startswith("eval/")}
+    assert values == {"eval/fid": 3.0, "eval/cluster_purity_top": 0.75, "eval/cluster_accuracy_top": 0.5}
