@@ -1,5 +1,6 @@
 """Small configurations and fixtures shared by the tests."""
 
+import json
 import os
 import subprocess
 import sys
@@ -47,3 +48,28 @@ def assert_one_line_error(result, *needles):
     for needle in needles:
         assert needle in err, err
     return err
+
+
+_FLOAT64_CHILD = r"""
+import importlib, json, os, sys
+sys.path.insert(0, os.environ["ROOT"])
+import tests.conftest  # two logical CPUs before TensorFlow starts
+import keras
+keras.config.set_floatx("float64")
+keras.config.set_dtype_policy("float64")
+module, function, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+getattr(importlib.import_module(module), function)(*args)
+print("OK")
+"""
+
+
+def assert_passes_in_float64_process(module, function, *args, timeout=900):
+    """Runs `module.function(*args)` (JSON arguments) in a fresh process in float64 with two
+    logical CPUs, and asserts it returned. A fresh process because a second
+    MirroredStrategy in one process reuses collective instance keys, and a model whose
+    collectives differ (other shapes, more gathers) clashes with the runtime's cached
+    instance parameters."""
+    result = subprocess.run([sys.executable, "-c", _FLOAT64_CHILD, module, function, json.dumps(list(args))],
+                            capture_output=True, text=True, env=dict(os.environ, ROOT=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
+                            timeout=timeout)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from memorygan_tf import trainer
-from tests.helpers import ROOT, blobs, tiny_config
+from tests.helpers import ROOT, assert_passes_in_float64_process, blobs, tiny_config
 
 STEPS = 4
 
@@ -64,19 +64,6 @@ def compare_mirrored_with_one_device(rule, write):
 
 
 
-CHILD = r"""
-import os, sys
-sys.path.insert(0, os.environ["ROOT"])
-import tests.conftest  # two logical CPUs before TensorFlow starts
-import keras
-keras.config.set_floatx("float64")
-keras.config.set_dtype_policy("float64")
-from tests.test_distributed import compare_mirrored_with_one_device
-compare_mirrored_with_one_device(sys.argv[1], {"batch_write": "last", "writes_per_step": 3})
-print("OK")
-"""
-
-
 @pytest.mark.parametrize("rule", ["em", "kaiser"])
 def test_mirrored_two_replicas_match_one_device(rule, float64):
     compare_mirrored_with_one_device(rule, {})
@@ -88,9 +75,8 @@ def test_mirrored_last_write_with_three_writes_matches_one_device():
     second MirroredStrategy in one process reuses collective instance keys, and when the
     two strategies' step functions issue different collective sequences (three writes
     gather more plans) the runtime's cached instance parameters clash."""
-    result = subprocess.run([sys.executable, "-c", CHILD, "release"], capture_output=True, text=True,
-                            env=dict(os.environ, ROOT=ROOT, TF_CPP_MIN_LOG_LEVEL="2"), timeout=600)
-    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+    assert_passes_in_float64_process("tests.test_distributed", "compare_mirrored_with_one_device", "release",
+                                     {"batch_write": "last", "writes_per_step": 3})
 
 
 WORKER = r"""

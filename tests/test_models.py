@@ -4,8 +4,6 @@ clusters) assigns through the same harness; the DCGAN and InfoGAN on their own."
 import json
 import math
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -13,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from memorygan_tf import configs, evaluation, export, losses, models, rundir, trainer
-from tests.helpers import ROOT, blobs, tiny_config
+from tests.helpers import assert_passes_in_float64_process, blobs, tiny_config
 from tests.test_distributed import replicas_of
 
 TINY_INFOGAN = dict(z_dim=3, info_categories=3, info_continuous=2)
@@ -208,26 +206,11 @@ def compare_infogan_mirrored_with_one_device(steps=3):
             np.testing.assert_allclose(replicas_of(b)[0], a.numpy(), atol=1e-6, err_msg=a.path)
 
 
-CHILD = r"""
-import os, sys
-sys.path.insert(0, os.environ["ROOT"])
-import tests.conftest  # two logical CPUs before TensorFlow starts
-import keras
-keras.config.set_floatx("float64")
-keras.config.set_dtype_policy("float64")
-from tests.test_models import compare_infogan_mirrored_with_one_device
-compare_infogan_mirrored_with_one_device()
-print("OK")
-"""
-
-
 def test_infogan_two_replicas_match_one_device():
     """In a fresh process: a second MirroredStrategy in one process reuses collective
     instance keys, and a model of other shapes then clashes with the runtime's cached
     instance parameters (see test_distributed)."""
-    result = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
-                            env=dict(os.environ, ROOT=ROOT, TF_CPP_MIN_LOG_LEVEL="2"), timeout=600)
-    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+    assert_passes_in_float64_process("tests.test_models", "compare_infogan_mirrored_with_one_device")
 
 
 def test_infogan_options_are_checked():

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from memorygan_tf import configs, data, losses, networks, trainer
-from tests.helpers import ROOT, TINY_FLAGS, blobs, run_main, tiny_config
+from tests.helpers import ROOT, TINY_FLAGS, assert_passes_in_float64_process, blobs, run_main, tiny_config
 
 OPTIONS = {
     "d_steps": dict(d_steps=2),
@@ -189,19 +189,6 @@ def test_option_trains_with_finite_losses(name, use_memory):
 ALL_BUT_MBD = dict(d_steps=2, label_smoothing=0.9, feature_matching=True, historical_averaging=1e-3,
                    self_modulation=True, spectral_norm=True)
 
-CHILD = r"""
-import os, sys
-sys.path.insert(0, os.environ["ROOT"])
-import tests.conftest  # two logical CPUs before TensorFlow starts
-import keras
-keras.config.set_floatx("float64")
-keras.config.set_dtype_policy("float64")
-from tests.test_options import compare_options_mirrored
-compare_options_mirrored()
-print("OK")
-"""
-
-
 def compare_options_mirrored():
     """All options but minibatch discrimination (which compares within each replica's
     batch by design): two replicas end where one device does. Then every option
@@ -249,9 +236,7 @@ def compare_options_mirrored():
 
 @pytest.mark.slow
 def test_options_under_mirrored_strategy_match_one_device():
-    result = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True,
-                            env=dict(os.environ, ROOT=ROOT, TF_CPP_MIN_LOG_LEVEL="2"), timeout=900)
-    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+    assert_passes_in_float64_process("tests.test_options", "compare_options_mirrored")
 
 
 @pytest.mark.slow

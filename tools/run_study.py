@@ -25,6 +25,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("spec", None, "Study spec (JSON), e.g. flags/studies/fashion_mnist_screen.json.")
 flags.DEFINE_string("root", "runs/studies", "Where the study's run directories go.")
 flags.DEFINE_string("classifier", "classifiers/fashion_mnist", "Evaluation classifier folder.")
+flags.DEFINE_integer("classifier_width", None, "Width if the classifier has to be trained (default: "
+                     "tools/train_classifier.py's, 16; the learning curves use 32).")
 flags.DEFINE_integer("classifier_epochs", None, "Epochs if the classifier has to be trained "
                      "(default: tools/train_classifier.py's).")
 flags.DEFINE_list("runs", None, "Only these runs of the spec (default: all).")
@@ -76,7 +78,8 @@ def main(argv):
             trained = subprocess.run([
                 sys.executable, os.path.join(ROOT, "tools", "train_classifier.py"), f"--out={FLAGS.classifier}",
                 f"--dataset={study.dataset_of(spec)}",
-                *([f"--epochs={FLAGS.classifier_epochs}"] if FLAGS.classifier_epochs else [])])
+                *([f"--epochs={FLAGS.classifier_epochs}"] if FLAGS.classifier_epochs else []),
+                *([f"--width={FLAGS.classifier_width}"] if FLAGS.classifier_width else [])])
             if trained.returncode:
                 return trained.returncode  # the classifier tool said why, in its one line
         try:

@@ -38,6 +38,7 @@ import dataclasses
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from memorygan_tf import compat, losses, networks
@@ -191,10 +192,25 @@ class GAN(keras.Model):
         """The weight of every cluster [K] (its prior share). Only where ``clusters``."""
         raise NotImplementedError(f"{type(self).__name__} does not cluster images")
 
-    def assign(self, images, clusters=None):
-        """(cluster id per image [n], weight per cluster [K]) for images in the model's
-        range; `clusters` restricts the choice to those ids. Only where ``clusters``."""
+    def cluster_scores(self, images):
+        """[n, K] scores whose argmax is each image's cluster. Only where ``clusters``."""
         raise NotImplementedError(f"{type(self).__name__} does not cluster images")
+
+    def assign(self, images, clusters=None, batch_size=1000):
+        """(cluster id per image [n], weight per cluster [K]) for images in the model's
+        range: the argmax of cluster_scores, over all clusters or the ids in `clusters`."""
+        if not self.clusters:
+            raise NotImplementedError(f"{type(self).__name__} does not cluster images")
+        ids = []
+        for start in range(0, len(images), batch_size):
+            scores = self.cluster_scores(images[start:start + batch_size])
+            if clusters is not None:
+                scores = tf.gather(scores, clusters, axis=1)
+            ids.append(tf.argmax(scores, axis=1, output_type=tf.int32).numpy())
+        ids = np.concatenate(ids)
+        if clusters is not None:
+            ids = np.asarray(clusters)[ids]
+        return ids, self.cluster_weights()
 
     # ------------------------------------------------------------ set-up
     def call(self, latent, training=False):

@@ -93,19 +93,9 @@ class InfoGAN(dcgan.DCGAN):
     def evaluation_report(self, x_test, y_test):
         return evaluation.clustering_report(self, x_test, y_test)
 
-    def assign(self, images, clusters=None, batch_size=1000):
-        """Argmax of Q's categorical code (over all values or over `clusters`); every value
-        weighs 1 / C (the code's uniform prior)."""
-        ids = []
-        for start in range(0, len(images), batch_size):
-            logits, _ = self.q(self.encoder(images[start:start + batch_size], training=False))
-            if clusters is not None:
-                logits = tf.gather(logits, clusters, axis=1)
-            ids.append(tf.argmax(logits, axis=1, output_type=tf.int32).numpy())
-        ids = np.concatenate(ids)
-        if clusters is not None:
-            ids = np.asarray(clusters)[ids]
-        return ids, self.cluster_weights()
+    def cluster_scores(self, images):
+        """Q's logits of the categorical code: an image's cluster is their argmax."""
+        return self.q(self.encoder(images, training=False))[0]
 
     def cluster_weights(self):
         """The code's uniform prior: every value weighs 1 / C."""

@@ -217,20 +217,10 @@ class MemoryGAN(base.GAN):
         report.update(evaluation.clustering_report(self, x_test, y_test))
         return report
 
-    def assign(self, images, clusters=None, batch_size=1000):
-        """Argmax posterior slot of each image (Eq. 1 over all slots, or over `clusters`)
-        and the MCGN prior h v of every slot as its weight."""
-        ids = []
-        for start in range(0, len(images), batch_size):
-            query = self.memory.normalize(self.encoder(images[start:start + batch_size], training=False))
-            scores = self.memory.log_joint(query)
-            if clusters is not None:
-                scores = tf.gather(scores, clusters, axis=1)
-            ids.append(tf.argmax(scores, axis=1, output_type=tf.int32).numpy())
-        ids = np.concatenate(ids)
-        if clusters is not None:
-            ids = np.asarray(clusters)[ids]
-        return ids, self.cluster_weights()
+    def cluster_scores(self, images):
+        """The unnormalised log posterior of every slot (Eq. 1): an image's cluster is its
+        argmax posterior slot."""
+        return self.memory.log_joint(self.memory.normalize(self.encoder(images, training=False)))
 
     def cluster_weights(self):
         """The MCGN prior's mass h v of every slot (Sec. 3.2)."""
