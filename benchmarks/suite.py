@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import numpy_memory
-from memorygan_tf import configs, data, hardware, memory, trainer
+from memorygan_tf import configs, data, hardware, memory, optimizers, trainer
 
 
 # --------------------------------------------------------------- timing
@@ -60,8 +60,7 @@ def _train_function(model_config, batch, jit_compile=False, seed=0, precision="f
     model = trainer.build_model(config, tf.distribute.get_strategy(), total_steps=1)
     if adam_class is not None:
         with tf.distribute.get_strategy().scope():
-            model.compile(*trainer.make_optimizers(config.optimizer, 1, adam_class), jit_compile=False)
-            model.build_optimizers()
+            optimizers.compile_with_adam(model, config.optimizer, 1, adam_class)
     step = tf.function(model.train_step)
     shape = (batch,) + tuple(model_config.image_shape)
     images = tf.random.stateless_uniform(shape, [seed, 1])

@@ -38,3 +38,31 @@ class FusedAdam(keras.optimizers.Adam):
             beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
             lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
             epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype), use_locking=False)
+
+
+def make_optimizers(optimizer_config, total_steps, adam_class=None):
+    """The D and G optimizers (`adam_class`: keras.optimizers.Adam is the benchmark's baseline)."""
+    def learning_rate():
+        if optimizer_config.lr_decay == "linear":
+            return keras.optimizers.schedules.PolynomialDecay(
+                optimizer_config.learning_rate, max(1, total_steps), end_learning_rate=0.0, power=1.0
+            )
+        return optimizer_config.learning_rate
+
+    adam_class = adam_class or FusedAdam
+
+    def adam(name):
+        return adam_class(learning_rate(), beta_1=optimizer_config.beta_1, beta_2=optimizer_config.beta_2,
+                          name=name)
+
+    return adam("d_optimizer"), adam("g_optimizer")
+
+
+def compile_with_adam(model, optimizer_config, total_steps, adam_class=None):
+    """Compiles `model` with its Adam optimizers and creates their slots. Readers of a run
+    (export, evaluation, figures) do it too: a checkpoint may name a variable only by its
+    place in an optimizer's variable list (the shortest path to it), e.g. the layers that
+    self-modulation builds lazily, which restore only through the optimizer then."""
+    model.compile(*make_optimizers(optimizer_config, total_steps, adam_class), jit_compile=False)
+    model.build_optimizers()  # the model places XLA itself (jit_compile above is Keras's)
+    return model

@@ -319,11 +319,12 @@ def load_trained_model(logdir, checkpoint=None, log=lambda message: None):
 
     Raises configs.ConfigError (one line) for a missing or unloadable checkpoint.
     """
-    from memorygan_tf import hardware, models
+    from memorygan_tf import hardware, models, optimizers
 
     config = load_run_config(logdir)
     model = models.build(config.model, seed=config.train.seed,
                          precision=hardware.resolve_precision(config.train.precision))
+    optimizers.compile_with_adam(model, config.optimizer, total_steps=1)
     restorable = tf.train.Checkpoint(model=model)
     if checkpoint is None:
         path = restore_newest(restorable, checkpoint_dir(logdir), log, partial=True)

@@ -55,30 +55,12 @@ def is_chief(strategy):
 
 
 # --------------------------------------------------------------------- build
-def make_optimizers(optimizer_config, total_steps, adam_class=optimizers.FusedAdam):
-    """The D and G optimizers (`adam_class`: keras.optimizers.Adam is the benchmark's baseline)."""
-    def learning_rate():
-        if optimizer_config.lr_decay == "linear":
-            return keras.optimizers.schedules.PolynomialDecay(
-                optimizer_config.learning_rate, max(1, total_steps), end_learning_rate=0.0, power=1.0
-            )
-        return optimizer_config.learning_rate
-
-    def adam(name):
-        return adam_class(learning_rate(), beta_1=optimizer_config.beta_1, beta_2=optimizer_config.beta_2,
-                          name=name)
-
-    return adam("d_optimizer"), adam("g_optimizer")
-
-
 def build_model(config, strategy, total_steps):
     """Model and both optimizers, created inside the strategy scope and fully built."""
     with strategy.scope():
         model = models.build(config.model, seed=config.train.seed, jit_compile=config.train.jit_compile,
                                 precision=hardware.resolve_precision(config.train.precision))
-        d_optimizer, g_optimizer = make_optimizers(config.optimizer, total_steps)
-        model.compile(d_optimizer, g_optimizer, jit_compile=False)  # the model places XLA itself
-        model.build_optimizers()
+        optimizers.compile_with_adam(model, config.optimizer, total_steps)
     return model
 
 

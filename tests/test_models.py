@@ -283,3 +283,15 @@ def test_clustering_scores_reach_tensorboard(tmp_path):
     values = {tag: float(tf.make_ndarray(acc.Tensors(tag)[0].tensor_proto)) for tag in acc.Tags()["tensors"]
               if tag.startswith("eval/")}
     assert values == {"eval/fid": 3.0, "eval/cluster_purity_top": 0.75, "eval/cluster_accuracy_top": 0.5}
+
+
+def test_readers_restore_lazily_built_layers(tmp_path):
+    """Self-modulation builds its MLPs lazily: the checkpoint names their variables only by
+    their place in the G optimizer's list, so a reader (export, evaluate, figures) must
+    build the optimizers too, or those layers keep their initial weights (found by the
+    slow export round trip on an AVX2 machine)."""
+    config = config_for("memorygan", tmp_path, self_modulation=True)
+    model = trainer.train(config, blobs(32), verbose=0, log=lambda m: None)
+    restored, _ = rundir.load_trained_model(config.train.logdir)
+    for a, b in zip(model.generator.weights, restored.generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

@@ -255,9 +255,15 @@ def test_all_options_through_main_checkpoint_resume_and_export(tmp_path):
     assert second.returncode == 0, second.stderr[-2000:]
     assert "Resumed from" in second.stdout + second.stderr
     export_dir = tmp_path / "export"
+    # The export runs with this process's oneDNN setting: its kernels round differently from
+    # TensorFlow's own (~1e-4 here), and the tool turns oneDNN on where TensorFlow leaves it off.
+    from memorygan_tf import compat
+
+    onednn = "1" if compat.onednn_enabled() else "0"
     result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_generator.py"),
                              f"--logdir={logdir}", f"--export_dir={export_dir}"], capture_output=True,
-                            text=True, env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"))
+                            text=True, env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2",
+                                                TF_ENABLE_ONEDNN_OPTS=onednn))
     assert result.returncode == 0, result.stderr[-2000:]
     served = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
     z = tf.random.stateless_uniform([5, 2], [1, 2], minval=-1.0, maxval=1.0)
