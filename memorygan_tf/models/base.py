@@ -90,7 +90,6 @@ class GAN(keras.Model):
 
     clusters = False  # True: assign() maps images to clusters
     cluster_control = None  # the control whose value picks the cluster to generate from
-    controls: dict = {}  # name -> Control
     optimizer_names = ("d_optimizer", "g_optimizer")
 
     def __init__(self, config, seed=0, jit_compile=False, precision="float32", **kwargs):
@@ -121,6 +120,11 @@ class GAN(keras.Model):
         self.built = True  # every sub-network is built at construction
 
     # ------------------------------------------------ what a subclass supplies
+    @property
+    def controls(self):
+        """{name: Control} of the generator input besides z (none for the plain GAN)."""
+        return {}
+
     @property
     def noise_dim(self):
         return self.config.z_dim
