@@ -23,7 +23,7 @@ ARCHITECTURES = {(28, 28): "dcgan28", (40, 40): "dcgan40", (32, 32): "resnet32"}
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
 Z_DISTRIBUTIONS = ("uniform", "normal")
 LR_DECAYS = ("none", "linear")
-MODELS = ("memorygan", "dcgan", "infogan")  # memorygan_tf.models.REGISTRY builds them
+MODELS = ("memorygan", "dcgan", "infogan", "micgan")  # memorygan_tf.models.REGISTRY builds them
 
 # What a field may do when a run is resumed with a different value (main.py, README):
 FIXED = "fixed"  # defines the model, the memory or their semantics: refused unless overridden
@@ -85,6 +85,11 @@ def _infogan(default, help, choices=None, **kwargs):  # noqa: A002
     return option(default, help, choices, model="infogan", **kwargs)
 
 
+def _micgan(default, help, choices=None, **kwargs):  # noqa: A002
+    """An option of MIC-GANs' modes and Adversarial CRP (--model=micgan only)."""
+    return option(default, help, choices, model="micgan", **kwargs)
+
+
 def belongs_to(field, model_name):
     """Whether a config field applies to `model_name` (generic fields apply to every GAN)."""
     return field.metadata.get("model") in (None, model_name)
@@ -96,7 +101,8 @@ class ModelConfig:
 
     image_shape: Tuple[int, int, int] = (28, 28, 1)  # from the data set (or the custom data)
     model: str = option("memorygan", "GAN trained by the harness: memorygan (Kim et al. 2018), dcgan "
-                        "(the plain GAN with the same networks: Table 2's '- Memory'), infogan (Chen et al. 2016).",
+                        "(the plain GAN with the same networks: Table 2's '- Memory'), infogan (Chen et al. 2016), "
+                        "micgan (MIC-GANs, Yin et al. 2021).",
                         MODELS)
     output_activation: str = option("sigmoid", "Generator output / pixel range (sigmoid [0, 1], tanh [-1, 1]).",
                                     OUTPUT_ACTIVATIONS)
@@ -152,6 +158,21 @@ class ModelConfig:
                                 search=Range(0.1, 2.0, log=True))
     info_continuous_weight: float = _infogan(0.1, "InfoGAN: weight of the continuous codes' Gaussian term "
                                            "within the information term (the paper weights them below 1).")
+    # MIC-GANs' modes and Adversarial CRP (--model=micgan; memorygan_tf/models/micgan.py).
+    micgan_modes: int = _micgan(20, "MIC-GANs: truncation K, the most modes the CRP may use (the paper's "
+                                "tables: 20).")
+    micgan_init_steps: int = _micgan(937, "MIC-GANs: steps of the initialisation stage (modes drawn "
+                                     "uniformly, unconditional D) before the first CRP round.")
+    micgan_round_steps: int = _micgan(469, "MIC-GANs: GAN steps between two CRP rounds (the authors: 600k "
+                                      "images, 9,375 steps).")
+    micgan_encoder_steps: int = _micgan(250, "MIC-GANs: steps (batch --batch_size) that train the mode "
+                                        "encoder on generated images before each CRP round (the authors: 1,000).")
+    micgan_gibbs_rounds: int = _micgan(3, "MIC-GANs: refits of the Gaussian mixture per CRP round.")
+    micgan_gibbs_sweeps: int = _micgan(3, "MIC-GANs: Gibbs sweeps over the labels per refit.")
+    micgan_concentration: float = _micgan(0.0, "MIC-GANs: CRP concentration alpha of Eq. 10 (an item may "
+                                          "open an empty mode); 0: the authors' rule, existing modes only.")
+    micgan_r1: float = _micgan(10.0, "MIC-GANs: weight gamma of the R1 penalty gamma E||grad_x D(x)||^2 on "
+                               "real images (the authors: 10).")
     spectral_norm: bool = option(False, "Spectral normalisation of the encoder's conv and dense kernels "
                                  "(Miyato et al. 2018; keras.layers.SpectralNormalization).",
                                  search=Choice((False, True)))
@@ -251,8 +272,9 @@ PRESETS = {
 DATASETS = tuple(PRESETS) + ("custom",)
 
 # What a model changes of the data set's preset (flags still override it): InfoGAN's
-# noise is the paper's 62 dimensions (MNIST), not the 2 that MemoryGAN adds to a key.
-MODEL_PRESETS = {"infogan": dict(z_dim=62)}
+# noise is the paper's 62 dimensions (MNIST), not the 2 that MemoryGAN adds to a key;
+# MIC-GANs' is the authors' 256 Gaussian dimensions.
+MODEL_PRESETS = {"infogan": dict(z_dim=62), "micgan": dict(z_dim=256, z_distribution="normal")}
 
 
 def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_overrides=None):
@@ -356,6 +378,19 @@ def validate(config, num_replicas=1):
             raise ConfigError("info_continuous", f"must be >= 0, got {m.info_continuous}")
         if m.info_lambda < 0 or m.info_continuous_weight < 0:
             raise ConfigError("info_lambda" if m.info_lambda < 0 else "info_continuous_weight", "must be >= 0")
+    if m.model == "micgan":
+        if m.micgan_modes < 2:
+            raise ConfigError("micgan_modes", f"the truncation needs at least 2 modes, got {m.micgan_modes}")
+        for name in ("micgan_init_steps", "micgan_round_steps", "micgan_encoder_steps", "micgan_gibbs_rounds",
+                     "micgan_gibbs_sweeps"):
+            if getattr(m, name) < (0 if name == "micgan_init_steps" else 1):
+                raise ConfigError(name, f"must be >= {0 if name == 'micgan_init_steps' else 1}, "
+                                  f"got {getattr(m, name)}")
+        if m.micgan_concentration < 0 or m.micgan_r1 < 0:
+            raise ConfigError("micgan_concentration" if m.micgan_concentration < 0 else "micgan_r1", "must be >= 0")
+        if m.d_steps != 1:
+            raise ConfigError("d_steps", "--model=micgan takes one D step per G step (the real batch's mode "
+                              "labels condition both)")
     if m.loss == "none" and not m.feature_matching:
         raise ConfigError("loss", "--loss=none leaves the generator without an objective; add --feature_matching")
     if not (0.0 <= o.beta_1 < 1.0 and 0.0 <= o.beta_2 < 1.0):

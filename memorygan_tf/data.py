@@ -366,13 +366,15 @@ def too_few_images(n, batch_size, groups=1):
                      + (f" ({groups} discriminator steps of {batch_size})" if groups > 1 else ""))
 
 
-def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="sigmoid", groups=1, replicas=1):
+def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="sigmoid", groups=1, replicas=1,
+                 with_index=False):
     """An endless tf.data stream of global batches, reshuffled every pass over the data.
 
     The permutation of pass e is stateless_shuffle(seed, e); batches that do not fill
     up are dropped. `start_step` skips the first batches cheaply (indices only), so a
     resumed run continues the exact sequence. With `groups` > 1 (--d_steps) every
     element holds `groups` consecutive batches, ordered for `replicas` by group_order.
+    `with_index`: elements are (images, their indices in `images`) (MIC-GANs' labels).
     """
     n = len(images)
     if n < batch_size * groups:
@@ -394,8 +396,11 @@ def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="si
     first_pass = start_step // per_pass
     ds = tf.data.Dataset.range(first_pass, 2**62).flat_map(one_pass)
     ds = ds.skip(start_step - first_pass * per_pass)
-    ds = ds.map(lambda idx: scale_images(tf.gather(images, idx), output_activation),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    def load(idx):
+        batch = scale_images(tf.gather(images, idx), output_activation)
+        return (batch, idx) if with_index else batch
+
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     # In-memory data: multi-worker runs shard by element (each worker its share of a batch).
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -250,8 +250,9 @@ def feature_view(encoder):
     return keras.Model(encoder.inputs, [encoder.outputs[0], features], name=encoder.name + "_features")
 
 
-def build_logit_head(model_config, name="logit_head"):
-    """One-logit head for the "- Memory" (plain DCGAN) ablation: lrelu, then dense.
+def build_logit_head(model_config, name="logit_head", outputs=1):
+    """One-logit head for the "- Memory" (plain DCGAN) ablation: lrelu, then dense
+    (`outputs` > 1: that many logits, [n, outputs], e.g. MIC-GANs' one per mode).
 
     The encoder ends in batch norm, and real and generated batches are normalised
     separately, so a *linear* head would give both batches the same mean logit and
@@ -259,9 +260,26 @@ def build_logit_head(model_config, name="logit_head"):
     """
     q = keras.Input(shape=(model_config.key_dim,))
     h = layers.LeakyReLU(negative_slope=0.2)(q)
-    logit = _Blocks(model_config, spectral=model_config.spectral_norm).dense(h, 1)
-    logit = layers.Activation("linear", dtype=keras.config.floatx())(layers.Reshape(())(logit))  # as the losses
+    logit = _Blocks(model_config, spectral=model_config.spectral_norm).dense(h, outputs)
+    if outputs == 1:
+        logit = layers.Reshape(())(logit)
+    logit = layers.Activation("linear", dtype=keras.config.floatx())(logit)  # as the losses
     return keras.Model(q, logit, name=name)
+
+
+def build_mode_encoder(model_config, dim, name="mode_encoder"):
+    """MIC-GANs' encoder Q of Eq. 12: image -> embedding of size `dim` in which each mode
+    is a Gaussian. As the authors': strided 4x4 convolutions with lrelu and no batch norm
+    (f, 2f, 4f, ... filters until the map is at most 4x4), then a dense layer."""
+    x = keras.Input(shape=tuple(model_config.image_shape), name="image")
+    b = _Blocks(model_config)
+    h, filters = x, model_config.f_dim
+    while h.shape[1] > 4:
+        h = b.lrelu(b.conv(h, filters, 4, 2))
+        filters *= 2
+    out = b.dense(layers.Flatten()(h), dim)
+    out = layers.Activation("linear", dtype=keras.config.floatx(), name="embedding")(out)
+    return keras.Model(x, out, name=name)
 
 
 def build_q_head(model_config, outputs, hidden=128, name="q_head"):

@@ -40,8 +40,9 @@ class FusedAdam(keras.optimizers.Adam):
             epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype), use_locking=False)
 
 
-def make_optimizers(optimizer_config, total_steps, adam_class=None):
-    """The D and G optimizers (`adam_class`: keras.optimizers.Adam is the benchmark's baseline)."""
+def make_optimizers(optimizer_config, total_steps, adam_class=None, names=("d_optimizer", "g_optimizer")):
+    """One Adam per name, by default the D and G optimizers (a model's `optimizer_names`;
+    `adam_class`: keras.optimizers.Adam is the benchmark's baseline)."""
     def learning_rate():
         if optimizer_config.lr_decay == "linear":
             return keras.optimizers.schedules.PolynomialDecay(
@@ -55,7 +56,7 @@ def make_optimizers(optimizer_config, total_steps, adam_class=None):
         return adam_class(learning_rate(), beta_1=optimizer_config.beta_1, beta_2=optimizer_config.beta_2,
                           name=name)
 
-    return adam("d_optimizer"), adam("g_optimizer")
+    return tuple(adam(name) for name in names)
 
 
 def compile_with_adam(model, optimizer_config, total_steps, adam_class=None):
@@ -63,6 +64,7 @@ def compile_with_adam(model, optimizer_config, total_steps, adam_class=None):
     (export, evaluation, figures) do it too: a checkpoint may name a variable only by its
     place in an optimizer's variable list (the shortest path to it), e.g. the layers that
     self-modulation builds lazily, which restore only through the optimizer then."""
-    model.compile(*make_optimizers(optimizer_config, total_steps, adam_class), jit_compile=False)
+    model.compile(*make_optimizers(optimizer_config, total_steps, adam_class, model.optimizer_names),
+                  jit_compile=False)
     model.build_optimizers()  # the model places XLA itself (jit_compile above is Keras's)
     return model

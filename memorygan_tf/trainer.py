@@ -71,10 +71,10 @@ def make_checkpoint(model):
 
 # ---------------------------------------------------------------------- train
 def set_learning_rate(model, optimizer_config):
-    """Sets both optimizers' constant learning rate (a restored checkpoint carries the old one)."""
+    """Sets every optimizer's constant learning rate (a restored checkpoint carries the old one)."""
     if optimizer_config.lr_decay == "none":
-        model.d_optimizer.learning_rate = optimizer_config.learning_rate
-        model.g_optimizer.learning_rate = optimizer_config.learning_rate
+        for optimizer in model.optimizers.values():
+            optimizer.learning_rate = optimizer_config.learning_rate
 
 
 def train(config, images, strategy=None, verbose="auto", log=print, changes=None, test_set=None, model=None):
@@ -102,6 +102,8 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
 
     if model is None:
         model = build_model(config, strategy, total_steps)
+    with strategy.scope():
+        model.prepare_training(images)  # state sized by the data (MIC-GANs' mode labels)
     ckpt = make_checkpoint(model)
     directory = rundir.checkpoint_dir(t.logdir)
     if not chief:  # other workers write throw-away copies (collective save)
@@ -126,7 +128,9 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
     real_batch = data_lib.scale_images(real_batch, config.model.output_activation).numpy()
     tensorboard = callbacks_lib.TensorBoardLogger(t.logdir, config.model.output_activation, real_batch,
                                                   t.num_sample_images, t.seed, t.log_every_steps, enabled=chief)
-    callbacks = [guard, checkpointer, tensorboard]
+    # The model's own callbacks run first (MIC-GANs' CRP rounds change the state a step reads).
+    callbacks = list(model.training_callbacks(images, config.model.output_activation)) + [guard, checkpointer,
+                                                                                          tensorboard]
     if t.eval_every_epochs:
         if test_set is None:
             raise configs.ConfigError("eval_every_epochs", "needs the test split (an .npz with x_test, y_test)")
@@ -136,7 +140,8 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
     def fit(first_step, first_epoch, last_epoch, steps):
         dataset = data_lib.make_dataset(images, t.batch_size, seed=t.seed, start_step=first_step,
                                         output_activation=config.model.output_activation, groups=d_steps,
-                                        replicas=strategy.num_replicas_in_sync)
+                                        replicas=strategy.num_replicas_in_sync,
+                                        with_index=model.needs_data_index)
         model.fit(dataset, initial_epoch=first_epoch, epochs=last_epoch, steps_per_epoch=steps,
                   callbacks=callbacks, verbose=verbose, shuffle=False)
 

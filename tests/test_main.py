@@ -89,7 +89,7 @@ FLAGFILES = sorted(f for f in os.listdir(os.path.join(os.path.dirname(__file__),
 def test_one_flagfile_per_experiment_and_ablation():
     expected = {f"{d}{a}.flags" for d in ("fashion_mnist", "affine_mnist", "cifar10")
                 for a in ("", "_no_em", "_no_mcgn", "_no_memory")}
-    expected |= {f"{d}{m}.flags" for d in ("fashion_mnist", "mnist") for m in ("", "_dcgan", "_infogan")}
+    expected |= {f"{d}{m}.flags" for d in ("fashion_mnist", "mnist") for m in ("", "_dcgan", "_infogan", "_micgan")}
     assert expected <= set(FLAGFILES)
 
 
@@ -112,13 +112,13 @@ def test_flagfiles_parse_into_the_intended_config(name, monkeypatch):
     model = config.model
     from memorygan_tf import models
 
-    peer = next((m for m in ("dcgan", "infogan") if name.endswith(f"_{m}.flags")), None)
+    peer = next((m for m in ("dcgan", "infogan", "micgan") if name.endswith(f"_{m}.flags")), None)
     assert model.model == (peer or "memorygan")
     built = models.model_class(model)
-    assert built is {"dcgan": models.DCGAN, "infogan": models.InfoGAN}.get(
+    assert built is {"dcgan": models.DCGAN, "infogan": models.InfoGAN, "micgan": models.MICGAN}.get(
         peer, models.DCGAN if "_no_memory" in name else models.MemoryGAN)
     if peer:
-        assert model.z_dim == (62 if peer == "infogan" else 2)
+        assert model.z_dim == {"infogan": 62, "micgan": 256}.get(peer, 2)
         return
     assert model.use_memory == ("_no_memory" not in name)
     assert model.use_mcgn == ("_no_mcgn" not in name)

@@ -12,10 +12,11 @@ from memorygan_tf.models.base import GAN
 from memorygan_tf.models.dcgan import DCGAN
 from memorygan_tf.models.infogan import InfoGAN
 from memorygan_tf.models.memorygan import MemoryGAN
+from memorygan_tf.models.micgan import MICGAN
 
-__all__ = ["GAN", "DCGAN", "InfoGAN", "MemoryGAN", "REGISTRY", "build", "model_class"]
+__all__ = ["GAN", "DCGAN", "InfoGAN", "MemoryGAN", "MICGAN", "REGISTRY", "build", "model_class"]
 
-REGISTRY = {"memorygan": MemoryGAN, "dcgan": DCGAN, "infogan": InfoGAN}
+REGISTRY = {"memorygan": MemoryGAN, "dcgan": DCGAN, "infogan": InfoGAN, "micgan": MICGAN}
 
 
 def model_class(model_config):

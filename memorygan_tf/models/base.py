@@ -10,6 +10,9 @@ tuner) uses a model only through the members of :class:`GAN` below, and nothing 
   set (the memory slot of MemoryGAN, the codes of InfoGAN; none for the DCGAN);
 * ``optimizer_names``, :meth:`compile` (one optimizer per name), :meth:`build_optimizers`,
   :meth:`checkpoint_items` (everything a resume needs);
+* ``needs_data_index`` (the data stream yields (images, their indices in the training
+  set)), :meth:`prepare_training` (state sized by the training set, made before a
+  restore) and :meth:`training_callbacks` (work between steps, e.g. MIC-GANs' CRP rounds);
 * :meth:`diagnostics` (scalars at log steps), :meth:`epoch_summaries` (histograms and
   images at epoch ends), :meth:`evaluation_report` (model-specific scores of the test set);
 * :meth:`add_serving_endpoints` (its SavedModel signatures);
@@ -73,6 +76,7 @@ class DiscriminatorOutputs:
     d_fake: Any
     info: Any  # the information term on the generated batch (unweighted scalar)
     aux: Any = None  # passed to after_discriminator_step (MemoryGAN: its write plans)
+    penalty: Any = 0.0  # added to the D loss as is (already a global-batch mean: MIC-GANs' R1)
 
 
 @dataclasses.dataclass
@@ -91,6 +95,7 @@ class GAN(keras.Model):
     clusters = False  # True: assign() maps images to clusters
     cluster_control = None  # the control whose value picks the cluster to generate from
     optimizer_names = ("d_optimizer", "g_optimizer")
+    needs_data_index = False  # True: train_step reads (images, indices) (data.make_dataset's with_index)
 
     def __init__(self, config, seed=0, jit_compile=False, precision="float32", **kwargs):
         super().__init__(**kwargs)
@@ -165,6 +170,19 @@ class GAN(keras.Model):
     def judge_generated(self, raw_fake, latent):
         raise NotImplementedError
 
+    def training_latent(self, local_batch, purpose, index, data_index):
+        """The generator input of a training step's D (`index`) or G step; `data_index`:
+        the real batch's indices in the training set (None unless needs_data_index)."""
+        return self.local_latent(local_batch, purpose, index)
+
+    def prepare_training(self, images):
+        """Creates state sized by the training images (called in the strategy scope,
+        before a checkpoint is restored)."""
+
+    def training_callbacks(self, images, output_activation):
+        """Keras callbacks the trainer adds for this model (they run before the harness's)."""
+        return []
+
     def after_discriminator_step(self, aux, token):
         """Runs after each D step's update; returns the ordering token of collectives."""
         return token
@@ -221,10 +239,14 @@ class GAN(keras.Model):
         """The generator: latent -> images."""
         return self.generator(latent, training=training)
 
-    def compile(self, d_optimizer, g_optimizer, **kwargs):
+    def compile(self, *optimizers, **kwargs):
+        """One optimizer per name of ``optimizer_names``, in that order."""
+        if len(optimizers) != len(self.optimizer_names):
+            raise TypeError(f"{type(self).__name__} takes {len(self.optimizer_names)} optimizers "
+                            f"({', '.join(self.optimizer_names)}), got {len(optimizers)}")
         super().compile(**kwargs)
-        self.d_optimizer = d_optimizer
-        self.g_optimizer = g_optimizer
+        for name, optimizer in zip(self.optimizer_names, optimizers):
+            setattr(self, name, optimizer)
 
     @property
     def optimizers(self):
@@ -326,16 +348,19 @@ class GAN(keras.Model):
 
     # ------------------------------------------------------ train step
     def train_step(self, data):
-        real = data[0] if isinstance(data, (tuple, list)) else data
+        real, data_index = data, None
+        if isinstance(data, (tuple, list)):
+            real, data_index = data[0], (data[1] if self.needs_data_index else None)
         d_steps = self.config.d_steps
         # d_steps D steps, each on its own slice of the real batch (the data pipeline
         # delivers d_steps batches per step, see data.make_dataset's `groups`).
         reals = tf.split(real, d_steps) if d_steps > 1 else [real]
+        indices = tf.split(data_index, d_steps) if d_steps > 1 and data_index is not None else [data_index] * d_steps
         step = tf.cast(tf.convert_to_tensor(self.step), keras.backend.floatx())
         token = []  # orders this step's collectives
-        for index, real_batch in enumerate(reals):
+        for index, (real_batch, batch_index) in enumerate(zip(reals, indices)):
             # D step on a real and a generated batch.
-            latent = self.local_latent(tf.shape(real_batch)[0], D_STEP, index)
+            latent = self.training_latent(tf.shape(real_batch)[0], D_STEP, index, batch_index)
             d_grads, d_loss, d_real, d_fake, aux = self.discriminator_gradients(real_batch, latent)
             self.d_optimizer.apply_gradients(zip(d_grads, self.discriminator_variables))
             self._update_averages(self.discriminator_variables, self.d_averages, step * d_steps + index + 2)
@@ -344,7 +369,7 @@ class GAN(keras.Model):
                 self.trackers[name].update_state(value)
 
         # G step with fresh noise and controls.
-        latent = self.local_latent(tf.shape(reals[-1])[0], G_STEP)
+        latent = self.training_latent(tf.shape(reals[-1])[0], G_STEP, 0, indices[-1])
         g_grads, g_loss, info_g, fm_loss, aux = self.generator_gradients(latent, real)
         self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
         self._update_averages(self.generator.trainable_variables, self.g_averages, step + 2)
@@ -368,7 +393,7 @@ class GAN(keras.Model):
             out = self.discriminate_pair(real, fake, latent)
             d_loss = self._global_mean(losses.discriminator_loss(out.log_d_real, out.log_1m_d_fake,
                                                                  out.log_1m_d_real, self.config.label_smoothing))
-            d_total = (d_loss + self.info_weight * out.info / replicas
+            d_total = (d_loss + self.info_weight * out.info / replicas + out.penalty
                        + self.history_penalty(self.discriminator_variables, self.d_averages))
         grads = tape.gradient(d_total, self.discriminator_variables)
         return grads, d_loss * replicas, tf.reduce_mean(out.d_real), tf.reduce_mean(out.d_fake), out.aux
