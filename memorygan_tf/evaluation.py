@@ -373,11 +373,16 @@ def clustering_report(model, x_test, y_test, num_classes=None, batch_size=1000):
     (C = number of classes, clusters ranked by the model's weights), and purity, NMI and
     the Hungarian accuracy of those assignments against the labels (`*_top`); and
     the same over all clusters (`cluster_*`, with the number of clusters used)."""
-    x = data.scale_images(x_test, model.config.output_activation).numpy()
     labels = np.asarray(y_test)
     count = num_classes or len(np.unique(labels))
-    every, weights = model.assign(x)
-    top, _ = model.assign(x, clusters=heaviest_clusters(weights, count))
+    chosen = heaviest_clusters(model.cluster_weights(), count)
+    every, top = [], []  # both argmaxes from one pass of cluster_scores (assign's rule)
+    for start in range(0, len(x_test), batch_size):
+        x = data.scale_images(x_test[start:start + batch_size], model.config.output_activation).numpy()
+        scores = np.asarray(model.cluster_scores(x))
+        every.append(np.argmax(scores, axis=1))
+        top.append(chosen[np.argmax(scores[:, chosen], axis=1)])
+    every, top = np.concatenate(every), np.concatenate(top)
     return dict(cluster_purity_top=cluster_purity(top, labels), cluster_nmi_top=normalized_mutual_information(top, labels),
                 cluster_accuracy_top=clustering_accuracy(top, labels), cluster_purity=cluster_purity(every, labels),
                 cluster_nmi=normalized_mutual_information(every, labels),

@@ -274,26 +274,32 @@ def test_heaviest_clusters_ranks_by_weight_then_id():
 
 
 class _Assigner:
-    """A stand-in clustering model: image i belongs to cluster i % 4 unless restricted,
-    then to the first allowed cluster; weights favour clusters 2 and 3."""
+    """A stand-in clustering model: image i scores highest on cluster i % 4 and next on
+    cluster 2, so restricted to clusters 2 and 3 it goes to 2 unless it is 3's; weights
+    favour clusters 2 and 3. Scores are asked for once per batch."""
 
     clusters = True
+    calls = 0
 
     class config:  # noqa: N801 - mimics model.config
         output_activation = "sigmoid"
 
-    def assign(self, images, clusters=None):
-        ids = np.arange(len(images)) % 4
-        if clusters is not None:
-            allowed = list(clusters)
-            ids = np.array([i if i in allowed else allowed[0] for i in ids])
-        return ids, np.array([0.1, 0.2, 0.4, 0.3])
+    def cluster_scores(self, images):
+        self.calls += 1
+        scores = np.eye(4)[np.arange(len(images)) % 4]
+        scores[:, 2] += 0.5
+        return scores
+
+    def cluster_weights(self):
+        return np.array([0.1, 0.2, 0.4, 0.3])
 
 
 def test_clustering_report_uses_the_c_heaviest_clusters():
     images = np.zeros((8, 28, 28, 1), np.uint8)
     labels = np.array([0, 1, 2, 3, 0, 1, 2, 3]) % 2  # two classes: C = 2 heaviest clusters are 2 and 3
-    report = ev.clustering_report(_Assigner(), images, labels)
+    model = _Assigner()
+    report = ev.clustering_report(model, images, labels, batch_size=4)
+    assert model.calls == 2  # one pass over the test images, in two batches
     # all clusters: i % 4, each pure (cluster c holds label c % 2)
     assert report["cluster_purity"] == 1.0 and report["clusters_used"] == 4
     # top-2: clusters 0 and 1 fold into cluster 2 (allowed[0] of [2, 3]): ids 2,2,2,3,...
