@@ -45,10 +45,9 @@ def _images(model, latent):
 
 
 def noise(model, n, seed):
-    """n noise vectors z of the model's prior, reproducible from `seed` (the figures' z)."""
-    if model.config.z_distribution == "uniform":
-        return tf.random.stateless_uniform([n, model.config.z_dim], [seed, 7], -1.0, 1.0)
-    return tf.random.stateless_normal([n, model.config.z_dim], [seed, 7])
+    """n noise vectors z of the model's prior (GAN.sample_noise), reproducible from `seed`
+    (the figures' z)."""
+    return model.sample_noise(n, tf.constant([seed, 7], tf.int64))
 
 
 def bilinear(corners, size=GRID):

@@ -16,7 +16,18 @@ except RuntimeError:  # already initialised
 
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from tests.helpers import blobs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory):
+    """A custom data file of 48 generated 28x28 images (x_train only)."""
+    path = str(tmp_path_factory.mktemp("data") / "blobs.npz")
+    np.savez(path, x_train=blobs(48)[..., 0])
+    return path
 
 
 @pytest.fixture

@@ -32,6 +32,12 @@ def blobs(n=64, size=28, channels=1, seed=0):
     return images
 
 
+def args_for(data_path, logdir, *extra):
+    """main's flags for a tiny two-step-per-epoch run on a custom data file."""
+    return ["--dataset=custom", f"--data_path={data_path}", f"--logdir={logdir}", "--batch_size=8",
+            "--steps_per_epoch=2", "--num_sample_images=4", *TINY_FLAGS, *extra]
+
+
 def run_main(args, cwd=ROOT, timeout=600):
     """Runs `python -m memorygan_tf.main` in a subprocess; returns the CompletedProcess."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)

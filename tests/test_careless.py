@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from memorygan_tf import configs, rundir
-from tests.helpers import ROOT, TINY_FLAGS, TINY_MODEL, assert_one_line_error, blobs, run_main
+from tests.helpers import ROOT, TINY_FLAGS, TINY_MODEL, args_for, assert_one_line_error, blobs, run_main
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
@@ -25,18 +25,6 @@ ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 def tool(name, *args, timeout=600):
     return subprocess.run([sys.executable, os.path.join(ROOT, "tools", name), *args], capture_output=True,
                           text=True, env=ENV, timeout=timeout, cwd=ROOT)
-
-
-@pytest.fixture(scope="module")
-def npz(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("data") / "blobs.npz")
-    np.savez(path, x_train=blobs(48)[..., 0])
-    return path
-
-
-def args_for(data_path, logdir, *extra):
-    return ["--dataset=custom", f"--data_path={data_path}", f"--logdir={logdir}", "--batch_size=8",
-            "--steps_per_epoch=2", "--num_sample_images=4", *TINY_FLAGS, *extra]
 
 
 def fake_run(folder, checkpoint=False):

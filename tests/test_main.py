@@ -7,14 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import TINY_FLAGS, assert_one_line_error, blobs, run_main
-
-
-@pytest.fixture(scope="module")
-def npz(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("data") / "blobs.npz")
-    np.savez(path, x_train=blobs(48)[..., 0])
-    return path
+from tests.helpers import TINY_FLAGS, assert_one_line_error, run_main
 
 
 @pytest.mark.messages

@@ -16,21 +16,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import ROOT, TINY_FLAGS, assert_one_line_error, blobs, run_main
+from tests.helpers import ROOT, args_for, assert_one_line_error, run_main
 
 pytestmark = pytest.mark.slow  # every test here starts training subprocesses
-
-
-@pytest.fixture(scope="module")
-def npz(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("data") / "blobs.npz")
-    np.savez(path, x_train=blobs(48)[..., 0])
-    return path
-
-
-def args_for(npz, logdir, *extra):
-    return ["--dataset=custom", f"--data_path={npz}", f"--logdir={logdir}", "--batch_size=8",
-            "--steps_per_epoch=2", "--num_sample_images=4", *TINY_FLAGS, *extra]
 
 
 @pytest.fixture(scope="module")
