@@ -83,6 +83,17 @@ def train_step_overhead(dataset, batch=64, repeats=10, jit_compile=False):
                 overhead_pct=100.0 * (times["memorygan"] / times["dcgan"] - 1.0))
 
 
+def model_steps(dataset="fashion_mnist", batch=64, repeats=10):
+    """Median step ms of every registered model (its defaults: the data set's preset and
+    configs.MODEL_PRESETS), interleaved in one process, with each one's ratio to the
+    DCGAN's. MIC-GANs' step is timed without its CRP rounds (their cost, once per
+    `micgan_round_steps`, is printed in its training log)."""
+    functions = {name: _train_function(_model_config(dataset, model=name), batch)[1] for name in configs.MODELS}
+    times = interleaved(functions, repeats)
+    return [dict(dataset=dataset, model=name, batch=batch, repeats=repeats, step_ms=1e3 * t,
+                 ratio_to_dcgan=t / times["dcgan"]) for name, t in times.items()]
+
+
 def speed_settings(dataset="fashion_mnist", batch=64, repeats=15):
     """Median step ms of MemoryGAN in each speed setting, interleaved in one process:
     the baseline (float32, Keras's Adam: the step as it was before the fused Adam and
@@ -405,6 +416,9 @@ def run_suite(quick=False, data_path=None, log=print):
     if not quick:
         results["train_step_xla"] = [train_step_overhead("fashion_mnist", repeats=repeats, jit_compile=True)]
 
+    log("every model's step ...")
+    results["model_steps"] = model_steps(repeats=repeats)
+
     log("speed settings ...")
     results["speed_settings"] = speed_settings(repeats=repeats)
 
@@ -471,8 +485,21 @@ def targets(results):
     return out
 
 
+def _model_steps_lines(entries):
+    lines = ["## Every model's step (Fashion-MNIST, batch 64, median, interleaved in one process)", "",
+             "| model | step ms | ratio to DCGAN |", "|---|---|---|"]
+    return lines + [f"| {e['model']} | {e['step_ms']:.1f} | {e['ratio_to_dcgan']:.3f} |" for e in entries]
+
+
+def _machine_line(m):
+    return (f"CPU: {m.get('cpu')}, {m.get('cores')} cores, {m.get('mhz')} MHz, oneDNN "
+            f"{'on' if m.get('onednn') else 'off'}, instruction sets: {' '.join(m.get('instruction_sets', []))}")
+
+
 def markdown(results):
-    """A human summary of run_suite's (or compare_checkouts') results."""
+    """A human summary of run_suite's (or compare_checkouts', or model_steps') results."""
+    if results.get("mode") == "models":
+        return "\n".join([_machine_line(results["machine"]), ""] + _model_steps_lines(results["model_steps"])) + "\n"
     if results.get("mode") == "baseline":
         m = results["machine"]
         lines = [f"# Before and after ({results['baseline']} against this checkout)", "",
@@ -492,9 +519,9 @@ def markdown(results):
         lines.append(f"| {e['dataset']} | {e.get('precision', '-')} | {e['jit_compile']} | "
                      f"{e['memorygan_step_ms']:.1f} | {e['dcgan_step_ms']:.1f} | {e['ratio']:.3f} | "
                      f"{e['overhead_pct']:+.1f} % |")
-    m = results["machine"]
-    lines += ["", f"CPU: {m.get('cpu')}, {m.get('cores')} cores, {m.get('mhz')} MHz, oneDNN "
-              f"{'on' if m.get('onednn') else 'off'}, instruction sets: {' '.join(m.get('instruction_sets', []))}"]
+    lines += ["", _machine_line(results["machine"])]
+    if results.get("model_steps"):
+        lines += [""] + _model_steps_lines(results["model_steps"])
     if results.get("speed_settings"):
         lines += ["", "## Speed settings (MemoryGAN step, median, interleaved in one process)", "",
                   "| setting | step ms | ratio to before |", "|---|---|---|"]

@@ -48,6 +48,11 @@ def test_quick_benchmark_writes_well_formed_json(tmp_path):
     assert data["mode"] == "quick"
     step = data["train_step"][0]
     assert step["dataset"] == "fashion_mnist" and step["memorygan_step_ms"] > 0 and step["dcgan_step_ms"] > 0
+    from memorygan_tf import configs
+
+    assert [e["model"] for e in data["model_steps"]] == list(configs.MODELS)
+    assert all(e["step_ms"] > 0 for e in data["model_steps"])
+    assert "| micgan |" in (tmp_path / "bench.md").read_text()
     assert step["ratio"] == pytest.approx(step["memorygan_step_ms"] / step["dcgan_step_ms"], rel=1e-6)
     for entry in data["memory"]:
         assert {"size", "key_dim", "choose_k", "read_update_ms", "floor_ms", "ratio_to_floor"} <= set(entry)

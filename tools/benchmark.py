@@ -2,6 +2,7 @@
 
     python tools/benchmark.py --quick            # under a minute, a smoke test (CI runs it)
     python tools/benchmark.py --data_path=../shared/data/fashion_mnist.npz
+    python tools/benchmark.py --models --out=docs/benchmark_models.json   # every model's step
 
 A thin wrapper over benchmarks.suite.run_suite (benchmarks/ at the top level: not shipped in the wheel).
 """
@@ -23,6 +24,8 @@ flags.DEFINE_string("baseline", None, "A checkout of an earlier commit (e.g. `gi
                     "instead of the suite, time its Fashion-MNIST step against this checkout's, fresh processes "
                     "in rotation (benchmarks.suite.compare_checkouts).")
 flags.DEFINE_integer("rounds", 3, "Rounds of the --baseline comparison.")
+flags.DEFINE_boolean("models", False, "Instead of the suite, only every registered model's Fashion-MNIST step, "
+                     "interleaved in one process (benchmarks.suite.model_steps; the peer table's step times).")
 
 
 def main(argv):
@@ -42,6 +45,11 @@ def main(argv):
                        compare_checkouts=benchmarks.compare_checkouts(
                            os.path.abspath(FLAGS.baseline), here, rounds=FLAGS.rounds, steps=5 if FLAGS.quick else 15,
                            log=lambda m: print(m, flush=True)))
+    elif FLAGS.models:
+        from memorygan_tf import hardware
+
+        results = dict(mode="models", machine=hardware.machine_info(),
+                       model_steps=benchmarks.model_steps(repeats=3 if FLAGS.quick else 15))
     else:
         results = benchmarks.run_suite(quick=FLAGS.quick, data_path=FLAGS.data_path,
                                        log=lambda m: print(m, flush=True))
