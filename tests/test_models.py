@@ -17,7 +17,7 @@ from tests.test_distributed import replicas_of
 TINY_INFOGAN = dict(z_dim=3, info_categories=3, info_continuous=2)
 # Three modes; a CRP round at steps 1, 2, 3, ... after one initialisation step.
 TINY_MICGAN = dict(z_dim=3, micgan_modes=3, micgan_init_steps=1, micgan_round_steps=1, micgan_encoder_steps=2,
-                   micgan_gibbs_rounds=1, micgan_gibbs_sweeps=1)
+                   micgan_gibbs_rounds=1, micgan_gibbs_sweeps=1, micgan_r1=10.0)
 TINY = {"infogan": TINY_INFOGAN, "micgan": TINY_MICGAN}
 
 

@@ -29,8 +29,9 @@ checkpoint and the seed (stateless draws for the encoder, numpy Generator seeded
 (seed, round) for the sweeps), so one interrupted before its checkpoint is redone the
 same way.
 
-The loss is the harness's (the non-saturating GAN loss of the other models), plus the
-authors' R1 penalty gamma E||grad_x logit(x)||^2 on real images (gamma = micgan_r1).
+The loss is the harness's (the non-saturating GAN loss of the other models); the
+authors' R1 penalty gamma E||grad_x logit(x)||^2 on real images is an option
+(micgan_r1; off by default: their gamma = 10 held the discriminator at chance here).
 """
 
 from __future__ import annotations
