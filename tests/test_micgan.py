@@ -166,5 +166,6 @@ def compare_micgan_mirrored_with_one_device(steps=3):
         np.testing.assert_allclose(copies[0], getattr(single, name).numpy(), atol=1e-6, err_msg=name)
 
 
+@pytest.mark.slow  # a fresh process (see test_models' InfoGAN case); ~25 s on 2 cores
 def test_micgan_two_replicas_match_one_device():
     assert_passes_in_float64_process("tests.test_micgan", "compare_micgan_mirrored_with_one_device")
