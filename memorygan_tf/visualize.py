@@ -146,13 +146,15 @@ def codes_grid(model, continuous_index=0, seed=0, columns=GRID):
 
 def clusters_grid(model, rows=10, columns=GRID, seed=0):
     """Samples per cluster (MIC-GANs' Fig. 1): one row per cluster, the `rows` heaviest
-    by the model's cluster weights (MemoryGAN: slots by h v; InfoGAN: code values), the
-    same `columns` noise vectors in every row. Returns (grid, the clusters shown)."""
+    by the model's cluster weights (MemoryGAN: slots by h v; InfoGAN: code values;
+    MIC-GANs: modes by pi), clusters of weight 0 (pruned modes) left out, the same
+    `columns` noise vectors in every row. Returns (grid, the clusters shown)."""
     from memorygan_tf import evaluation
 
     if not model.clusters:
         raise ValueError(f"clusters needs a model that clusters images (this run's model is {type(model).__name__})")
-    shown = evaluation.heaviest_clusters(model.cluster_weights(), rows)
+    weights = np.asarray(model.cluster_weights())
+    shown = evaluation.heaviest_clusters(weights, min(rows, max(1, int(np.sum(weights > 0)))))
     z = tf.tile(noise(model, columns, seed), [len(shown), 1])
     ids = tf.constant(np.repeat(shown, columns).astype(np.int32))
     return tile(_images(model, model.latent_from(z, **{model.cluster_control: ids})), columns), shown

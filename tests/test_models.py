@@ -246,7 +246,7 @@ def test_run_config_records_the_model(tmp_path):
     assert rundir.load_run_config(config.train.logdir).model == config.model
 
 
-@pytest.mark.parametrize("name", ["memorygan", "infogan"])
+@pytest.mark.parametrize("name", ["memorygan", "infogan", "micgan"])
 def test_clusters_grid_rows_are_the_heaviest_clusters(name):
     from memorygan_tf import visualize
 
@@ -259,11 +259,14 @@ def test_clusters_grid_rows_are_the_heaviest_clusters(name):
         model.memory.values.assign(values)
         model.memory.histogram.assign(histogram)
         expected = [5, 9, 2]
+    elif name == "micgan":  # mode 1 pruned (weight 0): left out, though 3 rows were asked for
+        model.mode_weights.assign([0.25, 0.0, 0.75])
+        expected = [2, 0]
     else:
         expected = [0, 1, 2]  # equal weights: lower ids first
     grid, shown = visualize.clusters_grid(model, rows=3, columns=4)
     assert list(shown) == expected
-    assert grid.shape == (3 * 28, 4 * 28, 1)
+    assert grid.shape == (len(expected) * 28, 4 * 28, 1)
     # row r is generated from cluster shown[r]
     z = visualize.noise(model, 4, 0)
     row = model.generator(model.latent_from(z, **{model.cluster_control: tf.fill([4], int(shown[1]))}),
