@@ -133,16 +133,17 @@ def reassign_pruned(labels, active, rng):
 
 def cluster(embeddings, mixture, rng, rounds=3, sweeps=3, min_members=None, inflate=1.1, concentration=None,
             labels=None):
-    """`rounds` rounds of (likelihoods, `sweeps` Gibbs sweeps, refit and prune) starting
-    from the argmax-likelihood labels (or `labels`). `min_members` defaults to the
-    authors' (d + 1) x 10. Returns (labels [n], mixture, weights [K] = label shares)."""
+    """`rounds` rounds of (likelihoods, `sweeps` Gibbs sweeps, refit and prune), each
+    starting, as the authors' code does, from the labels of highest likelihood under the
+    mixture of that round (the first from `labels` instead, if given). `min_members`
+    defaults to the authors' (d + 1) x 10. Returns (labels [n], mixture, weights [K] =
+    label shares)."""
     x = np.asarray(embeddings, np.float64)
     min_members = (x.shape[1] + 1) * 10 if min_members is None else min_members
-    log_lik = log_likelihoods(x, mixture)
-    if labels is None:
-        labels = np.argmax(log_lik, axis=1)
-    for _ in range(rounds):
+    for index in range(rounds):
         log_lik = log_likelihoods(x, mixture)
+        if labels is None or index > 0:
+            labels = np.argmax(log_lik, axis=1)
         for _ in range(sweeps):
             labels = gibbs_sweep(labels, log_lik, mixture.active, rng, concentration)
         mixture = refit(x, labels, mixture, min_members, inflate)

@@ -77,3 +77,17 @@ def test_same_seed_same_labels():
 def test_initial_mixture_needs_a_dimension_per_mode():
     with pytest.raises(ValueError, match="at least as many dimensions as modes"):
         crp.Mixture.initial(5, 3)
+
+
+def test_each_refit_round_restarts_from_the_most_likely_labels():
+    """As the authors' crp(): round 2 starts from the argmax under the refitted mixture,
+    not from round 1's labels (no Gibbs sweeps here, so only the restart moves labels)."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0.0, 1.5, (100, 2)), rng.normal([6.0, 0.0], 1.5, (100, 2))])
+    mixture = crp.Mixture(np.array([[0.0, 0.0], [2.0, 0.0]]), np.tile(np.eye(2), (2, 1, 1)), np.ones(2, bool))
+    first = np.argmax(crp.log_likelihoods(x, mixture), axis=1)
+    refitted = crp.refit(x, first, mixture, min_members=5)
+    expected = np.argmax(crp.log_likelihoods(x, refitted), axis=1)
+    assert np.sum(expected != first) >= 10  # the refit moves the boundary
+    np.testing.assert_array_equal(crp.cluster(x, mixture, rng, rounds=1, sweeps=0, min_members=5)[0], first)
+    np.testing.assert_array_equal(crp.cluster(x, mixture, rng, rounds=2, sweeps=0, min_members=5)[0], expected)
