@@ -293,16 +293,27 @@ def build_q_head(model_config, outputs, hidden=128, name="q_head"):
     return keras.Model(q, out, name=name)
 
 
-def build_generator(model_config, input_dim, name="generator"):
+def build_generator(model_config, input_dim, name="generator", modes=0):
     """G(latent): a latent vector of `input_dim` values -> image. The model chooses what
     the latent holds: [z, K_i] for the MCGN (Sec. 3.2), [z, codes] for InfoGAN, z alone
-    for the DCGAN (models.base.GAN.generator_input_dim)."""
+    for the DCGAN (models.base.GAN.generator_input_dim).
+
+    `modes` > 0 (MIC-GANs): the latent is [z, one_hot(k)] with `modes` values of k, and
+    the network reads z + e_k, a learned embedding per mode of z's size initialised
+    N(0, I) like z itself (the authors' "embedding_add" conditioning), so the mode moves
+    the input as much as the noise does from the first step."""
     arch = architecture_for(model_config)
     f = model_config.f_dim
     height, width, channels = model_config.image_shape
     out_act = model_config.output_activation
-    latent = keras.Input(shape=(input_dim,), name="latent")
-    b = _Blocks(model_config, modulate_by=latent if model_config.self_modulation else None)
+    inputs = keras.Input(shape=(input_dim,), name="latent")
+    latent = inputs
+    if modes:
+        z_dim = input_dim - modes
+        embedding = layers.Dense(z_dim, use_bias=False, kernel_initializer=keras.initializers.RandomNormal(stddev=1.0),
+                                 name="mode_embedding")(inputs[:, z_dim:])
+        latent = layers.Add()([inputs[:, :z_dim], embedding])
+    b = _Blocks(model_config, modulate_by=inputs if model_config.self_modulation else None)
     if arch == "dcgan28":
         h = b.lrelu(b.bn(b.dense(latent, model_config.fc_dim, bias=False)))
         h = layers.ReLU()(b.bn(b.dense(h, f * 2 * (height // 4) * (width // 4), bias=False)))
@@ -329,4 +340,4 @@ def build_generator(model_config, input_dim, name="generator"):
     else:
         raise ValueError(f"unknown architecture {arch!r}")
     x = layers.Activation(out_act, dtype="float32")(x)
-    return keras.Model(latent, x, name=name)
+    return keras.Model(inputs, x, name=name)

@@ -107,7 +107,7 @@ class GAN(keras.Model):
             self.generator_gradients = tf.function(self.generator_gradients, jit_compile=True)
         with networks.precision(precision):  # state outside the networks stays float32
             self.encoder = networks.build_encoder(config)
-            self.generator = networks.build_generator(config, self.generator_input_dim())
+            self.generator = self.build_generator()
             self.build_heads()
             # Feature matching reads an intermediate encoder activation (same weights).
             self.feature_encoder = networks.feature_view(self.encoder) if config.feature_matching else None
@@ -137,6 +137,10 @@ class GAN(keras.Model):
     def generator_input_dim(self):
         """Width of the generator input [z, controls]."""
         return self.noise_dim
+
+    def build_generator(self):
+        """The generator of [z, controls] (called in the precision scope)."""
+        return networks.build_generator(self.config, self.generator_input_dim())
 
     def build_heads(self):
         """Creates the discriminator's heads on the encoder (called in the precision scope)."""

@@ -1,9 +1,10 @@
 """MIC-GANs (Yin et al., ICCV 2021): a mixture of conditional GANs whose modes a Chinese
 Restaurant Process finds in the data, trained by the Adversarial CRP (their Algorithm 1).
 
-One generator reads [z, one_hot(k)] for a mode k of the truncation K (the first dense
-layer turns one_hot(k) into a learned vector per mode, added to its image of z: the
-authors' "embedding" conditioning); the discriminator's trunk is the DCGAN's encoder with
+One generator reads [z, one_hot(k)] for a mode k of the truncation K and runs its
+network on z + e_k, a learned embedding of mode k initialised N(0, I) like z (the
+authors' "embedding_add" conditioning; networks.build_generator's `modes`); the
+discriminator's trunk is the DCGAN's encoder with
 K + 1 logits, the first unconditional and one per mode (their masked logits); a separate
 mode encoder Q (Eq. 12; networks.build_mode_encoder) maps images into a K-dimensional
 space where each mode is a Gaussian N(mu_k, Sigma_k).
@@ -69,6 +70,9 @@ class MICGAN(base.GAN):
 
     def generator_input_dim(self):
         return self.config.z_dim + self.modes
+
+    def build_generator(self):
+        return networks.build_generator(self.config, self.generator_input_dim(), modes=self.modes)
 
     def build_heads(self):
         self.logit_head = networks.build_logit_head(self.config, outputs=self.modes + 1)
@@ -336,5 +340,5 @@ class AdversarialCRP(keras.callbacks.Callback):
         start = time.perf_counter()
         summary = model.run_round(due, self.scaled)
         self.log(f"\nMIC-GANs CRP round {due} at step {step}: {summary['active']} modes active, "
-                 f"{summary['effective']:.1f} effective, encoder loss {summary['encoder_loss']:.4f} "
+                 f"{summary['effective']:.1f} effective, encoder loss {summary['encoder_loss']:.3g} "
                  f"({time.perf_counter() - start:.0f} s)")
