@@ -44,3 +44,29 @@ def z_spec(model):
 
 def seed_spec():
     return tf.TensorSpec([2], tf.int64, name="seed")
+
+
+def inverse_cdf(cdf, uniform):
+    """Index i of each uniform u in [0, 1) by inverse-CDF sampling from an unnormalised
+    cumulative weight vector `cdf` [n] (a prior over slots or modes)."""
+    idx = tf.searchsorted(cdf, uniform * cdf[-1], side="right")
+    return tf.minimum(tf.cast(idx, tf.int32), tf.shape(cdf, out_type=tf.int32)[0] - 1)
+
+
+def add_prior_endpoints(archive, z_spec, pick, generate, name):
+    """serve(z) and sample(z, seed) -> {"images", name}: each row's control from
+    pick(uniform), with a uniform hashed from that row's z (serve: the same z always
+    gives the same image) or drawn from the seed (sample); images from generate(z, control)."""
+
+    def serve(z):
+        z = finite(z)
+        control = pick(hash_uniform(z))
+        return {"images": generate(z, control), name: control}
+
+    def sample(z, seed):
+        z = finite(z)
+        control = pick(tf.random.stateless_uniform(tf.shape(z)[:1], seed))
+        return {"images": generate(z, control), name: control}
+
+    archive.add_endpoint("serve", serve, input_signature=[z_spec])
+    archive.add_endpoint("sample", sample, input_signature=[z_spec, seed_spec()])

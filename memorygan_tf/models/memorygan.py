@@ -246,19 +246,7 @@ class MemoryGAN(base.GAN):
         def slots_for(uniform):
             if not conditional:
                 return -tf.ones_like(uniform, tf.int32)
-            n = tf.shape(snapshot.prior_cdf)[0]
-            idx = tf.searchsorted(snapshot.prior_cdf, uniform * snapshot.prior_cdf[-1], side="right")
-            return tf.minimum(tf.cast(idx, tf.int32), n - 1)
-
-        def serve(z):
-            z = serving.finite(z)
-            slots = slots_for(serving.hash_uniform(z))
-            return {"images": from_slots(z, slots), "slots": slots}
-
-        def sample(z, seed):
-            z = serving.finite(z)
-            slots = slots_for(tf.random.stateless_uniform(tf.shape(z)[:1], seed))
-            return {"images": from_slots(z, slots), "slots": slots}
+            return serving.inverse_cdf(snapshot.prior_cdf, uniform)
 
         def generate_from_slot(z, slot):
             if conditional:
@@ -266,7 +254,6 @@ class MemoryGAN(base.GAN):
                                         "input slot must lie in [0, memory_size)")
             return {"images": from_slots(serving.finite(z), slot)}
 
-        archive.add_endpoint("serve", serve, input_signature=[z_spec])
-        archive.add_endpoint("sample", sample, input_signature=[z_spec, serving.seed_spec()])
+        serving.add_prior_endpoints(archive, z_spec, slots_for, from_slots, "slots")
         archive.add_endpoint("generate_from_slot", generate_from_slot, input_signature=[
             z_spec, tf.TensorSpec([None], tf.int32, name="slot")])

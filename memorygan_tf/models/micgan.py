@@ -283,29 +283,15 @@ class MICGAN(base.GAN):
         snapshot = ModeSnapshot(self.cluster_weights())
         archive.track(snapshot)
 
-        def modes_for(uniform):
-            idx = tf.searchsorted(snapshot.cdf, uniform * snapshot.cdf[-1], side="right")
-            return tf.minimum(tf.cast(idx, tf.int32), modes - 1)
-
         def from_modes(z, mode):
             return serving.images_from(self, self.latent_from(z, mode))
-
-        def serve(z):
-            z = serving.finite(z)
-            mode = modes_for(serving.hash_uniform(z))
-            return {"images": from_modes(z, mode), "modes": mode}
-
-        def sample(z, seed):
-            z = serving.finite(z)
-            mode = modes_for(tf.random.stateless_uniform(tf.shape(z)[:1], seed))
-            return {"images": from_modes(z, mode), "modes": mode}
 
         def generate_from_mode(z, mode):
             mode = serving.in_range(mode, modes, f"input mode must lie in [0, {modes})")
             return {"images": from_modes(serving.finite(z), mode)}
 
-        archive.add_endpoint("serve", serve, input_signature=[z_spec])
-        archive.add_endpoint("sample", sample, input_signature=[z_spec, serving.seed_spec()])
+        serving.add_prior_endpoints(archive, z_spec, lambda u: serving.inverse_cdf(snapshot.cdf, u), from_modes,
+                                    "modes")
         archive.add_endpoint("generate_from_mode", generate_from_mode,
                              input_signature=[z_spec, tf.TensorSpec([None], tf.int32, name="mode")])
 
