@@ -217,16 +217,18 @@ class MICGAN(base.GAN):
 
     def train_encoder(self, round_index):
         """micgan_encoder_steps encoder steps under the model's strategy; the last loss."""
-        strategy = self.distribute_strategy
+        if getattr(self, "_encoder_step_fn", None) is None:  # traced once, not once per round
+            strategy = self.distribute_strategy
 
-        @tf.function
-        def step(i):
-            losses = strategy.run(self.encoder_step, args=(round_index, i))
-            return strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
+            @tf.function
+            def step(r, i):
+                losses = strategy.run(self.encoder_step, args=(r, i))
+                return strategy.reduce(tf.distribute.ReduceOp.MEAN, losses, axis=None)
 
+            self._encoder_step_fn = step
         loss = None
         for i in range(self.config.micgan_encoder_steps):
-            loss = step(tf.constant(i, tf.int64))
+            loss = self._encoder_step_fn(tf.constant(round_index, tf.int64), tf.constant(i, tf.int64))
         return float(loss)
 
     def run_round(self, round_index, images):
