@@ -171,9 +171,11 @@ class ModelConfig:
     micgan_gibbs_sweeps: int = _micgan(3, "MIC-GANs: Gibbs sweeps over the labels per refit.")
     micgan_concentration: float = _micgan(0.0, "MIC-GANs: CRP concentration alpha of Eq. 10 (an item may "
                                           "open an empty mode); 0: the authors' rule, existing modes only.")
-    micgan_r1: float = _micgan(0.0, "MIC-GANs: weight gamma of the R1 penalty gamma E||grad_x logit(x)||^2 on "
-                               "real images; 0: off, as for the other models (the authors: 10, which held the "
-                               "discriminator at chance here: README).")
+    micgan_r1: float = _micgan(10.0, "MIC-GANs: weight gamma of the R1 penalty gamma E||grad_x logit(x)||^2 on "
+                               "real images from the first CRP round on (the authors' 10; without it the "
+                               "generator collapsed to black images in the conditional stage: README); 0: off.")
+    micgan_r1_init: bool = _micgan(False, "MIC-GANs: apply the R1 penalty in the initialisation stage too (the "
+                                   "authors do; with gamma 10 it held the discriminator at chance there, here).")
     spectral_norm: bool = option(False, "Spectral normalisation of the encoder's conv and dense kernels "
                                  "(Miyato et al. 2018; keras.layers.SpectralNormalization).",
                                  search=Choice((False, True)))

@@ -81,19 +81,66 @@ def test_discriminator_picks_the_unconditional_logit_then_the_modes():
 
 
 def test_r1_penalty_is_gamma_times_the_mean_squared_input_gradient():
-    """The penalty against the gradient of the summed logits taken outside the model; it
-    scales with gamma and is zero at gamma = 0."""
+    """The penalty against the gradient of the summed logits taken outside the model: zero
+    in the initialisation stage (unless micgan_r1_init), gamma x the mean squared norm from
+    the first CRP round on, and zero at gamma = 0."""
     model = models.build(micgan_config().model)
     real = tf.constant(blobs(4).astype(np.float32) / 255.0)
-    modes = tf.zeros([4], tf.int32)
-    _, penalty = model.r1_penalty(real, modes)
-    with tf.GradientTape() as tape:
-        tape.watch(real)
-        total = tf.reduce_sum(model.logit_head(model.encoder(real, training=True))[:, 0])
-    grad = tape.gradient(total, real).numpy()
-    expected = 10.0 * np.mean(np.sum(grad.reshape(4, -1) ** 2, axis=1))
-    assert float(penalty) == pytest.approx(expected, rel=1e-4) and expected > 0
+    modes = tf.constant([0, 2, 1, 0], tf.int32)
+
+    def expected(column):
+        with tf.GradientTape() as tape:
+            tape.watch(real)
+            logits = model.logit_head(model.encoder(real, training=True))
+            total = tf.reduce_sum(tf.gather(logits, column, batch_dims=1))
+        grad = tape.gradient(total, real).numpy()
+        return 10.0 * np.mean(np.sum(grad.reshape(4, -1) ** 2, axis=1))
+
+    assert float(model.r1_penalty(real, modes)[1]) == 0.0  # the initialisation stage
+    unconditional = expected(tf.zeros([4], tf.int32))
+    with_init = models.build(micgan_config(micgan_r1_init=True).model)
+    with_init.set_weights(model.get_weights())
+    assert float(with_init.r1_penalty(real, modes)[1]) == pytest.approx(unconditional, rel=1e-4)
+    model.crp_round.assign(1)
+    conditional = expected(modes + 1)
+    assert float(model.r1_penalty(real, modes)[1]) == pytest.approx(conditional, rel=1e-4)
+    assert conditional > 0 and conditional != pytest.approx(unconditional)
     assert float(models.build(micgan_config(micgan_r1=0.0).model).r1_penalty(real, modes)[1]) == 0.0
+
+
+def test_r1_gradient_reaches_the_discriminator_through_the_stage_switch():
+    """Traced once, the switch follows the round: the discriminator's gradient of the
+    penalty is zero before the first round and equals an ungated computation after it."""
+    model = models.build(micgan_config().model)
+    real = tf.constant(blobs(4).astype(np.float32) / 255.0)
+    modes = tf.constant([1, 0, 2, 1], tf.int32)
+    weights = model.encoder.trainable_variables
+
+    @tf.function
+    def gated():
+        with tf.GradientTape() as tape:
+            penalty = model.r1_penalty(real, modes)[1]
+        return penalty, tape.gradient(penalty, weights, unconnected_gradients="zero")
+
+    def ungated():
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(real)
+                logits = model.logit_head(model.encoder(real, training=True))
+                total = tf.reduce_sum(tf.gather(logits[:, 1:], modes, batch_dims=1))
+            grad = inner.gradient(total, real)
+            penalty = 10.0 * tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
+        return penalty, outer.gradient(penalty, weights)
+
+    penalty, grads = gated()
+    assert float(penalty) == 0.0 and all(float(tf.reduce_max(tf.abs(g))) == 0.0 for g in grads)
+    model.crp_round.assign(1)
+    penalty, grads = gated()
+    reference, reference_grads = ungated()
+    assert float(penalty) == pytest.approx(float(reference), rel=1e-4) and float(penalty) > 0
+    for g, r in zip(grads, reference_grads):
+        np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=1e-3, atol=1e-6 * float(tf.reduce_max(tf.abs(r))))
+    assert max(float(tf.reduce_max(tf.abs(g))) for g in grads) > 0
 
 
 def test_a_crp_round_leaves_consistent_state(tmp_path):

@@ -294,10 +294,16 @@ class GAN(keras.Model):
 
     def local_latent(self, local_batch, purpose, index=0):
         """This replica's slice of the global batch's latent draws (`index`: the D step)."""
-        ctx, replicas = replica()
         seed = self._seed(purpose)
         if index:
             seed = tf.cast(tf.random.experimental.stateless_fold_in(seed, index), tf.int64)
+        return self.local_draw(local_batch, seed)
+
+    def local_draw(self, local_batch, seed):
+        """This replica's slice of one global draw of local_batch x replicas latents from a
+        stateless seed: every replica draws the same global batch, so the replicas together
+        see what one device would."""
+        ctx, replicas = replica()
         latent, _ = self.sample_latent(local_batch * replicas, seed)
         if replicas > 1:
             start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local_batch

@@ -30,9 +30,11 @@ checkpoint and the seed (stateless draws for the encoder, numpy Generator seeded
 (seed, round) for the sweeps), so one interrupted before its checkpoint is redone the
 same way.
 
-The loss is the harness's (the non-saturating GAN loss of the other models); the
-authors' R1 penalty gamma E||grad_x logit(x)||^2 on real images is an option
-(micgan_r1; off by default: their gamma = 10 held the discriminator at chance here).
+The loss is the harness's (the non-saturating GAN loss of the other models) plus the
+authors' R1 penalty gamma E||grad_x logit(x)||^2 on real images (micgan_r1, their 10)
+from the first CRP round on: without it the generator collapsed to black images within
+a few hundred conditional steps; in the initialisation stage it held the discriminator
+at chance here, so it applies there only with micgan_r1_init (the authors').
 """
 
 from __future__ import annotations
@@ -144,17 +146,32 @@ class MICGAN(base.GAN):
         conditional = tf.gather(logits[:, 1:], modes, batch_dims=1)
         return tf.where(tf.convert_to_tensor(self.crp_round) > 0, conditional, logits[:, 0])
 
-    def r1_penalty(self, real, modes):
-        """(logits of the real batch, gamma E||grad_x logit(x)||^2 as a global-batch mean)."""
+    def r1_active(self):
+        """Whether the R1 penalty applies now: from the first CRP round on (and in the
+        initialisation stage too with micgan_r1_init)."""
         if self.config.micgan_r1 <= 0:
-            return self.logit(self.encoder(real, training=True), modes, True), tf.zeros([], keras.backend.floatx())
+            return tf.constant(False)
+        return tf.logical_or(tf.constant(self.config.micgan_r1_init), tf.convert_to_tensor(self.crp_round) > 0)
+
+    def r1_penalty(self, real, modes):
+        """(logits of the real batch, gamma E||grad_x logit(x)||^2 as a global-batch mean,
+        zero while r1_active() is false). The input gradient is taken only when the
+        penalty applies (a tf.cond around the backward pass; the forward pass, with its
+        batch-norm updates, stays outside it)."""
+        zero = tf.zeros([], keras.backend.floatx())
+        if self.config.micgan_r1 <= 0:
+            return self.logit(self.encoder(real, training=True), modes, True), zero
         with tf.GradientTape() as tape:
             tape.watch(real)
             logit = self.logit(self.encoder(real, training=True), modes, True)
             total = tf.reduce_sum(logit)
-        grad = tape.gradient(total, real)
-        norms = tf.reduce_sum(tf.square(tf.cast(grad, keras.backend.floatx())), axis=[1, 2, 3])
-        return logit, self.config.micgan_r1 * self._global_mean(norms)
+
+        def penalty():
+            grad = tape.gradient(total, real)
+            norms = tf.reduce_sum(tf.square(tf.cast(grad, keras.backend.floatx())), axis=[1, 2, 3])
+            return self.config.micgan_r1 * self._global_mean(norms)
+
+        return logit, tf.cond(self.r1_active(), penalty, lambda: zero)
 
     def discriminate_pair(self, real, fake, latent):
         modes = self.modes_of(latent)
@@ -199,13 +216,11 @@ class MICGAN(base.GAN):
     def encoder_step(self, round_index, step_index):
         """One step of the mode encoder on generated images: 0.1 x MSE(Q(G(z, k)), mu_k)
         with k ~ pi (the authors' encoder_trainstep); returns the loss. Per replica."""
-        ctx, replicas = base.replica()
-        local = -(-ENCODER_BATCH // replicas)
+        _, replicas = base.replica()
         seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(round_index, tf.int64) * 2**20 + step_index])
         seed = tf.cast(tf.random.experimental.stateless_fold_in(seed, 7), tf.int64)
-        latent, controls = self.sample_latent(local * replicas, seed)
-        start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local
-        latent, mode = latent[start:start + local], controls["mode"][start:start + local]
+        latent = self.local_draw(-(-ENCODER_BATCH // replicas), seed)
+        mode = self.modes_of(latent)
         images = self.generator(latent, training=False)
         target = tf.gather(tf.convert_to_tensor(self.mode_means), mode)
         with tf.GradientTape() as tape:
