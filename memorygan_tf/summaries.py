@@ -8,7 +8,7 @@ import tensorflow as tf
 
 # The evaluation numbers shown as HParams metrics (tag eval/<name>).
 EVAL_METRICS = ("inception_score", "fid", "kid", "precision", "recall", "real_slots", "distinct_real_keys", "mean_real_cosine",
-                "effective_slots", "argmax_slots", "purity", "nmi", "test_log_likelihood",
+                "effective_slots", "test_log_likelihood",
                 # clustering models (evaluation.clustering_report)
                 "cluster_purity_top", "cluster_nmi_top", "cluster_accuracy_top", "cluster_purity", "cluster_nmi",
                 "cluster_accuracy", "clusters_used")

@@ -213,7 +213,7 @@ class MemoryGAN(base.GAN):
             tf.summary.image("slots", grid[np.newaxis], step=step)
 
     def evaluation_report(self, x_test, y_test):
-        report = evaluation.memory_report(self, x_test, y_test)
+        report = evaluation.memory_report(self, x_test)
         report.update(evaluation.clustering_report(self, x_test, y_test))
         return report
 
