@@ -264,3 +264,63 @@ def likelihood_figure(steps, values):
 def mean_log_likelihood(model, images):
     """Mean Memory.log_likelihood of uint8 images."""
     return float(np.mean(model.memory.log_likelihood(tf.constant(queries(model, images))).numpy()))
+
+
+# Panels of learning_curves_figure: (result key, axis label); a panel no run has is left out.
+CURVE_PANELS = (("fid", "FID (lower is better)"), ("inception_score", "IS"), ("recall", "recall"),
+                ("distinct_real_keys", "distinct real keys"), ("effective_slots", "effective slots"),
+                ("cluster_purity", "test purity (argmax slot)"))
+
+
+def curve_points(per_seed, key, steps_per_epoch):
+    """(epochs, seed-mean values, {seed: (epochs, values)}) of one run's `key`.
+
+    `per_seed` is {seed: {step: result}} (study.collect); the mean is taken at the epochs
+    every seed reached, so a seed that is behind does not bend the curve."""
+    seeds = {}
+    for seed, by_step in per_seed.items():
+        points = sorted((int(step) / steps_per_epoch, r[key]) for step, r in by_step.items() if key in r)
+        if points:
+            seeds[seed] = tuple(np.array(v, dtype=np.float64) for v in zip(*points))
+    if not seeds:
+        return np.zeros(0), np.zeros(0), {}
+    common = sorted(set.intersection(*(set(e.tolist()) for e, _ in seeds.values())))
+    mean = [np.mean([values[list(epochs).index(x)] for epochs, values in seeds.values()]) for x in common]
+    return np.array(common), np.array(mean), seeds
+
+
+def learning_curves_figure(results, steps_per_epoch, title=None):
+    """Sample quality and the memory's health against epoch, one line per run (seed
+    mean, bold) and one thin line per seed; `results` is study.collect's
+    {run: {seed: {step: result}}}. Returns (figure, panel keys drawn)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(k, label) for k, label in CURVE_PANELS
+              if any(k in r for per_seed in results.values() for by_step in per_seed.values() for r in by_step.values())]
+    columns = min(3, max(1, len(panels)))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (key, label) in zip(axes.flat, panels):
+        for i, (run, per_seed) in enumerate(sorted(results.items())):
+            epochs, mean, seeds = curve_points(per_seed, key, steps_per_epoch)
+            color = colors[i % len(colors)]
+            for seed_epochs, seed_values in seeds.values():
+                ax.plot(seed_epochs, seed_values, color=color, alpha=0.35, linewidth=0.8)
+            if len(epochs):
+                ax.plot(epochs, mean, color=color, marker="o", markersize=3, linewidth=1.8,
+                        label=f"{run} ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    if panels:
+        axes.flat[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig, [k for k, _ in panels]

@@ -115,3 +115,24 @@ def test_tile_places_images_in_rows_and_fills_the_rest():
     assert grid[2, 3, 0] == np.float32(0.5) and grid[3, 8, 0] == 1.0  # empty cell: white
     assert vis.tile(images, columns=5, background=0.0).shape == (2, 15, 1)
     assert vis.tile(images, columns=2, background=0.0)[5, 5, 0] == 0.0  # TensorBoard's black
+
+
+def test_learning_curves_average_the_epochs_every_seed_reached():
+    """Seed means by hand; a seed that is behind adds its thin line but not a mean point;
+    panels appear only for numbers some run has (the DCGAN has no memory health)."""
+    results = {"memorygan": {0: {937: dict(fid=10.0, effective_slots=40.0), 1874: dict(fid=8.0, effective_slots=30.0)},
+                             1: {"937": dict(fid=12.0, effective_slots=50.0)}},
+               "dcgan": {0: {937: dict(fid=14.0), 1874: dict(fid=9.0)}}}
+    epochs, mean, seeds = vis.curve_points(results["memorygan"], "fid", 937)
+    np.testing.assert_allclose(epochs, [1.0])
+    np.testing.assert_allclose(mean, [11.0])
+    np.testing.assert_allclose(seeds[0][1], [10.0, 8.0])
+    epochs, mean, _ = vis.curve_points(results["dcgan"], "fid", 937)
+    np.testing.assert_allclose(epochs, [1.0, 2.0])
+    np.testing.assert_allclose(mean, [14.0, 9.0])
+    assert vis.curve_points(results["dcgan"], "effective_slots", 937)[0].size == 0
+    fig, drawn = vis.learning_curves_figure(results, 937)
+    assert drawn == ["fid", "effective_slots"]
+    fid_axis = fig.axes[0]
+    bold = [line for line in fid_axis.get_lines() if line.get_linewidth() > 1.5]
+    assert sorted(tuple(line.get_ydata()) for line in bold) == [(11.0,), (14.0, 9.0)]

@@ -38,6 +38,8 @@ flags.DEFINE_boolean("train", True, "Train the jobs not trained yet (--notrain: 
 flags.DEFINE_boolean("evaluate", True, "Score each round (--noevaluate: only train, e.g. while the "
                      "classifier is still being trained; score later with --notrain).")
 flags.DEFINE_boolean("summary_only", False, "Print the tables of what is done; train nothing.")
+flags.DEFINE_string("figure", None, "Also draw the learning curves (FID, IS, recall and the memory's health "
+                    "against epoch, seed mean and each seed) of what is scored into this .png.")
 flags.mark_flags_as_required(["spec"])
 
 
@@ -67,6 +69,8 @@ def main(argv):
                     f"(seeds: {list(spec.seeds)})")
     if FLAGS.max_epochs is not None and FLAGS.max_epochs < min(spec.rounds):
         return fail(f"--max_epochs: {FLAGS.max_epochs} is below the first round ({min(spec.rounds)} epochs)")
+    if FLAGS.figure and not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.figure))):
+        return fail(f"--figure: the folder of {FLAGS.figure} does not exist")
     if not FLAGS.train and not FLAGS.evaluate:
         return fail("--notrain and --noevaluate leave nothing to do (--summary_only prints the tables)")
     if not FLAGS.summary_only:
@@ -97,6 +101,12 @@ def main(argv):
     with open(out, "w") as f:
         json.dump(results, f, indent=1)
     print(f"\nWrote {out}")
+    if FLAGS.figure:
+        from memorygan_tf import visualize
+
+        fig, drawn = visualize.learning_curves_figure(results, spec.steps_per_epoch, title=spec.name)
+        fig.savefig(FLAGS.figure, dpi=100)
+        print(f"Wrote {FLAGS.figure} ({', '.join(drawn) or 'nothing scored yet'})")
     return 0
 
 
