@@ -211,7 +211,7 @@ def classifier_heads(classifier):
     """A model returning (probabilities, penultimate features) of the classifier."""
     import keras
 
-    return keras.Model(classifier.inputs, [classifier.output, classifier.get_layer("features").output])
+    return keras.Model(classifier.inputs[0], [classifier.output, classifier.get_layer("features").output])
 
 
 def augment(images, seed, flip=True):
@@ -261,7 +261,7 @@ def train_classifier(x_train, y_train, x_test, y_test, directory, epochs=CLASSIF
     train = train.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
     test = tf.data.Dataset.from_tensor_slices((x_test, y_test.astype(np.int32))).batch(512)
     test = test.map(lambda x, y: (scale(x), y))
-    model.fit(train, epochs=epochs, validation_data=test, verbose=verbose,
+    model.fit(train, epochs=epochs, validation_data=test, verbose=verbose, shuffle=False,  # the dataset shuffles
               callbacks=[keras.callbacks.BackupAndRestore(os.path.join(directory, "backup"))])
     _, accuracy = model.evaluate(test, verbose=0)
     model.save(os.path.join(directory, "classifier.keras"))
