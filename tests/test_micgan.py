@@ -108,19 +108,22 @@ def test_r1_penalty_is_gamma_times_the_mean_squared_input_gradient():
     assert float(models.build(micgan_config(micgan_r1=0.0).model).r1_penalty(real, modes)[1]) == 0.0
 
 
-def test_r1_gradient_reaches_the_discriminator_through_the_stage_switch():
-    """Traced once, the switch follows the round: the discriminator's gradient of the
-    penalty is zero before the first round and equals an ungated computation after it."""
+def test_r1_gradient_reaches_the_discriminator_after_the_stage_switch():
+    """Traced before the first round, the step has no penalty (and no gradient from it);
+    traced after it, the discriminator's gradient of the penalty equals an ungated
+    computation (AdversarialCRP traces the step again at the switch: next test)."""
     model = models.build(micgan_config().model)
     real = tf.constant(blobs(4).astype(np.float32) / 255.0)
     modes = tf.constant([1, 0, 2, 1], tf.int32)
     weights = model.encoder.trainable_variables
 
-    @tf.function
-    def gated():
-        with tf.GradientTape() as tape:
-            penalty = model.r1_penalty(real, modes)[1]
-        return penalty, tape.gradient(penalty, weights, unconnected_gradients="zero")
+    def gated_step():
+        def step():
+            with tf.GradientTape() as tape:
+                penalty = model.r1_penalty(real, modes)[1]
+            grads = tape.gradient(penalty, weights)
+            return penalty, [tf.zeros([]) if g is None else g for g in grads]
+        return tf.function(step)
 
     def ungated():
         with tf.GradientTape() as outer:
@@ -132,10 +135,11 @@ def test_r1_gradient_reaches_the_discriminator_through_the_stage_switch():
             penalty = 10.0 * tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
         return penalty, outer.gradient(penalty, weights)
 
-    penalty, grads = gated()
+    before = gated_step()
+    penalty, grads = before()
     assert float(penalty) == 0.0 and all(float(tf.reduce_max(tf.abs(g))) == 0.0 for g in grads)
     model.crp_round.assign(1)
-    penalty, grads = gated()
+    penalty, grads = gated_step()()
     reference, reference_grads = ungated()
     assert float(penalty) == pytest.approx(float(reference), rel=1e-4) and float(penalty) > 0
     for g, r in zip(grads, reference_grads):
@@ -150,6 +154,8 @@ def test_a_crp_round_leaves_consistent_state(tmp_path):
     config = micgan_config(tmp_path, steps_per_epoch=3)
     model = trainer.train(config, images, verbose=0, log=quiet)
     assert int(model.crp_round.numpy()) == 2  # rounds before steps 1 and 2
+    # The step was traced again at the first round: steps 1 and 2 paid the R1 penalty.
+    assert float(model.trackers["r1"].result()) > 0
     labels = model.data_labels.numpy()
     active = model.mode_active.numpy() > 0.5
     weights = model.mode_weights.numpy()
@@ -233,3 +239,26 @@ def compare_micgan_mirrored_with_one_device(steps=3):
 @pytest.mark.slow  # a fresh process (see test_models' InfoGAN case); ~25 s on 2 cores
 def test_micgan_two_replicas_match_one_device():
     assert_passes_in_float64_process("tests.test_micgan", "compare_micgan_mirrored_with_one_device")
+
+
+def test_broadcast_from_first_hands_replica_zeros_values_to_every_replica():
+    """Each replica computes its own values (here: different on purpose, as two workers
+    on different CPUs could); every replica ends with replica 0's, dtype kept."""
+    from memorygan_tf.models import base
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+    def values(ctx):
+        rid = ctx.replica_id_in_sync_group
+        return [tf.fill([3], tf.cast(rid, tf.int32) + 5), tf.fill([2, 2], tf.cast(rid, tf.float32) + 0.25)]
+
+    labels, means = base.broadcast_copies(strategy, values)
+    assert len(labels) == len(means) == 2  # one copy per replica
+    for copy in labels:
+        assert copy.dtype == np.int32
+        np.testing.assert_array_equal(copy, [5, 5, 5])
+    for copy in means:
+        assert copy.dtype == np.float32
+        np.testing.assert_array_equal(copy, np.full([2, 2], 0.25, np.float32))
+    first = base.broadcast_from_first(strategy, values)
+    np.testing.assert_array_equal(first[0], [5, 5, 5])

@@ -56,6 +56,34 @@ def replica():
     return ctx, ctx.num_replicas_in_sync
 
 
+def broadcast_from_first(strategy, values_fn):
+    """The values replica 0 computes, on every replica of every worker: each replica calls
+    `values_fn(replica_context)` (a list of tensors) and an all-reduce of the values
+    masked to replica 0 hands them to all. For state computed on the host between steps
+    (MIC-GANs' CRP round): under MultiWorkerMirroredStrategy every worker computes it, and
+    only the first worker's result is kept, so workers whose float results differ
+    (another CPU) cannot diverge. Returns numpy arrays (replica 0's local copy)."""
+    return [copies[0] for copies in broadcast_copies(strategy, values_fn)]
+
+
+def broadcast_copies(strategy, values_fn):
+    """broadcast_from_first's values as every local replica holds them: per value, a
+    list of numpy arrays, one per local replica."""
+
+    def broadcast():
+        ctx = tf.distribute.get_replica_context()
+        first = tf.equal(ctx.replica_id_in_sync_group, 0)
+        out = []
+        for value in values_fn(ctx):
+            value = tf.convert_to_tensor(value)
+            masked = tf.where(first, tf.cast(value, tf.float64), tf.zeros_like(value, tf.float64))
+            out.append(tf.cast(ctx.all_reduce(tf.distribute.ReduceOp.SUM, masked), value.dtype))
+        return out
+
+    results = strategy.run(tf.function(broadcast))
+    return [[copy.numpy() for copy in strategy.experimental_local_results(r)] for r in results]
+
+
 @dataclasses.dataclass(frozen=True)
 class Control:
     """A named part of the generator input that a caller may set (serving, figures)."""

@@ -148,30 +148,28 @@ class MICGAN(base.GAN):
 
     def r1_active(self):
         """Whether the R1 penalty applies now: from the first CRP round on (and in the
-        initialisation stage too with micgan_r1_init)."""
+        initialisation stage too with micgan_r1_init). A Python bool read when the step
+        is traced (the round is read outside the graph): the train function is traced
+        again when it changes (AdversarialCRP), so the initialisation stage does not pay
+        for the input gradient. (A tf.cond cannot switch it: the gradient of the
+        synchronised batch norm inside it would be a cross-replica sum in a branch.)"""
         if self.config.micgan_r1 <= 0:
-            return tf.constant(False)
-        return tf.logical_or(tf.constant(self.config.micgan_r1_init), tf.convert_to_tensor(self.crp_round) > 0)
+            return False
+        with tf.init_scope():
+            return bool(self.config.micgan_r1_init or int(self.crp_round.numpy()) > 0)
 
     def r1_penalty(self, real, modes):
         """(logits of the real batch, gamma E||grad_x logit(x)||^2 as a global-batch mean,
-        zero while r1_active() is false). The input gradient is taken only when the
-        penalty applies (a tf.cond around the backward pass; the forward pass, with its
-        batch-norm updates, stays outside it)."""
-        zero = tf.zeros([], keras.backend.floatx())
-        if self.config.micgan_r1 <= 0:
-            return self.logit(self.encoder(real, training=True), modes, True), zero
+        zero while r1_active() is false)."""
+        if not self.r1_active():
+            return self.logit(self.encoder(real, training=True), modes, True), tf.zeros([], keras.backend.floatx())
         with tf.GradientTape() as tape:
             tape.watch(real)
             logit = self.logit(self.encoder(real, training=True), modes, True)
             total = tf.reduce_sum(logit)
-
-        def penalty():
-            grad = tape.gradient(total, real)
-            norms = tf.reduce_sum(tf.square(tf.cast(grad, keras.backend.floatx())), axis=[1, 2, 3])
-            return self.config.micgan_r1 * self._global_mean(norms)
-
-        return logit, tf.cond(self.r1_active(), penalty, lambda: zero)
+        grad = tape.gradient(total, real)
+        norms = tf.reduce_sum(tf.square(tf.cast(grad, keras.backend.floatx())), axis=[1, 2, 3])
+        return logit, self.config.micgan_r1 * self._global_mean(norms)
 
     def discriminate_pair(self, real, fake, latent):
         modes = self.modes_of(latent)
@@ -255,14 +253,18 @@ class MICGAN(base.GAN):
         labels, mixture, weights = crp.cluster(
             self.embed(images), self.mixture(), rng, rounds=c.micgan_gibbs_rounds, sweeps=c.micgan_gibbs_sweeps,
             min_members=self.min_members(len(images)), concentration=c.micgan_concentration or None)
-        self.data_labels.assign(labels.astype(np.int32))
-        self.mode_means.assign(mixture.means.astype(np.float32))
-        self.mode_covariances.assign(mixture.covariances.astype(np.float32))
-        self.mode_active.assign(mixture.active.astype(np.float32))
-        self.mode_weights.assign(weights.astype(np.float32))
+        computed = [labels.astype(np.int32), mixture.means.astype(np.float32),
+                    mixture.covariances.astype(np.float32), mixture.active.astype(np.float32),
+                    weights.astype(np.float32)]
+        labels, means, covariances, active, weights = base.broadcast_from_first(
+            self.distribute_strategy, lambda ctx: computed)  # the first worker's round, on all
+        self.data_labels.assign(labels)
+        self.mode_means.assign(means)
+        self.mode_covariances.assign(covariances)
+        self.mode_active.assign(active)
+        self.mode_weights.assign(weights)
         self.crp_round.assign(round_index)
-        return dict(encoder_loss=encoder_loss, active=int(mixture.active.sum()),
-                    effective=float(1.0 / np.sum(weights**2)))
+        return dict(encoder_loss=encoder_loss, active=int(active.sum()), effective=float(1.0 / np.sum(weights**2)))
 
     # ------------------------------------------------------ the harness
     def build_optimizers(self):
@@ -341,7 +343,10 @@ class AdversarialCRP(keras.callbacks.Callback):
         if self.scaled is None:
             self.scaled = data.scale_images(self.images, self.output_activation).numpy()
         start = time.perf_counter()
+        penalised = model.r1_active()
         summary = model.run_round(due, self.scaled)
+        if model.r1_active() != penalised:  # the step takes the R1 penalty from now on: trace it again
+            model.make_train_function(force=True)
         self.log(f"\nMIC-GANs CRP round {due} at step {step}: {summary['active']} modes active, "
                  f"{summary['effective']:.1f} effective, encoder loss {summary['encoder_loss']:.3g} "
                  f"({time.perf_counter() - start:.0f} s)")
