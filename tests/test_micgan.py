@@ -243,7 +243,12 @@ def test_micgan_two_replicas_match_one_device():
 
 def test_broadcast_from_first_hands_replica_zeros_values_to_every_replica():
     """Each replica computes its own values (here: different on purpose, as two workers
-    on different CPUs could); every replica ends with replica 0's, dtype kept."""
+    on different CPUs could); every replica ends with replica 0's, dtype kept. In a fresh
+    process: a second MirroredStrategy in one process reuses collective instance keys."""
+    assert_passes_in_float64_process("tests.test_micgan", "check_broadcast_from_first")
+
+
+def check_broadcast_from_first():
     from memorygan_tf.models import base
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
