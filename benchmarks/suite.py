@@ -87,8 +87,14 @@ def model_steps(dataset="fashion_mnist", batch=64, repeats=10):
     """Median step ms of every registered model (its defaults: the data set's preset and
     configs.MODEL_PRESETS), interleaved in one process, with each one's ratio to the
     DCGAN's. MIC-GANs' step is timed without its CRP rounds (their cost, once per
-    `micgan_round_steps`, is printed in its training log)."""
+    `micgan_round_steps`, is printed in its training log), in its initialisation stage
+    (`micgan`) and after its first round (`micgan_conditional`: the R1 penalty's input
+    gradient and its second-order term, traced in that stage)."""
     functions = {name: _train_function(_model_config(dataset, model=name), batch)[1] for name in configs.MODELS}
+    if "micgan" in configs.MODELS:
+        micgan, step = _train_function(_model_config(dataset, model="micgan"), batch)
+        micgan.crp_round.assign(1)  # before the step is first traced
+        functions["micgan_conditional"] = step
     times = interleaved(functions, repeats)
     return [dict(dataset=dataset, model=name, batch=batch, repeats=repeats, step_ms=1e3 * t,
                  ratio_to_dcgan=t / times["dcgan"]) for name, t in times.items()]

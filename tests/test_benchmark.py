@@ -50,7 +50,7 @@ def test_quick_benchmark_writes_well_formed_json(tmp_path):
     assert step["dataset"] == "fashion_mnist" and step["memorygan_step_ms"] > 0 and step["dcgan_step_ms"] > 0
     from memorygan_tf import configs
 
-    assert [e["model"] for e in data["model_steps"]] == list(configs.MODELS)
+    assert [e["model"] for e in data["model_steps"]] == list(configs.MODELS) + ["micgan_conditional"]
     assert all(e["step_ms"] > 0 for e in data["model_steps"])
     assert "| micgan |" in (tmp_path / "bench.md").read_text()
     assert step["ratio"] == pytest.approx(step["memorygan_step_ms"] / step["dcgan_step_ms"], rel=1e-6)
