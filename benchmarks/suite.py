@@ -345,8 +345,11 @@ import numpy as np
 import tensorflow as tf
 from memorygan_tf import configs, trainer
 use_memory, steps = sys.argv[1] == "1", int(sys.argv[2])
+train_overrides = dict(batch_size=64)
+if len(sys.argv) > 3:  # only passed to the current checkout (older ones had no precision option)
+    train_overrides["precision"] = sys.argv[3]
 config = configs.make_config("fashion_mnist", model_overrides=dict(use_memory=use_memory),
-                             train_overrides=dict(batch_size=64))
+                             train_overrides=train_overrides)
 model = trainer.build_model(config, tf.distribute.get_strategy(), total_steps=1)
 step = tf.function(model.train_step)
 images = tf.random.stateless_uniform((64, 28, 28, 1), [0, 1]) * 2.0 - 1.0
@@ -379,20 +382,27 @@ def compare_checkouts(baseline_root, current_root, rounds=3, steps=15, log=print
     off on AMD AVX2 CPUs and on on AVX-512 ones), the current code as its entry points
     run it (oneDNN on), the current code with oneDNN forced off (what the code changes
     alone give where TensorFlow leaves it off) and the current DCGAN with oneDNN on (the
-    memory's overhead). Returns a list of dicts with each setting's ratio to the baseline.
+    memory's overhead); on CPUs where `--precision=auto` picks mixed_bfloat16, that
+    setting and its DCGAN too. Returns a list of dicts with each setting's ratio to the
+    baseline.
     """
     settings = {
-        "before (baseline checkout, TensorFlow's oneDNN default)": (baseline_root, None, True),
-        "after (this checkout, oneDNN on as the entry points set it)": (current_root, True, True),
-        "after, oneDNN forced off": (current_root, False, True),
-        "after, DCGAN (- Memory), oneDNN on": (current_root, True, False),
+        "before (baseline checkout, TensorFlow's oneDNN default)": (baseline_root, None, True, None),
+        "after (this checkout, oneDNN on as the entry points set it)": (current_root, True, True, None),
+        "after, oneDNN forced off": (current_root, False, True, None),
+        "after, DCGAN (- Memory), oneDNN on": (current_root, True, False, None),
     }
+    if hardware.resolve_precision("auto") == "mixed_bfloat16":
+        settings["after, mixed_bfloat16 (--precision=auto here), oneDNN on"] = (
+            current_root, True, True, "mixed_bfloat16")
+        settings["after, mixed_bfloat16, DCGAN (- Memory), oneDNN on"] = (
+            current_root, True, False, "mixed_bfloat16")
     times = {name: [] for name in settings}
     for r in range(rounds):
-        for name, (root, onednn, use_memory) in settings.items():
-            out = subprocess.run([sys.executable, "-c", _CHECKOUT_STEP_SCRIPT, "1" if use_memory else "0",
-                                  str(steps)], env=_env_with_onednn(root, onednn), capture_output=True,
-                                 text=True, check=True, cwd=root)
+        for name, (root, onednn, use_memory, precision) in settings.items():
+            argv = [sys.executable, "-c", _CHECKOUT_STEP_SCRIPT, "1" if use_memory else "0", str(steps)]
+            out = subprocess.run(argv + ([precision] if precision else []), env=_env_with_onednn(root, onednn),
+                                 capture_output=True, text=True, check=True, cwd=root)
             times[name].append(json.loads(out.stdout.strip().splitlines()[-1])["step_ms"])
             log(f"round {r + 1}/{rounds}: {name}: {times[name][-1]:.1f} ms")
     base = statistics.median(times[next(iter(settings))])

@@ -39,6 +39,30 @@ def cpu_info(path="/proc/cpuinfo"):
     return model, flags, mhz
 
 
+def cpu_family(path="/proc/cpuinfo"):
+    """(vendor_id, cpu family as an int or None) from /proc/cpuinfo (Linux)."""
+    vendor, family = None, None
+    try:
+        with open(path) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "vendor_id" and vendor is None:
+                    vendor = value.strip()
+                elif key == "cpu family" and family is None:
+                    family = int(value)
+    except (OSError, ValueError):
+        pass
+    return vendor, family
+
+
+def avx512_datapath_bits(vendor, family):
+    """Width of the FMA pipes that execute AVX-512: 256 on AMD Zen 4 (family 25, 0x19: it
+    splits each 512-bit instruction into two 256-bit halves), 512 elsewhere (Intel server
+    cores, AMD Zen 5 server parts, family 26)."""
+    return 256 if vendor == "AuthenticAMD" and family == 25 else 512
+
+
 def resolve_precision(requested, flags=None, onednn=None, gpus=None):
     """The precision a run uses: `requested` itself, or for "auto" mixed_bfloat16 where the
     networks are faster in it (a CPU with bfloat16 dot products, TensorFlow with oneDNN,
@@ -56,15 +80,16 @@ def resolve_precision(requested, flags=None, onednn=None, gpus=None):
     return "float32"
 
 
-def peak_gflops(flags, cores, mhz):
+def peak_gflops(flags, cores, mhz, avx512_bits=512):
     """The cores' arithmetic peak in GFLOP/s, {float32, bfloat16}, from their instruction sets:
-    cores x FMA units x lanes x 2 FLOP x clock. Lanes: 16 float32 with AVX-512, 8 with
-    AVX2 + FMA; bfloat16 dot products (AVX512_BF16) do twice the float32 work per
-    instruction. The clock is the nominal one /proc/cpuinfo gives (turbo can exceed it);
-    AMX tiles are not counted. None where the clock or the instruction sets are unknown."""
+    cores x FMA units x lanes x 2 FLOP x clock. Lanes: 16 float32 with AVX-512 on 512-bit
+    pipes (8 where `avx512_bits` is 256: AMD Zen 4), 8 with AVX2 + FMA; bfloat16 dot
+    products (AVX512_BF16) do twice the float32 work per instruction. The clock is the
+    nominal one /proc/cpuinfo gives (turbo can exceed it); AMX tiles are not counted.
+    None where the clock or the instruction sets are unknown."""
     if not mhz:
         return None
-    lanes = 16 if "avx512f" in flags else 8 if {"avx2", "fma"} <= set(flags) else 0
+    lanes = avx512_bits // 32 if "avx512f" in flags else 8 if {"avx2", "fma"} <= set(flags) else 0
     if not lanes:
         return None
     fp32 = cores * FMA_UNITS_PER_CORE * lanes * 2 * mhz / 1e3
@@ -76,10 +101,13 @@ def machine_info():
     """CPU model, vector instruction sets, cores, clock, oneDNN on/off, the precision
     `auto` picks and the library versions: written beside every measured number."""
     model, flags, mhz = cpu_info()
+    vendor, family = cpu_family()
     vector = sorted(f for f in flags if f.startswith(("avx", "fma", "amx")))
     cores, onednn = os.cpu_count(), compat.onednn_enabled()
-    return dict(cpu=model, instruction_sets=vector, cores=cores, mhz=mhz, onednn=onednn,
-                auto_precision=resolve_precision("auto", flags, onednn), peak_gflops=peak_gflops(flags, cores, mhz),
+    avx512_bits = avx512_datapath_bits(vendor, family) if "avx512f" in flags else None
+    return dict(cpu=model, vendor=vendor, cpu_family=family, instruction_sets=vector, cores=cores, mhz=mhz,
+                avx512_datapath_bits=avx512_bits, onednn=onednn, auto_precision=resolve_precision("auto", flags, onednn),
+                peak_gflops=peak_gflops(flags, cores, mhz, avx512_bits or 512),
                 tensorflow=tf.__version__, keras=keras.__version__)
 
 

@@ -269,7 +269,7 @@ def mean_log_likelihood(model, images):
 # Panels of learning_curves_figure: (result key, axis label); a panel no run has is left out.
 CURVE_PANELS = (("fid", "FID (lower is better)"), ("inception_score", "IS"), ("recall", "recall"),
                 ("distinct_real_keys", "distinct real keys"), ("effective_slots", "effective slots"),
-                ("cluster_purity", "test purity (argmax slot)"))
+                ("cluster_purity", "test purity (argmax slot / code / mode)"))
 
 
 def curve_points(per_seed, key, steps_per_epoch):

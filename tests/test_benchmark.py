@@ -82,7 +82,9 @@ def test_baseline_comparison_writes_each_setting_and_its_ratio(tmp_path):
     data = json.loads(out.read_text())
     assert data["mode"] == "baseline" and {"cpu", "instruction_sets", "onednn"} <= set(data["machine"])
     rows = data["compare_checkouts"]
-    assert len(rows) == 4 and rows[0]["ratio_to_before"] == 1.0
+    bfloat16 = data["machine"]["auto_precision"] == "mixed_bfloat16"  # then also its MemoryGAN and DCGAN rows
+    assert len(rows) == (6 if bfloat16 else 4) and rows[0]["ratio_to_before"] == 1.0
+    assert any("mixed_bfloat16" in row["setting"] for row in rows) == bfloat16
     for row in rows:
         assert len(row["rounds"]) == 1 and row["step_ms"] > 0
         assert row["ratio_to_before"] == pytest.approx(row["step_ms"] / rows[0]["step_ms"])

@@ -116,6 +116,20 @@ def test_peak_from_instruction_sets_cores_and_clock():
     assert hardware.peak_gflops({"avx512f", "avx512_bf16"}, 2, 2600) == dict(float32=332.8, bfloat16=665.6)
     assert hardware.peak_gflops({"avx2", "fma"}, 2, 2000) == dict(float32=128.0, bfloat16=128.0)
     assert hardware.peak_gflops({"avx2", "fma"}, 2, None) is None
+    # AMD Zen 4 runs AVX-512 on 256-bit pipes: half the lanes per FMA unit
+    assert hardware.peak_gflops({"avx512f", "avx512_bf16"}, 2, 2600, avx512_bits=256) == dict(
+        float32=166.4, bfloat16=332.8)
+
+
+def test_avx512_datapath_from_vendor_and_family(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+                    "processor\t: 1\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n")
+    assert hardware.cpu_family(str(path)) == ("AuthenticAMD", 25)
+    assert hardware.avx512_datapath_bits("AuthenticAMD", 25) == 256  # Zen 4
+    assert hardware.avx512_datapath_bits("AuthenticAMD", 26) == 512  # Zen 5
+    assert hardware.avx512_datapath_bits("GenuineIntel", 6) == 512
+    assert hardware.cpu_family(str(tmp_path / "missing")) == (None, None)
 
 
 def test_cpu_info_reads_proc_cpuinfo(tmp_path):
