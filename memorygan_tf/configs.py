@@ -206,8 +206,8 @@ class TrainConfig:
     jit_compile: bool = option(False, "Compile the network passes with XLA.", resume=FREE)
     precision: str = option("float32", "Compute precision of the networks (the memory, its EM step, the losses "
                             "and every variable stay float32). auto: mixed_bfloat16 on CPUs with bfloat16 "
-                            "dot products (AVX512_BF16, AMX) when TensorFlow runs oneDNN, else float32 (a 13 % "
-                            "shorter step there; its FID at one epoch is not yet measured, so not the default).",
+                            "dot products (AVX512_BF16, AMX) when TensorFlow runs oneDNN, else float32 (a ~20 % "
+                            "shorter step there, but a worse FID after one epoch: not the default).",
                             PRECISIONS, resume=FREE)
     checkpoint_every_steps: int = option(0, "Also checkpoint every N steps (0: only at epoch ends).",
                                          resume=FREE)
