@@ -20,40 +20,37 @@ BF16_INSTRUCTIONS = ("avx512_bf16", "amx_bf16")
 FMA_UNITS_PER_CORE = 2  # every AVX2 / AVX-512 server core of the machines here has two FMA pipes
 
 
-def cpu_info(path="/proc/cpuinfo"):
-    """(model name, set of CPU flags, clock in MHz or None) from /proc/cpuinfo (Linux)."""
-    model, flags, mhz = platform.processor() or platform.machine(), set(), None
+def _cpuinfo_fields(path):
+    """The first value of every key of /proc/cpuinfo (Linux), {} where unreadable."""
+    fields = {}
     try:
         with open(path) as f:
             for line in f:
                 key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "model name":
-                    model = value.strip()
-                elif key == "flags":
-                    flags = set(value.split())
-                elif key == "cpu MHz" and mhz is None:
-                    mhz = float(value)
-    except (OSError, ValueError):
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
         pass
-    return model, flags, mhz
+    return fields
+
+
+def _number(text, kind):
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def cpu_info(path="/proc/cpuinfo"):
+    """(model name, set of CPU flags, clock in MHz or None) from /proc/cpuinfo (Linux)."""
+    fields = _cpuinfo_fields(path)
+    model = fields.get("model name") or platform.processor() or platform.machine()
+    return model, set(fields.get("flags", "").split()), _number(fields.get("cpu MHz"), float)
 
 
 def cpu_family(path="/proc/cpuinfo"):
     """(vendor_id, cpu family as an int or None) from /proc/cpuinfo (Linux)."""
-    vendor, family = None, None
-    try:
-        with open(path) as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                key = key.strip()
-                if key == "vendor_id" and vendor is None:
-                    vendor = value.strip()
-                elif key == "cpu family" and family is None:
-                    family = int(value)
-    except (OSError, ValueError):
-        pass
-    return vendor, family
+    fields = _cpuinfo_fields(path)
+    return fields.get("vendor_id"), _number(fields.get("cpu family"), int)
 
 
 def avx512_datapath_bits(vendor, family):
