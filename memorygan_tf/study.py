@@ -127,6 +127,18 @@ def evaluation_path(logdir, step):
     return os.path.join(logdir, "eval", f"step_{step:08d}.json")
 
 
+def curve_evaluation_path(logdir, step):
+    """A full round's second score, with the curve's sample count (`spec.num_samples`):
+    FID's bias and precision/recall's k-NN radii depend on how many images are scored, so
+    a learning curve takes every point at one count (see `curve_view`)."""
+    return os.path.join(logdir, "eval", "curve", f"step_{step:08d}.json")
+
+
+def needs_curve_evaluation(spec, epochs):
+    """Whether the round reaching `epochs` is also scored with the curve's sample count."""
+    return epochs in spec.full_rounds and spec.full_samples != spec.num_samples
+
+
 def evaluated_with(path, classifier):
     """Whether the evaluation file `path` exists and was scored by the classifier in the
     folder `classifier` (files that do not record their classifier count as done)."""
@@ -178,18 +190,28 @@ def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None,
             continue
         if not train and not _checkpoint_at(logdir, step):
             continue
-        if not evaluated_with(evaluation_path(logdir, step), classifier):
-            if os.path.exists(evaluation_path(logdir, step)):
+        scores = [(evaluation_path(logdir, step), samples_at(spec, epochs))]
+        if needs_curve_evaluation(spec, epochs):
+            scores.append((curve_evaluation_path(logdir, step), spec.num_samples))
+        for out, samples in scores:
+            if evaluated_with(out, classifier):
+                continue
+            if os.path.exists(out):
                 log(f"[{time.strftime('%H:%M:%S')}] {run} seed {seed} step {step} was scored by another "
                     f"classifier: scoring it again with {classifier}")
-                _supersede(evaluation_path(logdir, step))
+                _supersede(out)
             if not _checkpoint_at(logdir, step):
+                if out != scores[0][0]:  # the round was scored, its checkpoint is gone since
+                    log(f"[{time.strftime('%H:%M:%S')}] {run} seed {seed} step {step}: no checkpoint left "
+                        f"to score with {samples} images for the curve")
+                    continue
                 log(f"[{time.strftime('%H:%M:%S')}] train {run} seed {seed} to epoch {epochs}")
                 _call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")
-            log(f"[{time.strftime('%H:%M:%S')}] evaluate {run} seed {seed} at step {step}")
+            log(f"[{time.strftime('%H:%M:%S')}] evaluate {run} seed {seed} at step {step} ({samples} images)")
+            extra = [] if out == scores[0][0] else [f"--out={out}", "--notensorboard"]
             _call([sys.executable, os.path.join(tools_dir, "evaluate.py"), f"--logdir={logdir}",
-                   f"--classifier={classifier}", f"--num_samples={samples_at(spec, epochs)}",
-                   f"--checkpoint={os.path.join(logdir, 'checkpoints', f'ckpt-{step}')}"],
+                   f"--classifier={classifier}", f"--num_samples={samples}",
+                   f"--checkpoint={os.path.join(logdir, 'checkpoints', f'ckpt-{step}')}", *extra],
                   env, logdir, "evaluate.log")
     return collect(spec, root)
 
@@ -216,15 +238,37 @@ def _call(command, env, logdir, log_name):
 
 
 def collect(spec, root):
-    """Every evaluation of the study: {run: {seed: {step: result}}}."""
+    """Every evaluation of the study: {run: {seed: {step: result}}}. A full round's score
+    at the curve's sample count, if made, is under its result's "curve_evaluation"."""
     results: Dict[str, Dict[int, Dict[int, dict]]] = {}
     for run in spec.runs:
         for seed in spec.seeds:
-            for path in sorted(glob.glob(os.path.join(run_dir(root, spec, run, seed), "eval", "step_*.json"))):
+            logdir = run_dir(root, spec, run, seed)
+            for path in sorted(glob.glob(os.path.join(logdir, "eval", "step_*.json"))):
                 with open(path) as f:
                     result = with_current_names(json.load(f))
+                curve = curve_evaluation_path(logdir, result["step"])
+                if os.path.exists(curve):
+                    with open(curve) as f:
+                        result["curve_evaluation"] = with_current_names(json.load(f))
                 results.setdefault(run, {}).setdefault(seed, {})[result["step"]] = result
     return results
+
+
+def curve_view(spec, results):
+    """`results` (collect's) with every point scored with the curve's sample count: a full
+    round's result is replaced by its "curve_evaluation", and left out until that exists."""
+    full_steps = {e * spec.steps_per_epoch for e in spec.full_rounds if needs_curve_evaluation(spec, e)}
+    view: Dict[str, Dict[int, Dict[int, dict]]] = {}
+    for run, per_seed in results.items():
+        for seed, by_step in per_seed.items():
+            for step, result in by_step.items():
+                if int(step) in full_steps:
+                    result = result.get("curve_evaluation")
+                    if result is None:
+                        continue
+                view.setdefault(run, {}).setdefault(seed, {})[step] = result
+    return view
 
 
 # Names of evaluations written before clustering_report scored MemoryGAN's slots too.

@@ -1,5 +1,6 @@
 """The evaluation command and the resumable study runner, end to end on tiny runs."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -196,6 +197,52 @@ def test_study_train_only_then_score_only(tmp_path, monkeypatch):
     assert [c for _, command in calls for c in command if c.startswith("--epochs=")] == ["--epochs=1", "--epochs=2"]
     calls.clear()
     study.run_study(spec, root, "clf", "tools", log=lambda m: None, train=False)
-    assert [name for name, _ in calls] == ["evaluate.log", "evaluate.log"]  # rounds 1 and 2; 3 not trained
+    # rounds 1 and 2 (3 not trained); round 1, a full round, also with the curve's count
+    assert [name for name, _ in calls] == ["evaluate.log"] * 3
     samples = [c for _, command in calls for c in command if c.startswith("--num_samples=")]
-    assert samples == ["--num_samples=200", "--num_samples=50"]
+    assert samples == ["--num_samples=200", "--num_samples=50", "--num_samples=50"]
+    outs = [[c for c in command if c.startswith("--out=")] for _, command in calls]
+    curve = study.curve_evaluation_path(study.run_dir(root, spec, "a", 0), 5)
+    assert outs == [[], [f"--out={curve}"], []] and "--notensorboard" in calls[1][1]
+
+
+def test_learning_curve_takes_every_point_at_one_sample_count(tmp_path):
+    """A full round is scored twice (its table count and the curve's); collect keeps both,
+    curve_view gives every epoch at the curve's count and leaves out a full round whose
+    second score is missing; the first score's classifier decides nothing about the second."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "evaluate.py").write_text(  # writes fid = images scored, to --out or the usual path
+        "import json, os, sys\n"
+        "args = dict(a[2:].split('=', 1) for a in sys.argv[1:] if '=' in a)\n"
+        "step = int(args['checkpoint'].rsplit('-', 1)[1])\n"
+        "path = args.get('out') or os.path.join(args['logdir'], 'eval', f'step_{step:08d}.json')\n"
+        "os.makedirs(os.path.dirname(path), exist_ok=True)\n"
+        "json.dump(dict(step=step, fid=float(args['num_samples']), classifier=dict(path=os.path.abspath(\n"
+        "    os.path.join(args['classifier'], 'classifier.keras')))), open(path, 'w'))\n")
+    spec = study.StudySpec(name="s", common_flags=(), rounds=(1, 2, 3), runs={"a": ()}, seeds=(0, 1),
+                           steps_per_epoch=5, num_samples=50, full_rounds=(1, 3), full_samples=200)
+    root = tmp_path / "root"
+    for seed in (0, 1):
+        checkpoints = root / "s" / "a" / f"seed_{seed}" / "checkpoints"
+        checkpoints.mkdir(parents=True)
+        for step in (5, 10, 15):
+            (checkpoints / f"ckpt-{step}.index").write_text("")
+    messages = []
+    results = study.run_study(spec, str(root), str(tmp_path / "clf"), str(tools), log=messages.append)
+    assert sum("evaluate " in m for m in messages) == 2 * 5  # per seed: 3 rounds + 2 curve scores
+    assert {step: r["fid"] for step, r in results["a"][0].items()} == {5: 200.0, 10: 50.0, 15: 200.0}
+    assert results["a"][0][5]["curve_evaluation"]["fid"] == 50.0 and "curve_evaluation" not in results["a"][0][10]
+    view = study.curve_view(spec, results)
+    assert {step: r["fid"] for step, r in view["a"][1].items()} == {5: 50.0, 10: 50.0, 15: 50.0}
+    os.remove(study.curve_evaluation_path(study.run_dir(str(root), spec, "a", 1), 15))
+    view = study.curve_view(spec, study.collect(spec, str(root)))
+    assert sorted(view["a"][1]) == [5, 10] and sorted(view["a"][0]) == [5, 10, 15]
+    messages.clear()  # only the missing one is scored again; a checkpoint gone is said, not trained
+    os.remove(root / "s" / "a" / "seed_1" / "checkpoints" / "ckpt-15.index")
+    study.run_study(spec, str(root), str(tmp_path / "clf"), str(tools), log=messages.append)
+    assert len(messages) == 1 and "no checkpoint left" in messages[0]
+    assert not any("train " in m for m in messages)
+    # Without a full evaluation (or with the same count) nothing is scored twice.
+    plain = dataclasses.replace(spec, full_rounds=(), full_samples=0)
+    assert not study.needs_curve_evaluation(plain, 1) and study.curve_view(plain, results) == results

@@ -39,7 +39,8 @@ flags.DEFINE_boolean("evaluate", True, "Score each round (--noevaluate: only tra
                      "classifier is still being trained; score later with --notrain).")
 flags.DEFINE_boolean("summary_only", False, "Print the tables of what is done; train nothing.")
 flags.DEFINE_string("figure", None, "Also draw the learning curves (FID, IS, recall and the memory's health "
-                    "against epoch, seed mean and each seed) of what is scored into this .png.")
+                    "against epoch, seed mean and each seed) of what is scored into this .png; every point "
+                    "at the spec's num_samples (a full round by its second score).")
 flags.mark_flags_as_required(["spec"])
 
 
@@ -104,7 +105,8 @@ def main(argv):
     if FLAGS.figure:
         from memorygan_tf import visualize
 
-        fig, drawn = visualize.learning_curves_figure(results, spec.steps_per_epoch, title=spec.name)
+        fig, drawn = visualize.learning_curves_figure(study.curve_view(spec, results), spec.steps_per_epoch,
+                                                      title=spec.name)
         fig.savefig(FLAGS.figure, dpi=100)
         print(f"Wrote {FLAGS.figure} ({', '.join(drawn) or 'nothing scored yet'})")
     return 0
