@@ -326,3 +326,34 @@ def summary_table(spec, results, step):
                 cells.append(cell)
         lines.append(f"| {run} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+CURVE_COLUMNS = (("fid", "FID"), ("inception_score", "IS"), ("recall", "recall"))
+
+
+def curve_table(spec, results, columns=CURVE_COLUMNS):
+    """A markdown learning-curve table: one row per round (epochs), for each column and
+    run the seed mean (and each seed, in the spec's seed order) of `results`, which should
+    be `curve_view`'s so that every row is scored with as many images. A seed not scored
+    at some round shows as "-" (the mean is then of the seeds scored)."""
+    import numpy as np
+
+    runs = list(spec.runs)
+    lines = ["| epoch | " + " | ".join(f"{title} {run}" for _, title in columns for run in runs) + " |",
+             "|---|" + "---|" * (len(columns) * len(runs))]
+    for epochs in spec.rounds:
+        step = epochs * spec.steps_per_epoch
+        cells, any_value = [], False
+        for key, _ in columns:
+            for run in runs:
+                values = [results.get(run, {}).get(seed, {}).get(step, {}).get(key) for seed in spec.seeds]
+                present = [v for v in values if isinstance(v, (int, float))]
+                if not present:
+                    cells.append("-")
+                    continue
+                any_value = True
+                each = " / ".join(f"{v:.3g}" if isinstance(v, (int, float)) else "-" for v in values)
+                cells.append(f"{np.mean(present):.3g} ({each})" if len(values) > 1 else each)
+        if any_value:
+            lines.append(f"| {epochs} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -246,3 +246,15 @@ def test_learning_curve_takes_every_point_at_one_sample_count(tmp_path):
     # Without a full evaluation (or with the same count) nothing is scored twice.
     plain = dataclasses.replace(spec, full_rounds=(), full_samples=0)
     assert not study.needs_curve_evaluation(plain, 1) and study.curve_view(plain, results) == results
+
+
+def test_curve_table_rows_are_rounds_with_seed_means():
+    spec = study.StudySpec(name="s", common_flags=(), rounds=(1, 2, 3), runs={"m": (), "d": ()}, seeds=(0, 1),
+                           steps_per_epoch=5)
+    results = {"m": {0: {5: dict(fid=10.0, inception_score=5.0, recall=0.5), 10: dict(fid=8.0)},
+                     1: {5: dict(fid=14.0, inception_score=4.0, recall=0.25), 10: dict(fid=6.0)}},
+               "d": {0: {5: dict(fid=20.0), 10: dict(fid=30.0)}}}
+    lines = study.curve_table(spec, results, columns=(("fid", "FID"), ("recall", "recall"))).splitlines()
+    assert lines[0] == "| epoch | FID m | FID d | recall m | recall d |" and len(lines) == 4  # no row for epoch 3
+    assert [c.strip() for c in lines[2].split("|")[1:-1]] == ["1", "12 (10 / 14)", "20 (20 / -)", "0.375 (0.5 / 0.25)", "-"]
+    assert [c.strip() for c in lines[3].split("|")[1:-1]] == ["2", "7 (8 / 6)", "30 (30 / -)", "-", "-"]

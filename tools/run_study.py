@@ -97,6 +97,10 @@ def main(argv):
     for epochs in study.rounds(spec, FLAGS.max_epochs):
         print(f"\n## {spec.name}, epoch {epochs} (step {epochs * spec.steps_per_epoch})\n")
         print(study.summary_table(spec, results, epochs * spec.steps_per_epoch))
+    if len(study.rounds(spec, FLAGS.max_epochs)) > 2:
+        print(f"\n## {spec.name}: learning curves ({spec.num_samples} images at every epoch; "
+              f"seed mean (each seed))\n")
+        print(study.curve_table(spec, study.curve_view(spec, results)))
     out = os.path.join(FLAGS.root, spec.name, "results.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
