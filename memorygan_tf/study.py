@@ -328,6 +328,11 @@ def summary_table(spec, results, step):
     return "\n".join(lines)
 
 
+def _number(value):
+    """3 significant digits, whole numbers from 1,000 up (counts such as distinct keys)."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
 CURVE_COLUMNS = (("fid", "FID"), ("inception_score", "IS"), ("recall", "recall"))
 
 
@@ -352,8 +357,8 @@ def curve_table(spec, results, columns=CURVE_COLUMNS):
                     cells.append("-")
                     continue
                 any_value = True
-                each = " / ".join(f"{v:.3g}" if isinstance(v, (int, float)) else "-" for v in values)
-                cells.append(f"{np.mean(present):.3g} ({each})" if len(values) > 1 else each)
+                each = " / ".join(_number(v) if isinstance(v, (int, float)) else "-" for v in values)
+                cells.append(f"{_number(float(np.mean(present)))} ({each})" if len(values) > 1 else each)
         if any_value:
             lines.append(f"| {epochs} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -258,3 +258,5 @@ def test_curve_table_rows_are_rounds_with_seed_means():
     assert lines[0] == "| epoch | FID m | FID d | recall m | recall d |" and len(lines) == 4  # no row for epoch 3
     assert [c.strip() for c in lines[2].split("|")[1:-1]] == ["1", "12 (10 / 14)", "20 (20 / -)", "0.375 (0.5 / 0.25)", "-"]
     assert [c.strip() for c in lines[3].split("|")[1:-1]] == ["2", "7 (8 / 6)", "30 (30 / -)", "-", "-"]
+    counts = {"m": {0: {5: dict(keys=1531)}, 1: {5: dict(keys=1216)}}}
+    assert "| 1 | 1374 (1531 / 1216) | - |" in study.curve_table(spec, counts, columns=(("keys", "keys"),))
