@@ -209,6 +209,7 @@ def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None,
                 _call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")
             log(f"[{time.strftime('%H:%M:%S')}] evaluate {run} seed {seed} at step {step} ({samples} images)")
             extra = [] if out == scores[0][0] else [f"--out={out}", "--notensorboard"]
+            os.makedirs(os.path.dirname(out), exist_ok=True)  # tools/evaluate.py writes only into a folder
             _call([sys.executable, os.path.join(tools_dir, "evaluate.py"), f"--logdir={logdir}",
                    f"--classifier={classifier}", f"--num_samples={samples}",
                    f"--checkpoint={os.path.join(logdir, 'checkpoints', f'ckpt-{step}')}", *extra],
