@@ -113,6 +113,9 @@ class ModelConfig:
     choose_k: int = _memory(128, "Top-k slots k.", search=Choice((32, 64, 128, 256)))
     alpha: float = _memory(0.5, "Histogram decay of the EM update.", search=Range(0.1, 1.0))
     beta: float = _memory(1e-8, "Prior smoothing constant.")
+    prior_temperature: float = _memory(1.0, "Temperature T of the MCGN's slot draw, p(c) ~ (h_c v_c)^(1/T): 1 is "
+                                       "the paper's prior, T > 1 flattens it (not in the paper).",
+                                       search=Range(1.0, 4.0))
     kappa: float = _memory(1.0, "vMF concentration.", search=Range(1.0, 100.0, log=True))
     eps: float = _memory(1e-3, "Clip of the discriminator output.")
     update_rule: str = _memory("em", "Memory write rule (kaiser = '- EM').", UPDATE_RULES)
@@ -326,6 +329,8 @@ def _validate_memory(m, t):
         raise ConfigError("beta", f"the prior smoothing must be >= 0, got {m.beta}")
     if not 0.0 < m.alpha <= 1.0:
         raise ConfigError("alpha", "must lie in (0, 1]")
+    if not 0 < m.prior_temperature < float("inf"):
+        raise ConfigError("prior_temperature", f"must be positive and finite, got {m.prior_temperature}")
     if not 0.0 <= m.eps < 0.5:
         raise ConfigError("eps", "must lie in [0, 0.5)")
 

@@ -295,8 +295,9 @@ class MemoryHealth:
     effective_slots: float  # exp(H(p(c))), p(c) ~ h v: how many slots the MCGN prior uses
 
 
-def memory_health(keys, values, histogram):
-    """Health of a memory from its arrays (keys [N, M], values [N], histogram [N])."""
+def memory_health(keys, values, histogram, prior_temperature=1.0):
+    """Health of a memory from its arrays (keys [N, M], values [N], histogram [N]); the
+    effective slots are those of the prior the MCGN draws from, (h v)^(1/T)."""
     keys, values, histogram = (np.asarray(a, np.float64) for a in (keys, values, histogram))
     written = np.abs(keys).sum(axis=1) > 0.0
     real = keys[(values > 0.5) & written]
@@ -306,7 +307,7 @@ def memory_health(keys, values, histogram):
         mean_cos = (gram.sum() - np.trace(gram)) / (len(real) * (len(real) - 1))
     else:
         mean_cos = float("nan")
-    mass = histogram * (values > 0.5)
+    mass = (histogram * (values > 0.5)) ** (1.0 / prior_temperature)
     return MemoryHealth(int(len(real)), int(distinct), float(mean_cos), effective_number(mass))
 
 
@@ -411,7 +412,8 @@ def memory_report(model, test_images, batch_size=1000):
     import tensorflow as tf
 
     memory = model.memory
-    health = memory_health(memory.keys.numpy(), memory.values.numpy(), memory.histogram.numpy())
+    health = memory_health(memory.keys.numpy(), memory.values.numpy(), memory.histogram.numpy(),
+                           memory.prior_temperature)
     likelihood, resets, entropy_sum, written = [], 0.0, 0.0, 0.0
     for start in range(0, len(test_images), batch_size):
         x = data.scale_images(test_images[start:start + batch_size], model.config.output_activation)

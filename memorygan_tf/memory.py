@@ -110,6 +110,9 @@ class Memory(keras.layers.Layer):
             as it was before the step, and the (sample, slot) rows are applied in
             flat order (row b * k + c), a later row for a slot replacing an earlier
             one; a resetting sample's rows all name its reset slot.
+        prior_temperature: T of the MCGN's slot draw, p(c) ~ (h_c v_c)^(1/T).
+            1 is the paper's prior (Sec. 3.2); T > 1 flattens it (not in the
+            paper: a lever against a prior concentrated on a few slots).
     """
 
     def __init__(
@@ -126,6 +129,7 @@ class Memory(keras.layers.Layer):
         correct_in_top=1,
         fill_empty=True,
         batch_write="sum",
+        prior_temperature=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -141,6 +145,8 @@ class Memory(keras.layers.Layer):
             raise ValueError("em_iterations must be >= 1")
         if batch_write not in BATCH_WRITES:
             raise ValueError(f"batch_write must be one of {BATCH_WRITES}, got {batch_write!r}")
+        if not prior_temperature > 0:
+            raise ValueError(f"prior_temperature must be positive, got {prior_temperature}")
         self.size = int(size)
         self.key_dim = int(key_dim)
         self.choose_k = int(choose_k)
@@ -153,6 +159,7 @@ class Memory(keras.layers.Layer):
         self.correct_in_top = int(correct_in_top)
         self.fill_empty = bool(fill_empty)
         self.batch_write = batch_write
+        self.prior_temperature = float(prior_temperature)
 
         values = initial_values(self.size)
 
@@ -176,7 +183,8 @@ class Memory(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         for name in ("size", "key_dim", "choose_k", "alpha", "beta", "kappa", "eps",
-                     "update_rule", "em_iterations", "correct_in_top", "fill_empty", "batch_write"):
+                     "update_rule", "em_iterations", "correct_in_top", "fill_empty", "batch_write",
+                     "prior_temperature"):
             config[name] = getattr(self, name)
         return config
 
@@ -293,17 +301,20 @@ class Memory(keras.layers.Layer):
 
     # ---------------------------------------------------------------- sample
     def prior_logits(self):
-        """log(h_i v_i): the MCGN prior P(c = i | v_c = 1) (Sec. 3.2), unnormalised.
+        """log(h_i v_i) / T: the MCGN prior P(c = i | v_c = 1) (Sec. 3.2), unnormalised
+        (T = `prior_temperature`, 1 in the paper).
 
         Falls back to a uniform prior while no slot is labelled real.
         """
         h = _read(self.histogram)
         v = _read(self.values)
-        logits = tf.where(v > 0.5, tf.math.log(h), tf.constant(-np.inf, h.dtype))
+        log_h = tf.math.log(h) if self.prior_temperature == 1.0 else tf.math.log(h) / self.prior_temperature
+        logits = tf.where(v > 0.5, log_h, tf.constant(-np.inf, h.dtype))
         return tf.where(tf.reduce_any(v > 0.5), logits, tf.zeros_like(h))
 
     def sample_keys(self, n, seed=None):
-        """Draws n slots i ~ h_i v_i / sum_j h_j v_j and returns (slots, K_i) (Sec. 3.2).
+        """Draws n slots i ~ h_i v_i / sum_j h_j v_j (Sec. 3.2; (h_i v_i)^(1/T) with a
+        `prior_temperature` T) and returns (slots, K_i).
 
         `seed` is a stateless seed (shape [2] integer tensor) for reproducible
         draws; without it TensorFlow's global generator is used.

@@ -319,11 +319,13 @@ def summary_table(spec, results, step):
             if not values:
                 cells.append("-")
             elif len(values) == 1:
-                cells.append(f"{values[0]:.3g}" if isinstance(values[0], float) else str(values[0]))
+                cells.append(_number(values[0]) if isinstance(values[0], float) else str(values[0]))
             else:
-                cell = f"{np.mean(values):.3g} +- {np.std(values):.2g}"
+                spread = float(np.std(values))
+                cell = f"{_number(float(np.mean(values)))} +- {spread:.0f}" if spread >= 100 else \
+                    f"{_number(float(np.mean(values)))} +- {spread:.2g}"
                 if key in PER_SEED_COLUMNS:
-                    cell += " (" + " / ".join(f"{v:.3g}" for v in values) + ")"
+                    cell += " (" + " / ".join(_number(v) for v in values) + ")"
                 cells.append(cell)
         lines.append(f"| {run} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

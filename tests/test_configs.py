@@ -28,7 +28,8 @@ def test_every_option_field_is_a_flag_with_its_choices():
     ("kappa", 0.0, "kappa"), ("kappa", -1.0, "kappa"), ("kappa", float("nan"), "kappa"),
     ("beta", -1.0, "beta"), ("mi_lambda", float("nan"), "mi_lambda"), ("alpha", float("inf"), "alpha"),
     ("writes_per_step", 2, "writes_per_step"), ("batch_write", "first", "batch_write"),
-    ("update_rule", "magic", "update_rule"),
+    ("update_rule", "magic", "update_rule"), ("prior_temperature", 0.0, "prior_temperature"),
+    ("prior_temperature", float("nan"), "prior_temperature"), ("prior_temperature", float("inf"), "prior_temperature"),
 ])
 def test_bad_model_values_name_their_flag(field, value, flag):
     config = configs.make_config("fashion_mnist")

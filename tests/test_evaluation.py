@@ -100,6 +100,13 @@ def test_memory_health_of_a_diverse_memory():
     p = np.array([1, 1, 1, 1, 2, 2, 2, 2]) / 12.0
     assert health.effective_slots == pytest.approx(math.exp(-np.sum(p * np.log(p))))
 
+    # With a prior temperature T the MCGN draws from (h v)^(1/T): T = 2 gives masses 1 and
+    # sqrt(2), by hand: p = 1 / (4 + 4 sqrt 2) and sqrt(2) / (4 + 4 sqrt 2).
+    flatter = ev.memory_health(keys, values, histogram, prior_temperature=2.0)
+    q = np.array([1, 1, 1, 1] + [math.sqrt(2)] * 4) / (4 + 4 * math.sqrt(2))
+    assert flatter.effective_slots == pytest.approx(math.exp(-np.sum(q * np.log(q))))
+    assert health.effective_slots < flatter.effective_slots < 8.0
+
 
 def test_purity_and_nmi_hand_computed():
     labels = np.array([0, 0, 1, 1, 2, 2])

@@ -278,8 +278,11 @@ def test_histogram_mass_grows_by_posterior_mass():
     assert memory.histogram.numpy().sum() == pytest.approx(before + 5.0, rel=1e-5)
 
 
-def test_sample_keys_frequencies_follow_h_times_v():
-    memory = Memory(16, 3, 2)
+@pytest.mark.parametrize("temperature", [1.0, 2.5])
+def test_sample_keys_frequencies_follow_h_times_v(temperature):
+    """Slots are drawn with probability h v / sum(h v) (Sec. 3.2), or (h v)^(1/T) normalised
+    with a prior temperature T."""
+    memory = Memory(16, 3, 2, prior_temperature=temperature)
     rng = np.random.default_rng(8)
     hist = rng.uniform(0.5, 4.0, 16).astype(np.float32)
     values = np.zeros(16, np.float32)
@@ -293,13 +296,17 @@ def test_sample_keys_frequencies_follow_h_times_v():
     slots = slots.numpy()
     np.testing.assert_array_equal(keys.numpy(), memory.keys.numpy()[slots])
     assert set(slots) <= set(real)
-    expected = n * (hist * values) / (hist * values).sum()
+    mass = (hist.astype(np.float64) * values) ** (1.0 / temperature)
+    expected = n * mass / mass.sum()
     counts = np.bincount(slots, minlength=16)
     chi2 = np.sum((counts[real] - expected[real]) ** 2 / expected[real])
     assert chi2 < 24.32  # chi-square, 7 degrees of freedom, p = 0.001
     # Seeded draws are reproducible.
     again, _ = memory.sample_keys(n, seed=tf.constant([1, 2]))
     np.testing.assert_array_equal(again.numpy(), slots)
+    if temperature != 1.0:  # the flatter prior is measurably flatter than h v itself
+        paper = n * hist * values / (hist * values).sum()
+        assert np.sum((counts[real] - paper[real]) ** 2 / paper[real]) > 100.0
 
 
 def test_no_gradient_flows_into_memory():
@@ -333,7 +340,7 @@ def test_log_likelihood_matches_release_formula():
 
 
 @pytest.mark.parametrize("kwargs", [dict(choose_k=100), dict(update_rule="bogus"), dict(size=0),
-                                    dict(correct_in_top=9)])
+                                    dict(correct_in_top=9), dict(prior_temperature=0.0)])
 def test_bad_arguments_are_rejected(kwargs):
     args = dict(size=50, key_dim=4, choose_k=5)
     args.update(kwargs)

@@ -306,3 +306,18 @@ def test_readers_restore_lazily_built_layers(tmp_path):
     restored, _ = rundir.load_trained_model(config.train.logdir)
     for a, b in zip(model.generator.weights, restored.generator.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_prior_temperature_reaches_the_memory_and_the_cluster_weights():
+    """--prior_temperature flows config -> Memory; the MCGN prior the model reports (cluster
+    weights, effective slots) is (h v)^(1/T), and a step trains with it."""
+    images = tf.constant(blobs(8).astype(np.float32) / 255.0)
+    model = trainer.build_model(tiny_config(prior_temperature=2.0), tf.distribute.get_strategy(), total_steps=1)
+    tf.function(model.train_step)(images)
+    memory = model.memory
+    assert memory.prior_temperature == 2.0
+    mass = memory.histogram.numpy().astype(np.float64) * (memory.values.numpy() > 0.5)
+    np.testing.assert_allclose(model.cluster_weights(), np.sqrt(mass), rtol=1e-6)
+    logits = memory.prior_logits().numpy()
+    real = memory.values.numpy() > 0.5
+    np.testing.assert_allclose(logits[real], 0.5 * np.log(memory.histogram.numpy()[real]), rtol=1e-5)

@@ -171,6 +171,8 @@ def test_summary_table_gives_mean_std_and_each_seed():
     b = [cell.strip() for cell in lines[3].split("|")[1:-1]]
     assert b[:4] == ["b", "1", "3", "30"] and b[7] == "-"
     assert len(lines) == 4  # c has no result: no row
+    counts = {"a": {0: {5: dict(real_slots=1224)}, 1: {5: dict(real_slots=870)}}}
+    assert "| a | 2 | - | - | - | - | - | 1047 +- 177 |" in study.summary_table(spec, counts, 5)
 
 
 def test_study_train_only_then_score_only(tmp_path, monkeypatch):

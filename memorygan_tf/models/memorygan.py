@@ -72,7 +72,7 @@ class MemoryGAN(base.GAN):
             size=c.memory_size, key_dim=c.key_dim, choose_k=c.choose_k, alpha=c.alpha, beta=c.beta,
             kappa=c.kappa, eps=c.eps, update_rule=c.update_rule, em_iterations=c.em_iterations,
             correct_in_top=c.correct_in_top, fill_empty=c.fill_empty, batch_write=c.batch_write,
-            dtype=keras.config.floatx(), name="memory",
+            prior_temperature=c.prior_temperature, dtype=keras.config.floatx(), name="memory",
         )
 
     @property
@@ -205,7 +205,7 @@ class MemoryGAN(base.GAN):
         tf.summary.histogram("memory/histogram", self.memory.histogram, step=step)
         tf.summary.histogram("memory/ages", self.memory.ages, step=step)
         health = evaluation.memory_health(self.memory.keys.numpy(), self.memory.values.numpy(),
-                                          self.memory.histogram.numpy())
+                                          self.memory.histogram.numpy(), self.memory.prior_temperature)
         for name, value in dataclasses.asdict(health).items():
             tf.summary.scalar(f"memory/{name}", value, step=step)
         if self.conditional:  # what the most probable slots generate
@@ -223,8 +223,9 @@ class MemoryGAN(base.GAN):
         return self.memory.log_joint(self.memory.normalize(self.encoder(images, training=False)))
 
     def cluster_weights(self):
-        """The MCGN prior's mass h v of every slot (Sec. 3.2)."""
-        return self.memory.histogram.numpy() * (self.memory.values.numpy() > 0.5)
+        """The MCGN prior's mass (h v)^(1/T) of every slot (Sec. 3.2; T = prior_temperature)."""
+        mass = self.memory.histogram.numpy() * (self.memory.values.numpy() > 0.5)
+        return mass ** (1.0 / self.memory.prior_temperature)
 
     def add_serving_endpoints(self, archive, z_spec):
         """serve(z) and sample(z, seed) -> {"images", "slots"}: each row's MCGN slot drawn from
