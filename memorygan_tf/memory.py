@@ -145,8 +145,8 @@ class Memory(keras.layers.Layer):
             raise ValueError("em_iterations must be >= 1")
         if batch_write not in BATCH_WRITES:
             raise ValueError(f"batch_write must be one of {BATCH_WRITES}, got {batch_write!r}")
-        if not prior_temperature > 0:
-            raise ValueError(f"prior_temperature must be positive, got {prior_temperature}")
+        if not 0 < prior_temperature < float("inf"):
+            raise ValueError(f"prior_temperature must be positive and finite, got {prior_temperature}")
         self.size = int(size)
         self.key_dim = int(key_dim)
         self.choose_k = int(choose_k)
@@ -308,8 +308,7 @@ class Memory(keras.layers.Layer):
         """
         h = _read(self.histogram)
         v = _read(self.values)
-        log_h = tf.math.log(h) if self.prior_temperature == 1.0 else tf.math.log(h) / self.prior_temperature
-        logits = tf.where(v > 0.5, log_h, tf.constant(-np.inf, h.dtype))
+        logits = tf.where(v > 0.5, tf.math.log(h) / self.prior_temperature, tf.constant(-np.inf, h.dtype))
         return tf.where(tf.reduce_any(v > 0.5), logits, tf.zeros_like(h))
 
     def sample_keys(self, n, seed=None):

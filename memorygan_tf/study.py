@@ -190,10 +190,12 @@ def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None,
             continue
         if not train and not _checkpoint_at(logdir, step):
             continue
-        scores = [(evaluation_path(logdir, step), samples_at(spec, epochs))]
+        # (output, images, extra evaluate.py arguments): the round's score, then the curve's
+        scores = [(evaluation_path(logdir, step), samples_at(spec, epochs), [])]
         if needs_curve_evaluation(spec, epochs):
-            scores.append((curve_evaluation_path(logdir, step), spec.num_samples))
-        for out, samples in scores:
+            curve = curve_evaluation_path(logdir, step)
+            scores.append((curve, spec.num_samples, [f"--out={curve}", "--notensorboard"]))
+        for out, samples, extra in scores:
             if evaluated_with(out, classifier):
                 continue
             if os.path.exists(out):
@@ -201,14 +203,13 @@ def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None,
                     f"classifier: scoring it again with {classifier}")
                 _supersede(out)
             if not _checkpoint_at(logdir, step):
-                if out != scores[0][0]:  # the round was scored, its checkpoint is gone since
+                if extra:  # the curve's score: the round was scored, its checkpoint is gone since
                     log(f"[{time.strftime('%H:%M:%S')}] {run} seed {seed} step {step}: no checkpoint left "
                         f"to score with {samples} images for the curve")
                     continue
                 log(f"[{time.strftime('%H:%M:%S')}] train {run} seed {seed} to epoch {epochs}")
                 _call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")
             log(f"[{time.strftime('%H:%M:%S')}] evaluate {run} seed {seed} at step {step} ({samples} images)")
-            extra = [] if out == scores[0][0] else [f"--out={out}", "--notensorboard"]
             os.makedirs(os.path.dirname(out), exist_ok=True)  # tools/evaluate.py writes only into a folder
             _call([sys.executable, os.path.join(tools_dir, "evaluate.py"), f"--logdir={logdir}",
                    f"--classifier={classifier}", f"--num_samples={samples}",
@@ -322,8 +323,8 @@ def summary_table(spec, results, step):
                 cells.append(_number(values[0]) if isinstance(values[0], float) else str(values[0]))
             else:
                 spread = float(np.std(values))
-                cell = f"{_number(float(np.mean(values)))} +- {spread:.0f}" if spread >= 100 else \
-                    f"{_number(float(np.mean(values)))} +- {spread:.2g}"
+                spread_text = f"{spread:.0f}" if spread >= 100 else f"{spread:.2g}"
+                cell = f"{_number(float(np.mean(values)))} +- {spread_text}"
                 if key in PER_SEED_COLUMNS:
                     cell += " (" + " / ".join(_number(v) for v in values) + ")"
                 cells.append(cell)
@@ -351,7 +352,7 @@ def curve_table(spec, results, columns=CURVE_COLUMNS):
              "|---|" + "---|" * (len(columns) * len(runs))]
     for epochs in spec.rounds:
         step = epochs * spec.steps_per_epoch
-        cells, any_value = [], False
+        cells = []
         for key, _ in columns:
             for run in runs:
                 values = [results.get(run, {}).get(seed, {}).get(step, {}).get(key) for seed in spec.seeds]
@@ -359,9 +360,8 @@ def curve_table(spec, results, columns=CURVE_COLUMNS):
                 if not present:
                     cells.append("-")
                     continue
-                any_value = True
                 each = " / ".join(_number(v) if isinstance(v, (int, float)) else "-" for v in values)
                 cells.append(f"{_number(float(np.mean(present)))} ({each})" if len(values) > 1 else each)
-        if any_value:
+        if any(cell != "-" for cell in cells):
             lines.append(f"| {epochs} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -340,7 +340,8 @@ def test_log_likelihood_matches_release_formula():
 
 
 @pytest.mark.parametrize("kwargs", [dict(choose_k=100), dict(update_rule="bogus"), dict(size=0),
-                                    dict(correct_in_top=9), dict(prior_temperature=0.0)])
+                                    dict(correct_in_top=9), dict(prior_temperature=0.0),
+                                    dict(prior_temperature=float("inf"))])
 def test_bad_arguments_are_rejected(kwargs):
     args = dict(size=50, key_dim=4, choose_k=5)
     args.update(kwargs)

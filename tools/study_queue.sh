@@ -34,7 +34,7 @@ if [ "${1:-all}" != "train" ]; then
   python tools/train_classifier.py --dataset=fashion_mnist --width=32 --epochs=30 --out="$WIDE_CLASSIFIER"
   for spec in fashion_mnist_curves fashion_mnist_levers fashion_mnist_kappa fashion_mnist_precision \
               fashion_mnist_peers fashion_mnist_table2; do
-    python tools/run_study.py --root="$ROOT" --notrain --classifier="$WIDE_CLASSIFIER" --spec=flags/studies/$spec.json
+    study --notrain --classifier="$WIDE_CLASSIFIER" --spec=flags/studies/$spec.json
   done
 fi
 # The peers (MemoryGAN, DCGAN, InfoGAN, MIC-GANs; 2 seeds, 2 epochs; scored in
