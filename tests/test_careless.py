@@ -229,6 +229,24 @@ def test_evaluate_unreadable_config_names_the_file(tmp_path, content):
     assert_one_line_error(tool("evaluate.py", f"--logdir={logdir}"), "config.json", "unreadable")
 
 
+@pytest.mark.messages
+def test_evaluate_prior_temperature_out_of_range_is_refused_before_scoring(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    assert_one_line_error(tool("evaluate.py", f"--logdir={logdir}", "--prior_temperature=0"),
+                          "prior_temperature", "positive")
+    assert not (tmp_path / "r" / "eval").exists()
+
+
+@pytest.mark.messages
+def test_evaluate_prior_temperature_of_a_dcgan_is_refused(tmp_path):
+    logdir = str(tmp_path / "r")
+    config = configs.make_config("fashion_mnist", model_overrides=dict(TINY_MODEL, use_memory=False),
+                                 train_overrides=dict(batch_size=8, logdir=logdir))
+    rundir.write_config(config, logdir)
+    assert_one_line_error(tool("evaluate.py", f"--logdir={logdir}", "--prior_temperature=2"),
+                          "prior_temperature", "only a MemoryGAN")
+
+
 # --------------------------------------------------------------------- run_study
 @pytest.mark.messages
 @pytest.mark.parametrize("spec,needle", [

@@ -68,6 +68,15 @@ def test_conformance_train_resume_export_evaluate_assign(name, tmp_path):
     assert path.endswith("ckpt-2") and len(trained) == len(restored.weights)
     for a, b in zip(trained, restored.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    # A trained MemoryGAN restores with another slot-draw temperature (no variable depends
+    # on it): its prior mass becomes (h v)^(1/T); a model without that prior refuses one.
+    if name == "memorygan":
+        tempered, _ = rundir.load_trained_model(config.train.logdir, prior_temperature=2.0)
+        assert tempered.memory.prior_temperature == 2.0 and restored.memory.prior_temperature == 1.0
+        np.testing.assert_allclose(tempered.cluster_weights(), np.sqrt(restored.cluster_weights()), rtol=1e-5)
+    else:
+        with pytest.raises(configs.ConfigError, match="prior_temperature"):
+            rundir.load_trained_model(config.train.logdir, prior_temperature=2.0)
     # Resuming with more epochs continues from step 2.
     longer = configs.ExperimentConfig(model=config.model, optimizer=config.optimizer,
                                       train=configs.TrainConfig(**{**config.train.__dict__, "epochs": 2}))

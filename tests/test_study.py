@@ -61,6 +61,20 @@ def test_study_trains_scores_and_resumes(labelled, tmp_path):
     results = json.loads((root / "tiny" / "results.json").read_text())
     assert set(results) == {"memory", "dcgan"}
 
+    # The same checkpoint scored with a flatter slot draw: its own folder, the run's score
+    # untouched, and a prior at least as spread (entropy grows with T).
+    run = root / "tiny" / "memory" / "seed_0"
+    own = (run / "eval" / "step_00000002.json").read_text()
+    tempered = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "evaluate.py"), f"--logdir={run}",
+                               f"--classifier={classifier}", "--num_samples=20", "--splits=2",
+                               "--prior_temperature=4"], capture_output=True, text=True, env=env, timeout=600)
+    assert tempered.returncode == 0, tempered.stdout[-2000:] + tempered.stderr[-2000:]
+    hot = json.loads((run / "eval" / "prior_temperature_4" / "step_00000002.json").read_text())
+    base = json.loads(own)
+    assert hot["prior_temperature"] == 4.0 and base["prior_temperature"] == 1.0
+    assert hot["effective_slots"] >= base["effective_slots"] - 1e-6
+    assert (run / "eval" / "step_00000002.json").read_text() == own
+
 
 def test_study_plan_is_round_by_round():
     spec = study.StudySpec(name="s", common_flags=(), rounds=(1, 3), runs={"a": (), "b": ()}, seeds=(0, 1))

@@ -29,6 +29,9 @@ flags.DEFINE_integer("num_samples", configs.PAPER_EVAL_SAMPLES, "Generated image
 flags.DEFINE_integer("splits", 10, "Inception Score splits.")
 flags.DEFINE_integer("seed", configs.EVAL_SEED, "Seed of the generated images.")
 flags.DEFINE_string("out", None, "JSON output (default LOGDIR/eval/step_<step>.json).")
+flags.DEFINE_float("prior_temperature", None, "Score MemoryGAN with its MCGN drawing slots from (h v)^(1/T) "
+                   "(default: the run's T, 1 in the paper): e.g. 2 samples a flatter prior from the same "
+                   "checkpoint. Scores go to LOGDIR/eval/prior_temperature_<T>/ unless --out says otherwise.")
 flags.DEFINE_boolean("tensorboard", True, "Also write eval/* scalars and HParams into LOGDIR/eval.")
 flags.mark_flags_as_required(["logdir"])
 
@@ -46,9 +49,13 @@ def main(argv):
     if not os.path.exists(os.path.join(FLAGS.logdir, "config.json")):
         return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no config.json)")
     try:
-        config = rundir.load_run_config(FLAGS.logdir)
+        config = rundir.with_prior_temperature(rundir.load_run_config(FLAGS.logdir), FLAGS.prior_temperature)
     except configs.ConfigError as err:
         return fail(err)
+    # A changed temperature is another experiment: its scores and scalars get their own folder.
+    eval_dir = os.path.join(FLAGS.logdir, "eval")
+    if FLAGS.prior_temperature is not None:
+        eval_dir = os.path.join(eval_dir, f"prior_temperature_{config.model.prior_temperature:g}")
     classifier_dir = FLAGS.classifier or os.path.join("classifiers", config.train.dataset)
     classifier_path = os.path.join(classifier_dir, "classifier.keras")
     for needed in (classifier_path, os.path.join(classifier_dir, "classifier.json")):
@@ -79,7 +86,8 @@ def main(argv):
                                        data.default_search_path(os.environ))
         _, _, x_test, y_test = data.load_labelled(config.train.dataset, path, config.train.data_dir,
                                                   config.train.seed)
-        model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
+        model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint,
+                                                      prior_temperature=FLAGS.prior_temperature)
     except (data.DataError, configs.ConfigError, OSError) as err:
         return fail(str(err))
     start = time.time()
@@ -92,7 +100,9 @@ def main(argv):
     print()
     result["classifier"] = dict(classifier_record, path=os.path.abspath(classifier_path))
     result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=hardware.machine_info())
-    out = FLAGS.out or os.path.join(FLAGS.logdir, "eval", f"step_{result['step']:08d}.json")
+    if configs.uses_memory(config.model):
+        result["prior_temperature"] = config.model.prior_temperature
+    out = FLAGS.out or os.path.join(eval_dir, f"step_{result['step']:08d}.json")
     try:  # the scores first: nothing after this may lose them
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         with open(out + ".tmp", "w") as f:
@@ -102,7 +112,7 @@ def main(argv):
         print(json.dumps(result))
         return fail(f"--out: cannot write {out} ({err.strerror or err}); the scores are printed above")
     if FLAGS.tensorboard:
-        summaries.write_evaluation(os.path.join(FLAGS.logdir, "eval"), config, result)
+        summaries.write_evaluation(eval_dir, config, result)
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "seconds"}
     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
     print(f"Wrote {out}")
