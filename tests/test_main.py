@@ -137,3 +137,27 @@ def test_latest_sample_is_the_highest_step(tmp_path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         open(path, "wb").close()
     assert callbacks.latest_sample(str(tmp_path)) == os.path.join(str(tmp_path), "samples", "step_00000010.png")
+
+SPECS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(os.path.dirname(__file__), "..", "flags",
+                                                                  "studies", "*.json")))
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_study_specs_parse_into_valid_configs(name, monkeypatch):
+    """Every run of a shipped study spec is a flag line memorygan_tf.main accepts (a typo
+    would otherwise surface hours into a queue)."""
+    from absl import flags
+
+    from memorygan_tf import main, study
+
+    monkeypatch.chdir(os.path.join(os.path.dirname(__file__), ".."))
+    spec = study.load_spec(f"flags/studies/{name}")
+    assert spec.runs and list(spec.rounds) == sorted(spec.rounds)
+    for run, run_flags in spec.runs.items():
+        flags.FLAGS.unparse_flags()
+        try:
+            flags.FLAGS(["memorygan", *spec.common_flags, *run_flags])
+            config = main.config_from_flags()
+        finally:
+            flags.FLAGS.unparse_flags()
+        assert config.train.dataset in name, (name, run)
