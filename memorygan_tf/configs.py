@@ -335,6 +335,23 @@ def _validate_memory(m, t):
         raise ConfigError("eps", "must lie in [0, 0.5)")
 
 
+def with_prior_temperature(config, prior_temperature):
+    """`config` whose MCGN draws slots with temperature `prior_temperature` (None: as
+    trained). The temperature changes no variable, so a run's checkpoints restore into
+    the changed model: a way to sample, and score, a trained MemoryGAN with a flatter
+    (T > 1) or sharper (T < 1) prior. Raises ConfigError for a model without
+    memory or a temperature the code refuses."""
+    if prior_temperature is None:
+        return config
+    if not uses_memory(config.model) or not config.model.use_mcgn:
+        raise ConfigError("prior_temperature", "only a MemoryGAN whose generator reads the memory "
+                          "(use_memory and use_mcgn) draws slots from a prior")
+    model = dataclasses.replace(config.model, prior_temperature=float(prior_temperature))
+    changed = dataclasses.replace(config, model=model)
+    validate(changed)
+    return changed
+
+
 def validate(config, num_replicas=1):
     """Checks values that would otherwise fail deep inside TensorFlow."""
     m, o, t = config.model, config.optimizer, config.train

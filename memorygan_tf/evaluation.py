@@ -295,6 +295,13 @@ class MemoryHealth:
     effective_slots: float  # exp(H(p(c))), p(c) ~ h v: how many slots the MCGN prior uses
 
 
+def prior_mass(histogram, values, prior_temperature=1.0):
+    """The MCGN prior's unnormalised mass of every slot, (h_i v_i)^(1/T) (Sec. 3.2; T = 1
+    is the paper's prior): the one formula behind the effective slots and the cluster
+    weights (Memory.prior_logits is its log, in the graph)."""
+    return (np.asarray(histogram) * (np.asarray(values) > 0.5)) ** (1.0 / prior_temperature)
+
+
 def memory_health(keys, values, histogram, prior_temperature=1.0):
     """Health of a memory from its arrays (keys [N, M], values [N], histogram [N]); the
     effective slots are those of the prior the MCGN draws from, (h v)^(1/T)."""
@@ -307,8 +314,8 @@ def memory_health(keys, values, histogram, prior_temperature=1.0):
         mean_cos = (gram.sum() - np.trace(gram)) / (len(real) * (len(real) - 1))
     else:
         mean_cos = float("nan")
-    mass = (histogram * (values > 0.5)) ** (1.0 / prior_temperature)
-    return MemoryHealth(int(len(real)), int(distinct), float(mean_cos), effective_number(mass))
+    return MemoryHealth(int(len(real)), int(distinct), float(mean_cos),
+                        effective_number(prior_mass(histogram, values, prior_temperature)))
 
 
 def effective_number(weights):

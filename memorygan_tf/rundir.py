@@ -313,34 +313,17 @@ def load_run_config(logdir):
                                   "written by memorygan_tf.main?") from None
 
 
-def with_prior_temperature(config, prior_temperature):
-    """`config` whose MCGN draws slots with temperature `prior_temperature` (None: as
-    trained). The temperature changes no variable, so a run's checkpoints restore into
-    the changed model: a way to sample, and score, a trained MemoryGAN with a flatter
-    (T > 1) or sharper (T < 1) prior. Raises configs.ConfigError for a model without
-    memory or a temperature the code refuses."""
-    if prior_temperature is None:
-        return config
-    if not configs.uses_memory(config.model) or not config.model.use_mcgn:
-        raise configs.ConfigError("prior_temperature", "only a MemoryGAN whose generator reads the memory "
-                                  "(use_memory and use_mcgn) draws slots from a prior")
-    changed = dataclasses.replace(config, model=dataclasses.replace(config.model,
-                                                                    prior_temperature=float(prior_temperature)))
-    configs.validate(changed)
-    return changed
-
-
 def load_trained_model(logdir, checkpoint=None, log=lambda message: None, prior_temperature=None):
     """Rebuilds the model of a run directory and restores a checkpoint: the given one, else
     the newest that loads (broken ones are skipped, see rundir.restore_newest).
     `prior_temperature` (None: the run's) changes the MCGN's slot draw, see
-    :func:`with_prior_temperature`.
+    :func:`configs.with_prior_temperature`.
 
     Raises configs.ConfigError (one line) for a missing or unloadable checkpoint.
     """
     from memorygan_tf import hardware, models, optimizers
 
-    config = with_prior_temperature(load_run_config(logdir), prior_temperature)
+    config = configs.with_prior_temperature(load_run_config(logdir), prior_temperature)
     model = models.build(config.model, seed=config.train.seed,
                          precision=hardware.resolve_precision(config.train.precision))
     optimizers.compile_with_adam(model, config.optimizer, total_steps=1)

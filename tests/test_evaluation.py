@@ -108,6 +108,12 @@ def test_memory_health_of_a_diverse_memory():
     assert health.effective_slots < flatter.effective_slots < 8.0
 
 
+def test_prior_mass_hand_computed():
+    histogram, values = np.array([4.0, 9.0, 1.0, 16.0]), np.array([1.0, 1.0, 0.0, 1.0])
+    np.testing.assert_allclose(ev.prior_mass(histogram, values), [4.0, 9.0, 0.0, 16.0])
+    np.testing.assert_allclose(ev.prior_mass(histogram, values, prior_temperature=2.0), [2.0, 3.0, 0.0, 4.0])
+
+
 def test_purity_and_nmi_hand_computed():
     labels = np.array([0, 0, 1, 1, 2, 2])
     assert ev.cluster_purity([5, 5, 7, 7, 9, 9], labels) == 1.0

@@ -138,6 +138,7 @@ def test_latest_sample_is_the_highest_step(tmp_path):
         open(path, "wb").close()
     assert callbacks.latest_sample(str(tmp_path)) == os.path.join(str(tmp_path), "samples", "step_00000010.png")
 
+
 SPECS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(os.path.dirname(__file__), "..", "flags",
                                                                   "studies", "*.json")))
 

@@ -49,7 +49,7 @@ def main(argv):
     if not os.path.exists(os.path.join(FLAGS.logdir, "config.json")):
         return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no config.json)")
     try:
-        config = rundir.with_prior_temperature(rundir.load_run_config(FLAGS.logdir), FLAGS.prior_temperature)
+        config = configs.with_prior_temperature(rundir.load_run_config(FLAGS.logdir), FLAGS.prior_temperature)
     except configs.ConfigError as err:
         return fail(err)
     # A changed temperature is another experiment: its scores and scalars get their own folder.

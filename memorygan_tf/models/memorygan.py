@@ -224,8 +224,8 @@ class MemoryGAN(base.GAN):
 
     def cluster_weights(self):
         """The MCGN prior's mass (h v)^(1/T) of every slot (Sec. 3.2; T = prior_temperature)."""
-        mass = self.memory.histogram.numpy() * (self.memory.values.numpy() > 0.5)
-        return mass ** (1.0 / self.memory.prior_temperature)
+        return evaluation.prior_mass(self.memory.histogram.numpy(), self.memory.values.numpy(),
+                                     self.memory.prior_temperature)
 
     def add_serving_endpoints(self, archive, z_spec):
         """serve(z) and sample(z, seed) -> {"images", "slots"}: each row's MCGN slot drawn from
