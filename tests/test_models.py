@@ -74,6 +74,11 @@ def test_conformance_train_resume_export_evaluate_assign(name, tmp_path):
         tempered, _ = rundir.load_trained_model(config.train.logdir, prior_temperature=2.0)
         assert tempered.memory.prior_temperature == 2.0 and restored.memory.prior_temperature == 1.0
         np.testing.assert_allclose(tempered.cluster_weights(), np.sqrt(restored.cluster_weights()), rtol=1e-5)
+        # A config the caller already read (and changed) is the one built, not the run's file.
+        given = configs.with_prior_temperature(rundir.load_run_config(config.train.logdir), 4.0)
+        quartered, _ = rundir.load_trained_model(config.train.logdir, config=given)
+        assert quartered.memory.prior_temperature == 4.0
+        np.testing.assert_allclose(quartered.cluster_weights(), np.sqrt(tempered.cluster_weights()), rtol=1e-5)
     else:
         with pytest.raises(configs.ConfigError, match="prior_temperature"):
             rundir.load_trained_model(config.train.logdir, prior_temperature=2.0)

@@ -86,8 +86,7 @@ def main(argv):
                                        data.default_search_path(os.environ))
         _, _, x_test, y_test = data.load_labelled(config.train.dataset, path, config.train.data_dir,
                                                   config.train.seed)
-        model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint,
-                                                      prior_temperature=FLAGS.prior_temperature)
+        model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint, config=config)
     except (data.DataError, configs.ConfigError, OSError) as err:
         return fail(str(err))
     start = time.time()
