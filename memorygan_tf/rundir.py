@@ -313,19 +313,17 @@ def load_run_config(logdir):
                                   "written by memorygan_tf.main?") from None
 
 
-def load_trained_model(logdir, checkpoint=None, log=lambda message: None, prior_temperature=None, config=None):
+def load_trained_model(logdir, checkpoint=None, log=lambda message: None, config=None):
     """Rebuilds the model of a run directory and restores a checkpoint: the given one, else
     the newest that loads (broken ones are skipped, see rundir.restore_newest).
-    `config` is the run's config as the caller already read it (None: read from `logdir`);
-    `prior_temperature` (None: the config's) changes the MCGN's slot draw, see
-    :func:`configs.with_prior_temperature`.
+    `config` is the run's config as the caller already read (and perhaps changed, e.g. by
+    :func:`configs.with_prior_temperature`) it; None reads it from `logdir`.
 
     Raises configs.ConfigError (one line) for a missing or unloadable checkpoint.
     """
     from memorygan_tf import hardware, models, optimizers
 
-    config = configs.with_prior_temperature(load_run_config(logdir) if config is None else config,
-                                            prior_temperature)
+    config = load_run_config(logdir) if config is None else config
     model = models.build(config.model, seed=config.train.seed,
                          precision=hardware.resolve_precision(config.train.precision))
     optimizers.compile_with_adam(model, config.optimizer, total_steps=1)

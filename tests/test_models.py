@@ -71,17 +71,19 @@ def test_conformance_train_resume_export_evaluate_assign(name, tmp_path):
     # A trained MemoryGAN restores with another slot-draw temperature (no variable depends
     # on it): its prior mass becomes (h v)^(1/T); a model without that prior refuses one.
     if name == "memorygan":
-        tempered, _ = rundir.load_trained_model(config.train.logdir, prior_temperature=2.0)
+        run_config = rundir.load_run_config(config.train.logdir)
+        tempered, _ = rundir.load_trained_model(config.train.logdir,
+                                                config=configs.with_prior_temperature(run_config, 2.0))
         assert tempered.memory.prior_temperature == 2.0 and restored.memory.prior_temperature == 1.0
         np.testing.assert_allclose(tempered.cluster_weights(), np.sqrt(restored.cluster_weights()), rtol=1e-5)
         # A config the caller already read (and changed) is the one built, not the run's file.
-        given = configs.with_prior_temperature(rundir.load_run_config(config.train.logdir), 4.0)
+        given = configs.with_prior_temperature(run_config, 4.0)
         quartered, _ = rundir.load_trained_model(config.train.logdir, config=given)
         assert quartered.memory.prior_temperature == 4.0
         np.testing.assert_allclose(quartered.cluster_weights(), np.sqrt(tempered.cluster_weights()), rtol=1e-5)
     else:
         with pytest.raises(configs.ConfigError, match="prior_temperature"):
-            rundir.load_trained_model(config.train.logdir, prior_temperature=2.0)
+            configs.with_prior_temperature(rundir.load_run_config(config.train.logdir), 2.0)
     # Resuming with more epochs continues from step 2.
     longer = configs.ExperimentConfig(model=config.model, optimizer=config.optimizer,
                                       train=configs.TrainConfig(**{**config.train.__dict__, "epochs": 2}))
