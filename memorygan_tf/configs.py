@@ -107,7 +107,8 @@ class ModelConfig:
     output_activation: str = option("sigmoid", "Generator output / pixel range (sigmoid [0, 1], tanh [-1, 1]).",
                                     OUTPUT_ACTIVATIONS)
     architecture: str = option("auto", "Networks (auto: by image size).", ("auto",) + tuple(ARCHITECTURES.values()))
-    z_dim: int = option(2, "Noise dimension.")
+    z_dim: int = option(2, "Noise dimension (default: the preset's; 2 for MemoryGAN, whose generator also reads a "
+                        "256-d key; 32 for the generators that read z only, as the paper's DCGAN: Z_ONLY_Z_DIM).")
     key_dim: int = _memory(256, "Memory key / query dimension M.", search=Choice((64, 128, 256)))
     memory_size: int = _memory(4096, "Memory slots N.", search=Choice((1024, 2048, 4096, 8192)))
     choose_k: int = _memory(128, "Top-k slots k.", search=Choice((32, 64, 128, 256)))
@@ -179,6 +180,10 @@ class ModelConfig:
                                "generator collapsed to black images in the conditional stage: README); 0: off.")
     micgan_r1_init: bool = _micgan(False, "MIC-GANs: apply the R1 penalty in the initialisation stage too (the "
                                    "authors do; with gamma 10 it held the discriminator at chance there, here).")
+    g_ema_decay: float = option(0.999, "Decay of the exponential moving average of the generator's weights "
+                                "(Yazici et al. 2019), kept beside the trained ones: evaluation scores both, the "
+                                "export serves the average; the decay ramps up as min(d, (1 + t) / (10 + t)) "
+                                "over the first steps. 0: off.")
     spectral_norm: bool = option(False, "Spectral normalisation of the encoder's conv and dense kernels "
                                  "(Miyato et al. 2018; keras.layers.SpectralNormalization).",
                                  search=Choice((False, True)))
@@ -282,6 +287,14 @@ DATASETS = tuple(PRESETS) + ("custom",)
 # MIC-GANs' is the authors' 256 Gaussian dimensions.
 MODEL_PRESETS = {"infogan": dict(z_dim=62), "micgan": dict(z_dim=256, z_distribution="normal")}
 
+# The noise of the generators that read z alone (--model=dcgan, and MemoryGAN's "- Memory"
+# and "- MCGN" ablations, which the paper calls equivalent to the DCGAN): the paper's
+# DCGAN reads z in R^32 on its 28/40-pixel data ("We use z in R^32 for DCGAN and z in R^2
+# for MemoryGAN", appendix). On 32x32 colour data the paper names no size; the original
+# DCGAN (Radford et al. 2016) reads 100, so CIFAR10 takes 100. --z_dim overrides.
+Z_ONLY_Z_DIM = {"cifar10": 100}
+DEFAULT_Z_ONLY_Z_DIM = 32
+
 
 def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_overrides=None):
     """Builds a validated ExperimentConfig from a dataset preset and overrides.
@@ -299,12 +312,22 @@ def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_o
         return out
 
     chosen = (model_overrides or {}).get("model") or preset["model"].get("model", "memorygan")
-    model = ModelConfig(**merge(merge(preset["model"], MODEL_PRESETS.get(chosen)), model_overrides))
+    fields = merge(merge(preset["model"], MODEL_PRESETS.get(chosen)), model_overrides)
+    if reads_z_only(ModelConfig(**fields)) and (model_overrides or {}).get("z_dim") is None:
+        fields["z_dim"] = Z_ONLY_Z_DIM.get(dataset, DEFAULT_Z_ONLY_Z_DIM)
+    model = ModelConfig(**fields)
     optimizer = OptimizerConfig(**merge(preset["optimizer"], optimizer_overrides))
     train = TrainConfig(**merge({"dataset": dataset}, train_overrides))
     config = ExperimentConfig(model=model, optimizer=optimizer, train=train)
     validate(config)
     return config
+
+
+def reads_z_only(model_config):
+    """Whether the configured generator reads noise alone: the DCGAN, and MemoryGAN's "- Memory"
+    and "- MCGN" ablations (their default noise is Z_ONLY_Z_DIM's, the paper's DCGAN's)."""
+    return model_config.model == "dcgan" or (
+        model_config.model == "memorygan" and not (model_config.use_memory and model_config.use_mcgn))
 
 
 def uses_memory(model_config):
@@ -392,6 +415,8 @@ def validate(config, num_replicas=1):
                           f"the data are {size[0]}x{size[1]}")
     if m.mi_lambda < 0:
         raise ConfigError("mi_lambda", "must be >= 0")
+    if not 0.0 <= m.g_ema_decay < 1.0:
+        raise ConfigError("g_ema_decay", f"must lie in [0, 1) (0: off), got {m.g_ema_decay}")
     if not 0.0 < m.label_smoothing <= 1.0:
         raise ConfigError("label_smoothing", f"the real target must lie in (0, 1], got {m.label_smoothing}")
     if m.historical_averaging < 0:

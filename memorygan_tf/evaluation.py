@@ -448,18 +448,27 @@ def reference_features(classifier, x_test):
 def evaluate_model(model, classifier, x_test, y_test, num_samples=configs.PAPER_EVAL_SAMPLES, splits=10,
                    seed=configs.EVAL_SEED, progress=None, test_features=None):
     """IS, FID, KID, precision and recall of `num_samples` generated images
-    (:func:`sample_quality`), and the model's own report of the test set (MemoryGAN: the
+    (:func:`sample_quality`), the same of the generator's moving average under "ema" (same
+    latents) where the model keeps one, and the model's own report of the test set (MemoryGAN: the
     memory report; clustering models: :func:`clustering_report`), as a dict.
 
     `test_features` (reference_features) saves classifying the test set again."""
     heads = classifier_heads(classifier)
-    images = generate_images(model, num_samples, seed=seed)
-    probs, features = classify(heads, images, progress=progress)
     if test_features is None:
         test_features = reference_features(classifier, x_test)
-    result = sample_quality(probs, features, test_features, splits)
+
+    def score():
+        images = generate_images(model, num_samples, seed=seed)
+        probs, features = classify(heads, images, progress=progress)
+        scores = sample_quality(probs, features, test_features, splits)
+        scores["class_histogram"] = np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
+        return scores
+
+    result = score()
     result.update(num_samples=int(num_samples), step=int(model.step.numpy()))
-    result["class_histogram"] = np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
+    if getattr(model, "has_ema", False):  # the same images' latents, through the averaged generator
+        with model.ema_generator():
+            result["ema"] = score()
     result.update(model.evaluation_report(x_test, y_test))
     return result
 

@@ -276,6 +276,12 @@ def checkpoint_dir(logdir):
     return os.path.join(logdir, "checkpoints")
 
 
+# What a field that a run's config.json lacks meant before the field existed (where that
+# differs from today's default): a run written before the generator's moving average has
+# none in its checkpoints, so it resumes, exports and evaluates without one.
+LEGACY_DEFAULTS = {"model": {"g_ema_decay": 0.0}}
+
+
 def config_from_dict(raw):
     """An ExperimentConfig from its JSON form, validated. Fields missing in `raw` (added to
     the code after the run was written) take their defaults; fields the code no longer
@@ -284,6 +290,7 @@ def config_from_dict(raw):
     for section, cls in configs.SECTIONS.items():
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in (raw.get(section) or {}).items() if k in known}
+        values = dict(LEGACY_DEFAULTS.get(section, {}), **values)
         if "image_shape" in values:
             values["image_shape"] = tuple(values["image_shape"])
         sections[section] = cls(**values)

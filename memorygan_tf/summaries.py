@@ -38,6 +38,9 @@ def write_evaluation(logdir, config, result):
             value = result.get(name)
             if isinstance(value, (int, float)):
                 tf.summary.scalar(f"eval/{name}", value, step=result["step"])
+            ema = result.get("ema", {}).get(name)  # the generator's moving average
+            if isinstance(ema, (int, float)):
+                tf.summary.scalar(f"eval_ema/{name}", ema, step=result["step"])
     writer.flush()
     writer.close()
 

@@ -7,6 +7,7 @@ as TensorBoard scalars `eval/*` (with the run's hyper-parameters on the HParams
 dashboard). A thin wrapper over memorygan_tf.evaluation.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -98,6 +99,7 @@ def main(argv):
                                        FLAGS.seed, progress=progress)
     print()
     result["classifier"] = dict(classifier_record, path=os.path.abspath(classifier_path))
+    result["config"] = dataclasses.asdict(config)  # the run's full config, with the scores
     result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=hardware.machine_info())
     if configs.uses_memory(config.model):
         result["prior_temperature"] = config.model.prior_temperature
@@ -114,6 +116,9 @@ def main(argv):
         summaries.write_evaluation(eval_dir, config, result)
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "seconds"}
     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+    if "ema" in result:
+        print("moving average of the generator: " + " ".join(
+            f"{k}={v:.4g}" for k, v in result["ema"].items() if isinstance(v, float)))
     print(f"Wrote {out}")
     return 0
 

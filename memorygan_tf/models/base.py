@@ -37,6 +37,7 @@ batch size; the optimizer sums gradients over replicas).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -117,6 +118,23 @@ class GeneratorOutputs:
     aux: Any = None  # passed to after_generator_step
 
 
+class WeightCopies(keras.layers.Layer):
+    """Copies of some variables as this layer's non-trainable weights (initialised to their
+    values): running averages of parameters. aggregation "none": each replica applies the
+    same update to its own copy from identical (mirrored) parameters."""
+
+    def __init__(self, variables, name):
+        super().__init__(name=name)
+        self.copies = []
+        for i, v in enumerate(variables):
+            value = np.array(keras.ops.convert_to_numpy(v))
+            copy = self.add_weight(shape=value.shape, dtype=str(value.dtype), trainable=False, aggregation="none",
+                                   name=f"{name}_{i}", initializer=keras.initializers.Constant(value))
+            setattr(self, f"copy_{i}", copy)  # an attribute each: checkpoints save attributes, not lists
+            self.copies.append(copy)
+        self.built = True
+
+
 class GAN(keras.Model):
     """Base of every model the harness trains (see the module docstring)."""
 
@@ -145,6 +163,9 @@ class GAN(keras.Model):
         if config.historical_averaging > 0:
             self.d_averages = self._averages_of(self.discriminator_variables, "d_average")
             self.g_averages = self._averages_of(self.generator.trainable_variables, "g_average")
+        # The generator's exponential moving average (every float weight, batch-norm statistics
+        # included), updated after each G step: evaluation scores it beside the trained weights.
+        self.g_ema = self._averages_of(self.ema_tracked_weights, "g_ema") if config.g_ema_decay > 0 else []
         self.step = keras.Variable(0, dtype="int64", trainable=False, name="step", aggregation="none")
         names = ["d_loss", "g_loss", "d_real", "d_fake", "mi_loss"]
         if config.feature_matching:
@@ -367,16 +388,55 @@ class GAN(keras.Model):
         count = ctx.all_reduce(tf.distribute.ReduceOp.SUM, tf.cast(tf.shape(values)[0], values.dtype))
         return total / count
 
-    @staticmethod
-    def _averages_of(variables, prefix):
-        return [keras.Variable(tf.convert_to_tensor(v), trainable=False, aggregation="none",
-                               name=f"{prefix}_{i}") for i, v in enumerate(variables)]
+    def _averages_of(self, variables, prefix):
+        """Non-trainable copies of `variables`, held by a layer of their own so that
+        checkpoints save them (a plain list attribute of a Keras 3 model is not saved)."""
+        layer = WeightCopies(variables, name=prefix)
+        setattr(self, f"_{prefix}_layer", layer)
+        return layer.copies
 
     @staticmethod
     def _update_averages(variables, averages, count):
         """Running mean over the `count` parameter values seen so far (historical averaging)."""
         for v, a in zip(variables, averages):
             a.assign_add((tf.convert_to_tensor(v) - tf.convert_to_tensor(a)) / count)
+
+    @property
+    def ema_tracked_weights(self):
+        """The generator weights the moving average follows: every float one, in order."""
+        return [w for w in self.generator.weights if "float" in str(w.dtype)]
+
+    @property
+    def has_ema(self):
+        """Whether the model keeps a moving average of its generator (--g_ema_decay > 0)."""
+        return bool(self.g_ema)
+
+    def update_ema(self, step):
+        """theta_ema <- d_t theta_ema + (1 - d_t) theta after the G step of step `step` (0-based),
+        with d_t = min(g_ema_decay, (1 + t) / (10 + t)): the warm-up of
+        tf.train.ExponentialMovingAverage's num_updates, so that an average taken early is
+        not dominated by the initial weights."""
+        decay = tf.minimum(tf.constant(self.config.g_ema_decay, step.dtype), (1.0 + step) / (10.0 + step))
+        for weight, average in zip(self.ema_tracked_weights, self.g_ema):
+            value = tf.convert_to_tensor(weight)
+            d = tf.cast(decay, value.dtype)
+            average.assign(d * tf.convert_to_tensor(average) + (1.0 - d) * value)
+
+    @contextlib.contextmanager
+    def ema_generator(self):
+        """Within the block the generator holds its moving average (the trained weights are
+        put back on exit, also on an error). Raises ValueError without --g_ema_decay."""
+        if not self.g_ema:
+            raise ValueError("the model keeps no moving average of its generator (--g_ema_decay=0)")
+        weights = self.ema_tracked_weights
+        trained = [np.array(w.numpy()) for w in weights]
+        for weight, average in zip(weights, self.g_ema):
+            weight.assign(average.numpy())
+        try:
+            yield self
+        finally:
+            for weight, value in zip(weights, trained):
+                weight.assign(value)
 
     def history_penalty(self, variables, averages):
         """historical_averaging * ||theta - theta_bar||^2, scaled for the replicas' sum."""
@@ -412,6 +472,8 @@ class GAN(keras.Model):
         g_grads, g_loss, info_g, fm_loss, aux = self.generator_gradients(latent, real)
         self.g_optimizer.apply_gradients(zip(g_grads, self.generator.trainable_variables))
         self._update_averages(self.generator.trainable_variables, self.g_averages, step + 2)
+        if self.g_ema:
+            self.update_ema(step)
         self.after_generator_step(aux, token)
         self.step.assign_add(1)
 

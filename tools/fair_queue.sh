@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The fair-baseline study (flags/studies/fashion_mnist_fair.json), in the order that decides
+# most first. Resumable: rerun it (e.g. in a new session) and finished jobs are skipped,
+# unfinished runs continue from their checkpoints.
+#   ROOT=/path/to/study_runs bash tools/fair_queue.sh
+# Run it from a frozen checkout (git worktree) so that edits to the working tree cannot
+# change a study half-way; one training at a time (2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=${ROOT:-runs/studies}
+# The Fashion-MNIST classifier of the studies: width 16, 12 epochs.
+CLASSIFIER=${CLASSIFIER:-$ROOT/classifiers/fashion_mnist_w16}
+SPEC=flags/studies/fashion_mnist_fair.json
+study() { python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --classifier_epochs=12 \
+  --spec="$SPEC" "$@"; }
+# 1. The decisive comparisons, three seeds to epoch 10: the default MemoryGAN against the
+#    DCGAN as the paper defines it (z 32), and kappa 5 against kappa 10. Rounds go
+#    epoch-major, so at any moment every setting has the same budget.
+study --runs=memorygan,memorygan_kappa5,dcgan
+# 2. Table 2's other rows and the width control, three seeds to epoch 3 (Table 2's budget).
+study --runs=no_em,no_mcgn,dcgan_z258 --max_epochs=3
+# 3. The same to epoch 10.
+study --runs=no_em,no_mcgn,dcgan_z258
