@@ -97,3 +97,24 @@ def test_moving_average_round_trips_through_a_checkpoint(tmp_path):
     trainer.make_checkpoint(fresh).restore(path).assert_existing_objects_matched()
     for a, b in zip(model.g_ema, fresh.g_ema):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_export_serves_the_moving_average_unless_told_otherwise(tmp_path):
+    from memorygan_tf import export
+    config = tiny_config(model="dcgan", g_ema_decay=0.5)
+    model, ds = _train(config, 3)
+    model.fit(ds, epochs=1, verbose=0)
+    z = tf.random.stateless_uniform([4, config.model.z_dim], [3, 4], -1, 1)
+    raw = model.generator(z).numpy()
+    with model.ema_generator():
+        averaged = model.generator(z).numpy()
+    served = {}
+    for weights in ("auto", "trained"):
+        export.export_generator(model, str(tmp_path / weights), weights)
+        loaded = tf.saved_model.load(str(tmp_path / weights))  # kept: its functions read its variables
+        served[weights] = loaded.serve(z)["images"].numpy()
+    # images in [0, 1]: the generator's sigmoid output as it is
+    np.testing.assert_allclose(served["auto"], averaged, atol=1e-5)
+    np.testing.assert_allclose(served["trained"], raw, atol=1e-5)
+    with pytest.raises(configs.ConfigError, match="--weights"):
+        export.export_generator(tiny_config_model_without_ema(), str(tmp_path / "none"), "ema")

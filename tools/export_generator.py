@@ -17,6 +17,8 @@ flags.DEFINE_string("logdir", None, "Run directory written by memorygan_tf.main.
 flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
 flags.DEFINE_string("checkpoint", None, "A specific checkpoint (default: the newest in --logdir that loads).")
 flags.DEFINE_boolean("overwrite", False, "Replace a non-empty --export_dir.")
+flags.DEFINE_enum("weights", "auto", ["auto", "ema", "trained"], "Generator weights served: ema (the moving "
+                  "average, --g_ema_decay), trained, or auto (the average where the run keeps one).")
 flags.mark_flags_as_required(["logdir", "export_dir"])
 
 
@@ -28,7 +30,8 @@ def main(argv):
     from memorygan_tf import configs, export
     try:
         checkpoint = export.export_from_logdir(FLAGS.logdir, FLAGS.export_dir, FLAGS.checkpoint,
-                                               overwrite=FLAGS.overwrite, log=print)
+                                               overwrite=FLAGS.overwrite, log=print,
+                                               weights=FLAGS.weights)
     except (configs.ConfigError, OSError) as err:
         return cli.fail(err)
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(FLAGS.export_dir)
