@@ -107,3 +107,182 @@ def quiet_logging(verbosity):
     if verbosity == 0:
         logging.set_verbosity(logging.WARNING)
         pylogging.getLogger("tensorflow").setLevel(pylogging.WARNING)
+
+
+# ------------------------------------------------------- rules every tool shares
+INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
+
+
+def run_tool(main, interrupted="nothing half-written was kept"):
+    """Runs a tool's `main(argv)` under absl with the shared endings: Ctrl-C (or SIGTERM)
+    prints one line saying what stays (`interrupted`) and exits 130, output piped into
+    `head` exits 141 quietly; never a traceback for either."""
+    import signal
+
+    from absl import app
+
+    def terminate(signum, frame):  # SIGTERM (kill, preemption): end like Ctrl-C
+        raise KeyboardInterrupt
+
+    def entry(argv):
+        signal.signal(signal.SIGTERM, terminate)
+        try:
+            code = main(argv)
+        except KeyboardInterrupt:
+            try:
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                pass
+            print(f"\nerror: interrupted; {interrupted}", file=sys.stderr)
+            code = INTERRUPTED
+        except BrokenPipeError:
+            silence_stdout()
+            code = BROKEN_PIPE
+        sys.exit(code)
+
+    try:
+        app.run(entry)
+    except KeyboardInterrupt:  # during absl's own start, before `entry`
+        print("\nerror: interrupted", file=sys.stderr)
+        sys.exit(INTERRUPTED)
+
+
+def interactive():
+    """Whether stdout is a terminal: progress bars redraw there; in a log file they would
+    write hundreds of kB of carriage-return updates, so tools print a line now and then."""
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def fit_verbose():
+    """Keras fit's `verbose` for the output at hand: the progress bar on a terminal, one line
+    per epoch in a log."""
+    return "auto" if interactive() else 2
+
+
+def progress(total, label, every=0.1, stream=None):
+    """A callback `update(done)` showing progress of `total` units with an ETA: Keras's
+    Progbar on a terminal; in a log, one line per `every` of the work (and at the end)."""
+    import time
+
+    if interactive() and stream is None:
+        import keras
+
+        bar = keras.utils.Progbar(total, unit_name=label)
+        return lambda done: bar.update(min(done, total))
+    stream = sys.stdout if stream is None else stream
+    start = time.time()
+    state = {"next": 0.0}
+
+    def update(done):
+        fraction = min(done, total) / total if total else 1.0
+        if fraction < state["next"] and done < total:
+            return
+        state["next"] = fraction + every
+        elapsed = time.time() - start
+        eta = elapsed / fraction - elapsed if fraction > 0 else float("nan")
+        print(f"  {label} {min(done, total)}/{total} ({fraction:.0%}), {elapsed:.0f} s elapsed, "
+              f"ETA {eta:.0f} s", file=stream, flush=True)
+
+    return update
+
+
+def run_directory_of(path):
+    """The run directory (a folder holding config.json, as memorygan_tf.main writes) that
+    `path` lies in, or None."""
+    folder = os.path.dirname(os.path.realpath(path))
+    while True:
+        if os.path.isfile(os.path.join(folder, "config.json")):
+            return folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+RESERVED = ("config.json", "config.json.tmp", ".lock", "checkpoints")  # a run's own, never a tool's output
+
+
+def outside_reserved(relative):
+    """A `replaceable` for check_output: anything but a run's reserved names (export: its
+    own rule keeps it off folders that hold anything but an earlier export)."""
+    return relative.split(os.sep)[0] not in RESERVED
+
+
+def evaluation_file(relative):
+    """Files a tool may (re)write inside a run directory: its scores, eval/**.json."""
+    parts = relative.split(os.sep)
+    return len(parts) >= 2 and parts[0] == "eval" and relative.endswith(".json")
+
+
+def check_output(path, flag, replaceable=lambda relative: False):
+    """None, or the one-line refusal of an output `path` that would land on a file a run owns.
+
+    A tool's output never replaces anything in a run directory (config.json, checkpoints,
+    logs, samples, TensorBoard files), and never goes into checkpoints/ or onto config.json
+    or .lock even as a new file; `replaceable(relative path)` names what the tool may
+    rewrite there (evaluate: eval/**.json)."""
+    real = os.path.realpath(path)
+    run = run_directory_of(real)
+    if run is None or real == run:
+        return None
+    relative = os.path.relpath(real, run)
+    top = relative.split(os.sep)[0]
+    if top not in RESERVED and replaceable(relative):
+        return None
+    if top in RESERVED or os.path.lexists(real):
+        return (f"--{flag}: {path} is {relative} of the run in {run}, which the run owns; "
+                "write somewhere else")
+    return None
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_siblings(target, log=lambda message: None):
+    """Removes `target`.partial-PID and `target`.old-PID folders left by a process that was
+    killed (its PID no longer alive): what a killed export or classifier swap leaves."""
+    import shutil
+
+    parent, name = os.path.split(os.path.abspath(target))
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    for entry in entries:
+        match = re.fullmatch(re.escape(name) + r"\.(partial|old)-(\d+)", entry)
+        if match and int(match.group(2)) != os.getpid() and not _alive(int(match.group(2))):
+            stale = os.path.join(parent, entry)
+            if os.path.isdir(stale) and not os.path.islink(stale):
+                shutil.rmtree(stale, ignore_errors=True)
+                log(f"Removed {stale}, left by an interrupted earlier run.")
+
+
+def replace_folder(staging, target):
+    """Moves the finished folder `staging` to `target`, keeping an earlier `target` whole
+    until the new one is in place: the old one is renamed aside (target.old-PID), the new
+    one renamed in, and only then the old one deleted. At every moment one of them is
+    complete, and a kill leaves at most a sibling that remove_stale_siblings clears."""
+    import shutil
+
+    aside = None
+    if os.path.lexists(target):
+        aside = f"{target}.old-{os.getpid()}"
+        os.replace(target, aside)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        if aside is not None:
+            os.replace(aside, target)  # put the earlier one back
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)

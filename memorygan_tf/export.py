@@ -22,7 +22,7 @@ import shutil
 import keras
 import tensorflow as tf
 
-from memorygan_tf import configs, rundir, serving
+from memorygan_tf import cli, configs, rundir, serving
 
 
 WEIGHTS = ("auto", "ema", "trained")
@@ -70,10 +70,13 @@ def export_from_logdir(logdir, export_dir, checkpoint=None, overwrite=False, log
 
     Refuses (configs.ConfigError) an --export_dir that is a file, a non-empty one unless
     `overwrite`, and even with `overwrite` one that holds anything but an earlier
-    export: the user's files are never deleted. The SavedModel is written to a new
-    folder beside export_dir first and moved in place at the end, so a failed export
-    leaves an earlier one whole; that folder is made before the model is loaded, so an
-    unwritable place fails at once.
+    export: the user's files are never deleted. A symbolic link, or a place inside a run
+    directory that the run owns, is refused. The SavedModel is written to a new folder
+    beside export_dir (export_dir.partial-PID) first and moved in place at the end by
+    cli.replace_folder (the earlier export renamed aside, the new one in, only then the
+    earlier one deleted), so a failed or killed export leaves an earlier one whole; such
+    leftovers of a killed export are removed by the next one. The staging folder is made
+    before the model is loaded, so an unwritable place fails at once.
     """
     if weights not in WEIGHTS:
         raise configs.ConfigError("weights", f"must be one of {', '.join(WEIGHTS)}, got {weights!r}")
@@ -81,7 +84,14 @@ def export_from_logdir(logdir, export_dir, checkpoint=None, overwrite=False, log
     if not os.path.exists(config_path):
         raise configs.ConfigError("logdir", f"{logdir} is not a run directory (no config.json)")
     rundir.load_run_config(logdir)  # an unreadable config.json: one line naming it, before any work
-    export_dir = os.path.abspath(export_dir)
+    given, export_dir = export_dir, os.path.abspath(export_dir)
+    if os.path.islink(given.rstrip(os.sep) or given) or os.path.islink(export_dir):
+        raise configs.ConfigError("export_dir", f"{given} is a symbolic link (to {os.path.realpath(export_dir)}); "
+                                  "give the real folder, so the export replaces what you mean")
+    refused = cli.check_output(export_dir, "export_dir", cli.outside_reserved)
+    if refused:
+        raise configs.ConfigError("export_dir", refused.split(": ", 1)[1])
+    cli.remove_stale_siblings(export_dir, log)
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
         raise configs.ConfigError("export_dir", f"{export_dir} is a file")
     if os.path.isdir(export_dir) and os.listdir(export_dir):
@@ -105,9 +115,8 @@ def export_from_logdir(logdir, export_dir, checkpoint=None, overwrite=False, log
         except (OSError, tf.errors.OpError) as err:
             reason = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err)
             raise configs.ConfigError("export_dir", f"cannot write {export_dir}: {reason}") from None
-        if os.path.isdir(export_dir):
-            shutil.rmtree(export_dir)  # empty, or an earlier export only (checked above)
-        os.replace(staging, export_dir)
+        # empty, or an earlier export only (checked above): kept whole until the new one is in
+        cli.replace_folder(staging, export_dir)
     finally:
         if os.path.isdir(staging):
             shutil.rmtree(staging, ignore_errors=True)

@@ -39,6 +39,7 @@ SHAPE_FIELDS = frozenset({
     # options that add variables (layers, power-iteration vectors, parameter averages):
     ("model", "minibatch_discrimination"), ("model", "self_modulation"), ("model", "spectral_norm"),
     ("model", "historical_averaging"), ("model", "info_categories"), ("model", "info_continuous"),
+    ("model", "micgan_modes"),  # MIC-GANs: the mode embeddings, the K + 1 logits, the mode encoder, the mixture
 })
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d+)\.index$")
 
@@ -206,6 +207,15 @@ def checkpoint_files(directory):
     return sorted(found, reverse=True)
 
 
+ROTATION_RETRIES = 5  # re-listings when a running training rotates checkpoints away under a reader
+
+
+def _rotated_away(prefix):
+    """Whether checkpoint `prefix` vanished (its index deleted) after it was listed: what a
+    training process with --keep_checkpoints does to its oldest while a reader reads."""
+    return not os.path.exists(prefix + ".index")
+
+
 def _reason(err):
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     return f"{type(err).__name__}: {text[:160]}"
@@ -223,30 +233,50 @@ def restore_newest(checkpoint, directory, log=print, repair_state=False, partial
     configs.ConfigError when checkpoint files exist but none loads: a run never
     silently starts again from step 0.
     """
-    candidates = checkpoint_files(directory)
-    skipped = []
-    for step, prefix in candidates:
-        if not glob.glob(prefix + ".data-*"):
-            skipped.append((prefix, "its .data file is missing"))
-            log(f"Skipped {prefix}: its .data file is missing.")
-            continue
-        try:
-            status = checkpoint.restore(prefix)
-            if partial:  # a reader restores the model alone, not the optimizers
-                status.expect_partial()
-            status.assert_existing_objects_matched()
-        except Exception as err:  # noqa: BLE001 - any way a checkpoint can fail to load
-            skipped.append((prefix, _reason(err)))
-            log(f"Skipped {prefix}: it does not load ({_reason(err)}).")
-            continue
-        if repair_state:
-            _repair_state(directory, prefix, [p for s, p in reversed(candidates)
-                                              if s <= step and p not in {q for q, _ in skipped}])
-        return prefix
+    for attempt in range(ROTATION_RETRIES + 1):
+        candidates = checkpoint_files(directory)
+        skipped = []
+        rotated = None
+        for step, prefix in candidates:
+            if not glob.glob(prefix + ".data-*"):
+                if _rotated_away(prefix):
+                    rotated = prefix
+                    break
+                skipped.append((prefix, "its .data file is missing"))
+                log(f"Skipped {prefix}: its .data file is missing.")
+                continue
+            try:
+                status = checkpoint.restore(prefix)
+                if partial:  # a reader restores the model alone, not the optimizers
+                    status.expect_partial()
+                status.assert_existing_objects_matched()
+            except Exception as err:  # noqa: BLE001 - any way a checkpoint can fail to load
+                if _rotated_away(prefix):
+                    rotated = prefix
+                    break
+                skipped.append((prefix, _reason(err)))
+                log(f"Skipped {prefix}: it does not load ({_reason(err)}).")
+                continue
+            if repair_state:
+                _repair_state(directory, prefix, [p for s, p in reversed(candidates)
+                                                  if s <= step and p not in {q for q, _ in skipped}])
+            return prefix
+        if rotated is None:
+            break
+        # A training process deleted it (--keep_checkpoints) while we read: a newer one exists.
+        log(f"{rotated} was rotated away by the training process while being read; reading the newest.")
+    if rotated is not None:
+        raise configs.ConfigError("logdir", f"the checkpoints in {directory} were rotated away {ROTATION_RETRIES + 1} "
+                                  "times while being read (a training with a small --keep_checkpoints); "
+                                  "try again, or read a kept one with --checkpoint")
     if candidates:
+        if repair_state:
+            consequence = "refusing to start again from step 0 over them"
+        else:
+            consequence = "pass --checkpoint=PREFIX to read another one, or check --logdir"
         raise configs.ConfigError(
             "logdir", f"none of the {len(candidates)} checkpoints in {directory} loads "
-            f"(newest: {skipped[0][0]}: {skipped[0][1]}); refusing to start again from step 0 over them"
+            f"(newest: {skipped[0][0]}: {skipped[0][1]}); {consequence}"
         )
     if holds_checkpoint_files(directory):
         raise configs.ConfigError(
@@ -299,6 +329,9 @@ def config_from_dict(raw):
     return config
 
 
+REQUIRED_SECTIONS = ("model", "train")  # every config.json memorygan_tf.main wrote has them
+
+
 def load_run_config(logdir):
     """The ExperimentConfig a run in `logdir` was trained with.
 
@@ -311,6 +344,10 @@ def load_run_config(logdir):
         if not isinstance(raw, dict) or not all(isinstance(raw.get(s, {}), dict) for s in configs.SECTIONS):
             raise ValueError(f"expected an object with the sections {', '.join(configs.SECTIONS)}, "
                              f"got {type(raw).__name__}")
+        missing = [s for s in REQUIRED_SECTIONS if s not in raw]
+        if missing:  # valid JSON, but not a run's config: all defaults would be taken for it
+            raise ValueError(f"it has no {' or '.join(repr(s) for s in missing)} section "
+                             f"(keys: {', '.join(sorted(raw)[:6]) or 'none'})")
         return config_from_dict(raw)
     except configs.ConfigError as err:
         raise configs.ConfigError("logdir", f"{path} holds a setting the code refuses: {err}") from None

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from absl import app, flags
+from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -117,4 +117,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    from memorygan_tf import cli
+
+    cli.run_tool(main, interrupted="finished trainings and scores are kept; rerun the same command to continue")

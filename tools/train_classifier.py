@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -87,4 +87,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    from memorygan_tf import cli
+
+    cli.run_tool(main, interrupted="rerun the same command to resume from the last finished epoch "
+                 "(a finished classifier in --out is untouched)")

@@ -16,7 +16,7 @@ A thin wrapper over memorygan_tf.tuning.
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -123,4 +123,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    from memorygan_tf import cli
+
+    cli.run_tool(main, interrupted="finished trials are kept; rerun the same command to continue the search")

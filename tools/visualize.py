@@ -22,7 +22,7 @@ A thin wrapper over memorygan_tf.visualize.
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -150,4 +150,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    from memorygan_tf import cli
+
+    cli.run_tool(main, interrupted="no figure was written")
