@@ -365,3 +365,163 @@ def curve_table(spec, results, columns=CURVE_COLUMNS):
         if any(cell != "-" for cell in cells):
             lines.append(f"| {epochs} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------- statistics over seeds
+LOWER_IS_BETTER = frozenset({"fid", "kid"})
+VERDICT_ALPHA = 0.05  # Welch's two-sided p below this, and the bootstrap CI excludes 0
+MIN_VERDICT_SEEDS = 3
+
+
+def ema_view(results):
+    """`results` (collect's) with each result's sample scores those of the generator's moving
+    average (its "ema" entry); results without one are left out. The test-set report (the
+    discriminator's memory and clusters) is the run's, shared by both views."""
+    view: Dict[str, Dict[int, Dict[int, dict]]] = {}
+    for run, per_seed in results.items():
+        for seed, by_step in per_seed.items():
+            for step, result in by_step.items():
+                if isinstance(result.get("ema"), dict):
+                    merged = dict(result, **result["ema"])
+                    merged.pop("ema", None)
+                    view.setdefault(run, {}).setdefault(seed, {})[step] = merged
+    return view
+
+
+def values_at(results, run, step, key):
+    """The numeric `key` of every seed of `run` scored at `step`, in seed order."""
+    by_seed = results.get(run, {})
+    out = []
+    for seed in sorted(by_seed, key=str):
+        value = by_seed[seed].get(step, by_seed[seed].get(str(step), {})).get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append(float(value))
+    return out
+
+
+def welch_p(a, b):
+    """Two-sided p of Welch's t-test of equal means (unequal variances); nan below 2 values
+    a side or with no spread on either."""
+    import numpy as np
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2 or (np.var(a) == 0 and np.var(b) == 0):
+        return float("nan")
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def bootstrap_ci(a, b, level=0.95, resamples=10000, seed=0):
+    """Percentile bootstrap CI of mean(a) - mean(b), resampling the seeds of each side with
+    replacement (each side on its own)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    diffs = (rng.choice(a, (resamples, len(a))).mean(1) - rng.choice(b, (resamples, len(b))).mean(1))
+    tail = (1.0 - level) / 2 * 100
+    return float(np.percentile(diffs, tail)), float(np.percentile(diffs, 100 - tail))
+
+
+def compare(results, step, run_a, run_b, key, spread=None):
+    """A against B on `key` at `step`, over seeds: means, stds, the difference, Welch's p, the
+    bootstrap CI of the difference and the verdict. "A better" / "B better" only with at
+    least MIN_VERDICT_SEEDS seeds a side, p < VERDICT_ALPHA, a CI that excludes 0 and a
+    difference larger than `spread` (the run-to-run spread of one seed, if measured);
+    otherwise "level"."""
+    import numpy as np
+
+    a, b = values_at(results, run_a, step, key), values_at(results, run_b, step, key)
+    out = dict(metric=key, step=int(step), a=run_a, b=run_b, n_a=len(a), n_b=len(b), values_a=a, values_b=b)
+    if not a or not b:
+        return dict(out, verdict="not scored")
+    diff = float(np.mean(a) - np.mean(b))
+    out.update(mean_a=float(np.mean(a)), mean_b=float(np.mean(b)), std_a=float(np.std(a, ddof=1)) if len(a) > 1
+               else float("nan"), std_b=float(np.std(b, ddof=1)) if len(b) > 1 else float("nan"), diff=diff,
+               p=welch_p(a, b), ci=list(bootstrap_ci(a, b)) if len(a) > 1 and len(b) > 1 else None, spread=spread)
+    clears = (len(a) >= MIN_VERDICT_SEEDS and len(b) >= MIN_VERDICT_SEEDS and out["p"] < VERDICT_ALPHA
+              and out["ci"] is not None and (out["ci"][0] > 0 or out["ci"][1] < 0)
+              and (spread is None or abs(diff) > spread))
+    if not clears:
+        return dict(out, verdict="level")
+    a_better = diff < 0 if key in LOWER_IS_BETTER else diff > 0
+    return dict(out, verdict=f"{run_a if a_better else run_b} better")
+
+
+def rerun_spread(results, repeat_results, run, step, key):
+    """The run-to-run spread of one seed: the largest |score of a seed - score of the same
+    flags and seed trained again| over the seeds trained twice (`repeat_results`: collect's
+    of the repeat study); None if none was."""
+    spreads = []
+    for seed, by_step in repeat_results.get(run, {}).items():
+        again = by_step.get(step, {}).get(key)
+        first = results.get(run, {}).get(seed, {}).get(step, {}).get(key)
+        if isinstance(again, (int, float)) and isinstance(first, (int, float)):
+            spreads.append(abs(float(again) - float(first)))
+    return max(spreads) if spreads else None
+
+
+def comparison_table(comparisons):
+    """A markdown table of compare()'s results."""
+    lines = ["| metric | epoch step | A | B | A: mean +- std (seeds) | B: mean +- std (seeds) | A - B | "
+             "95% CI | Welch p | one seed's rerun spread | verdict |", "|---" * 11 + "|"]
+    for c in comparisons:
+        if "mean_a" not in c:
+            lines.append(f"| {c['metric']} | {c['step']} | {c['a']} | {c['b']} | - | - | - | - | - | - | {c['verdict']} |")
+            continue
+
+        def side(mean, std, values):
+            each = " / ".join(_number(v) for v in values)
+            return f"{_number(mean)} +- {std:.2g} ({each})" if values and len(values) > 1 else _number(mean)
+
+        ci = f"[{c['ci'][0]:.3g}, {c['ci'][1]:.3g}]" if c.get("ci") else "-"
+        p = f"{c['p']:.3f}" if c["p"] == c["p"] else "-"
+        spread = _number(c["spread"]) if c.get("spread") is not None else "not measured"
+        lines.append(f"| {c['metric']} | {c['step']} | {c['a']} | {c['b']} | {side(c['mean_a'], c['std_a'], c['values_a'])} | "
+                     f"{side(c['mean_b'], c['std_b'], c['values_b'])} | {c['diff']:.3g} | {ci} | {p} | {spread} | "
+                     f"{c['verdict']} |")
+    return "\n".join(lines)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportPlan:
+    """What a study's report compares, fixed in its spec before any run ("report" object):
+    pairs of runs, the rounds (epochs) at which verdicts are given, the scores compared."""
+
+    comparisons: Tuple[Tuple[str, str], ...] = ()
+    verdict_rounds: Tuple[int, ...] = ()
+    metrics: Tuple[str, ...] = ("fid", "inception_score")
+
+
+def load_report_plan(path, spec):
+    """The spec file's "report" object as a ReportPlan (empty if it has none); StudyError
+    naming the field for a pair or round the spec does not have."""
+    with open(path) as f:
+        raw = json.load(f).get("report") or {}
+    pairs = tuple(tuple(p) for p in raw.get("comparisons", ()))
+    for pair in pairs:
+        if len(pair) != 2 or any(run not in spec.runs for run in pair):
+            raise StudyError(f'"report.comparisons": {list(pair)} is not a pair of the spec\'s runs')
+    rounds_ = tuple(raw.get("verdict_rounds", ()))
+    if any(r not in spec.rounds for r in rounds_):
+        raise StudyError(f'"report.verdict_rounds": {list(rounds_)} must be rounds of the spec {list(spec.rounds)}')
+    return ReportPlan(comparisons=pairs, verdict_rounds=rounds_,
+                      metrics=tuple(raw.get("metrics", ReportPlan.metrics)))
+
+
+def report_comparisons(spec, plan, results, repeat_results=None):
+    """compare() for every pair, verdict round and metric of `plan`, on the trained weights and
+    on the moving average: {"trained": [...], "ema": [...]}."""
+    out = {}
+    for view_name, view, again in (("trained", results, repeat_results or {}),
+                                   ("ema", ema_view(results), ema_view(repeat_results or {}))):
+        rows = []
+        for epochs in plan.verdict_rounds:
+            step = epochs * spec.steps_per_epoch
+            for key in plan.metrics:
+                for run_a, run_b in plan.comparisons:
+                    spreads = [s for s in (rerun_spread(view, again, run, step, key) for run in (run_a, run_b))
+                               if s is not None]
+                    rows.append(dict(compare(view, step, run_a, run_b, key, max(spreads) if spreads else None),
+                                     epochs=epochs))
+        out[view_name] = rows
+    return out

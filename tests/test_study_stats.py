@@ -1,0 +1,94 @@
+"""Statistics of a study's report: Welch's p, the bootstrap CI, verdicts, the EMA view."""
+
+import json
+
+import numpy as np
+import pytest
+
+from memorygan_tf import study
+
+
+def _results(run_values, key="fid", step=10, ema=None):
+    """collect()-shaped results: {run: {seed: {step: {key: value}}}}."""
+    out = {}
+    for run, values in run_values.items():
+        for seed, value in enumerate(values):
+            result = {key: value}
+            if ema is not None:
+                result["ema"] = {key: ema[run][seed]}
+            out.setdefault(run, {}).setdefault(seed, {})[step] = result
+    return out
+
+
+def test_welch_p_by_hand():
+    # means 2 and 5, variances 1 and 1: t = -3 / sqrt(2/3) = -3.674, Welch's df = 4,
+    # two-sided p = 2 * P(T_4 > 3.674) = 0.02131 (t table)
+    assert study.welch_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.02131, abs=2e-5)
+    assert np.isnan(study.welch_p([1.0], [2.0, 3.0]))  # one value: no variance estimate
+
+
+def test_bootstrap_ci_brackets_the_difference_and_excludes_zero_when_clear():
+    low, high = study.bootstrap_ci([10.0, 11.0, 12.0], [20.0, 21.0, 22.0])
+    assert low <= -10.0 <= high and high < 0
+    low, high = study.bootstrap_ci([10.0, 20.0, 30.0], [12.0, 22.0, 28.0])
+    assert low < 0 < high
+
+
+def test_verdicts_need_three_seeds_a_small_p_and_to_clear_the_rerun_spread():
+    clear = _results({"a": [10.0, 11.0, 12.0], "b": [20.0, 21.0, 22.0]})
+    c = study.compare(clear, 10, "a", "b", "fid")
+    assert c["verdict"] == "a better" and c["diff"] == pytest.approx(-10.0)  # lower FID is better
+    assert study.compare(clear, 10, "a", "b", "inception_score")["verdict"] == "not scored"
+    assert study.compare(_results({"a": [10.0, 11.0, 12.0], "b": [20.0, 21.0, 22.0]}, key="inception_score"),
+                         10, "a", "b", "inception_score")["verdict"] == "b better"  # higher IS is better
+    assert study.compare(clear, 10, "a", "b", "fid", spread=12.0)["verdict"] == "level"
+    two_seeds = _results({"a": [10.0, 11.0], "b": [20.0, 21.0]})
+    assert study.compare(two_seeds, 10, "a", "b", "fid")["verdict"] == "level"
+    noisy = _results({"a": [10.0, 30.0, 20.0], "b": [12.0, 28.0, 22.0]})
+    assert study.compare(noisy, 10, "a", "b", "fid")["verdict"] == "level"
+
+
+def test_rerun_spread_is_the_largest_gap_of_a_seed_trained_twice():
+    first = _results({"a": [10.0, 11.0, 12.0]})
+    again = _results({"a": [13.5]})
+    assert study.rerun_spread(first, again, "a", 10, "fid") == pytest.approx(3.5)
+    assert study.rerun_spread(first, {}, "a", 10, "fid") is None
+
+
+def test_ema_view_takes_the_moving_averages_scores():
+    results = _results({"a": [10.0, 11.0]}, ema={"a": [8.0, 9.0]})
+    results["a"][0][10]["real_slots"] = 7  # the test-set report is the run's, kept
+    view = study.ema_view(results)
+    assert view["a"][0][10]["fid"] == 8.0 and view["a"][1][10]["fid"] == 9.0
+    assert view["a"][0][10]["real_slots"] == 7 and "ema" not in view["a"][0][10]
+
+
+def test_report_plan_is_read_from_the_spec_and_checked(tmp_path):
+    raw = dict(name="s", rounds=[1, 3], runs={"a": [], "b": []}, seeds=[0, 1, 2],
+               report=dict(comparisons=[["a", "b"]], verdict_rounds=[3]))
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(raw))
+    spec = study.load_spec(str(path))
+    plan = study.load_report_plan(str(path), spec)
+    assert plan.comparisons == (("a", "b"),) and plan.verdict_rounds == (3,)
+    results = _results({"a": [10.0, 11.0, 12.0], "b": [20.0, 21.0, 22.0]}, step=3 * spec.steps_per_epoch,
+                       ema={"a": [20.0, 21.0, 22.0], "b": [10.0, 11.0, 12.0]})
+    rows = study.report_comparisons(spec, plan, results)
+    assert [r["verdict"] for r in rows["trained"] if r["metric"] == "fid"] == ["a better"]
+    assert [r["verdict"] for r in rows["ema"] if r["metric"] == "fid"] == ["b better"]
+    assert "a better" in study.comparison_table(rows["trained"])
+    raw["report"]["comparisons"] = [["a", "c"]]
+    path.write_text(json.dumps(raw))
+    with pytest.raises(study.StudyError, match="comparisons"):
+        study.load_report_plan(str(path), spec)
+
+
+def test_shipped_fair_specs_report_plans_load():
+    import os
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(here, "flags", "studies", "fashion_mnist_fair.json")
+    spec = study.load_spec(path)
+    plan = study.load_report_plan(path, spec)
+    assert ("memorygan", "dcgan") in plan.comparisons and plan.verdict_rounds == (3, 10)
+    repeat = study.load_spec(os.path.join(here, "flags", "studies", "fashion_mnist_fair_repeat.json"))
+    assert set(repeat.runs) <= set(spec.runs) and all(repeat.runs[r] == spec.runs[r] for r in repeat.runs)
