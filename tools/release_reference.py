@@ -1,0 +1,138 @@
+"""The authors' TF1 release (github.com/whyjay/memoryGAN), run from your own checkout on the
+same local Fashion-MNIST as this project, writing what this project's runs write for scoring.
+
+    git clone https://github.com/whyjay/memoryGAN ../memoryGAN
+    pip install -e ".[release]"
+    python tools/release_reference.py train --release=../memoryGAN --out=runs/release_seed0 --epochs=3 --seed=0
+    python tools/release_reference.py report --out=runs/release_seed0 --classifier=classifiers/fashion_mnist
+
+train   trains the release's own MemoryGAN at its defaults (run.py's flags and models/config.py's
+        Fashion-MNIST settings; change them with --release_flags / --release_config) under
+        TensorFlow 2.21's tf.compat.v1, with compatibility shims applied in memory (nothing in
+        the checkout is changed), and writes OUT/memory/step_<step>.npz (keys, values,
+        histogram, ages) and OUT/samples/step_<step>.npz (`images`, uint8) after every epoch,
+        and OUT/release_run.json (flags, seed, seconds per step, release commit, shims).
+report  reads OUT back: memory health per epoch (distinct real keys, effective slots, real
+        share) and, with --classifier, IS / FID / KID / precision / recall of every epoch's
+        samples against the test set (written to OUT/scores.json).
+A thin wrapper over memorygan_tf.release.
+"""
+
+import json
+import os
+import sys
+
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SUBCOMMANDS = ("train", "report")
+FLAGS = flags.FLAGS
+flags.DEFINE_string("release", None, "train: your checkout of github.com/whyjay/memoryGAN.")
+flags.DEFINE_string("out", None, "The run's folder (train writes it, report reads it).")
+flags.DEFINE_string("data_path", None, "Fashion-MNIST: the keras.datasets .npz (x_train, y_train, x_test, y_test) "
+                    "or a folder of its four IDX .gz files (default: the local copy, as memorygan_tf.main finds it).")
+flags.DEFINE_integer("epochs", 3, "train: epochs (the release's `epoch` flag; its own default is 1500).")
+flags.DEFINE_integer("seed", 0, "train: seed of TensorFlow's graph, numpy (z, data order) and random.")
+flags.DEFINE_integer("steps", 0, "train: stop after this many iterations (0: the full --epochs); a smoke test.")
+flags.DEFINE_integer("num_samples", 64000, "train: generated images written after every epoch (0: none).")
+flags.DEFINE_list("release_flags", [], "train: run.py flags, name=value (e.g. loss=alternative,lr_decay=true).")
+flags.DEFINE_list("release_config", [], "train: models/config.py settings, name=value (e.g. mem_size=1024).")
+flags.DEFINE_string("classifier", None, "report: folder with classifier.keras (tools/train_classifier.py) to "
+                    "score the samples.")
+flags.DEFINE_integer("splits", 10, "report: Inception Score splits.")
+
+
+def _data_path():
+    from memorygan_tf import data
+
+    return data.resolve_data_path("fashion_mnist", FLAGS.data_path, data.default_search_path(os.environ))
+
+
+def train(fail):
+    from memorygan_tf import cli
+
+    cli.quiet_logging(FLAGS.verbosity)  # first: what follows imports TensorFlow
+    from memorygan_tf import release
+
+    if FLAGS.verbosity < 1:  # the release's TF1 code draws hundreds of deprecation warnings
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+    try:
+        options = release.RunOptions(
+            release=FLAGS.release, out=FLAGS.out, data_path=_data_path(), epochs=FLAGS.epochs, seed=FLAGS.seed,
+            steps=FLAGS.steps, num_samples=FLAGS.num_samples,
+            flags=release.parse_assignments(FLAGS.release_flags, "--release_flags"),
+            config=release.parse_assignments(FLAGS.release_config, "--release_config"))
+        release.validate_options(options)
+        root = release.check_checkout(options.release)
+        release.release_flags(release.release_flag_defaults(root), options.flags, options.epochs)
+        release.require_extra()
+        record = release.train_release(options, log=lambda line: print(line, flush=True))
+    except release.ReleaseError as err:
+        return fail(str(err))
+    print(f"Wrote {record['steps']} steps' dumps to {FLAGS.out} ({release.RECORD_NAME}, "
+          f"{release.MEMORY_DIR}/, {release.SAMPLES_DIR}/)")
+    return 0
+
+
+def report(fail):
+    from memorygan_tf import release
+
+    try:
+        record, rows = release.read_run(FLAGS.out)
+    except release.ReleaseError as err:
+        return fail(str(err))
+    scores = None
+    if FLAGS.classifier:
+        from memorygan_tf import cli
+
+        cli.quiet_logging(FLAGS.verbosity)
+        if not os.path.isfile(os.path.join(FLAGS.classifier, "classifier.keras")):
+            return fail(f"--classifier: no {os.path.join(FLAGS.classifier, 'classifier.keras')}; "
+                        "train one with tools/train_classifier.py")
+        try:
+            scores = release.score_run(rows, FLAGS.classifier, FLAGS.data_path or record.get("data_path")
+                                       or _data_path(), FLAGS.splits)
+        except release.ReleaseError as err:
+            return fail(str(err))
+    for row in rows:
+        health = row["health"]
+        epoch = f"{row['epoch']:.3g}" if row["epoch"] is not None else "?"
+        line = (f"epoch {epoch} (step {row['step']}): {health['distinct_real_keys']} distinct real keys, "
+                f"{health['effective_slots']:.0f} effective slots, real share {health['real_share']:.3f}")
+        if row.get("seconds_per_step") is not None:
+            line += f", {row['seconds_per_step']:.3f} s/step"
+        if scores and row["step"] in scores:
+            s = scores[row["step"]]
+            line += f"; IS {s['inception_score']:.3f} FID {s['fid']:.3f} KID {s['kid']:.4f}"
+        print(line)
+    out = os.path.join(FLAGS.out, "scores.json")
+    if scores is not None:
+        try:
+            with open(out, "w") as f:
+                json.dump({"classifier": os.path.abspath(FLAGS.classifier),
+                           "rows": [dict(row, scores=scores.get(row["step"])) for row in rows]}, f, indent=2)
+        except OSError as err:
+            return fail(f"--out: cannot write {out} ({err.strerror or err})")
+        print(f"Wrote {out}")
+    return 0
+
+
+def main(argv):
+    from memorygan_tf.cli import fail
+
+    if len(argv) != 2 or argv[1] not in SUBCOMMANDS:
+        return fail(f"give one subcommand: {', '.join(SUBCOMMANDS)}")
+    if not FLAGS.out:
+        return fail("--out: give the run's folder")
+    if argv[1] == "train":
+        return train(fail)
+    return report(fail)
+
+
+if __name__ == "__main__":
+    from memorygan_tf import cli
+
+    cli.run_tool(main, interrupted="the dumps of the epochs finished so far are kept in --out")
