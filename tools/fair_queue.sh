@@ -17,6 +17,9 @@ study() { python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --
 #    DCGAN as the paper defines it (z 32), and kappa 5 against kappa 10. Rounds go
 #    epoch-major, so at any moment every setting has the same budget.
 study --runs=memorygan,memorygan_kappa5,dcgan
+# 1b. One seed's run-to-run spread: seed 0 of those three trained again with the same flags,
+#     scored at the verdict rounds (3, 10); a verdict must clear it.
+python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_fair_repeat.json
 # 2. Table 2's other rows and the width control, three seeds to epoch 3 (Table 2's budget).
 study --runs=no_em,no_mcgn,dcgan_z258 --max_epochs=3
 # 3. The same to epoch 10.
