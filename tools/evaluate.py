@@ -33,8 +33,106 @@ flags.DEFINE_string("out", None, "JSON output (default LOGDIR/eval/step_<step>.j
 flags.DEFINE_float("prior_temperature", None, "Score MemoryGAN with its MCGN drawing slots from (h v)^(1/T) "
                    "(default: the run's T, 1 in the paper): e.g. 2 samples a flatter prior from the same "
                    "checkpoint. Scores go to LOGDIR/eval/prior_temperature_<T>/ unless --out says otherwise.")
-flags.DEFINE_boolean("tensorboard", True, "Also write eval/* scalars and HParams into LOGDIR/eval.")
+flags.DEFINE_boolean("tensorboard", True, "Also write eval/* scalars and HParams into LOGDIR/eval (by default "
+                     "only when the scores go there too: an --out elsewhere leaves the run's TensorBoard as it is).")
+flags.DEFINE_boolean("allow_mismatch", False, "Score with a --classifier or a --data_path test set of another data "
+                     "set than the run's (refused otherwise: e.g. an MNIST classifier calls every Fashion image one "
+                     "class, and FID against digits measures nothing the run learned).")
 flags.mark_flags_as_required(["logdir"])
+
+
+class _Progress:
+    """Counts generated and classified images into one progress display (evaluation's
+    generate_images and classify report them; see count_progress)."""
+
+    def __init__(self):
+        self.update, self.done, self.last = (lambda done: None), 0, 0
+
+    def generated(self, count):
+        self.done += count
+        self.update(self.done)
+
+    def classified(self, done, total):
+        self.done += done - (self.last if done >= self.last else 0)
+        self.last = done if done < total else 0
+        self.update(self.done)
+
+
+_PROGRESS = _Progress()
+
+
+def count_progress(model, update):
+    """Counts the images `model.generate` makes (evaluation.generate_images calls it batch by
+    batch) into the progress display, so its ETA covers generating as well as classifying."""
+    _PROGRESS.update = update
+    generate = model.generate
+
+    def counted(n, *args, **kwargs):
+        images = generate(n, *args, **kwargs)
+        _PROGRESS.generated(int(n))
+        return images
+
+    object.__setattr__(model, "generate", counted)  # this process's instance only, untracked by Keras
+
+
+def test_set_mismatch(config, x_test, classifier, path, data):
+    """None, or the one-line refusal of a test set the run's images cannot be scored against:
+    another image shape than the run's (or the classifier's input), or (without
+    --allow_mismatch) a --data_path of another data set than the run's."""
+    shape = tuple(config.model.image_shape)
+    if tuple(x_test.shape[1:]) != shape:
+        return (f"--data_path: its test images are {tuple(x_test.shape[1:])}, the run's {shape}; give the test "
+                f"set of the run's data set ({config.train.dataset})")
+    wanted = tuple(classifier.input_shape[1:])
+    if wanted != shape:
+        return f"--classifier: it reads {wanted} images, the run makes {shape}; use classifiers/{config.train.dataset}"
+    if FLAGS.data_path is None or FLAGS.allow_mismatch:
+        return None
+    named = os.path.basename(FLAGS.data_path).split(".")[0].lower()
+    if named in data_set_names() and named != config.train.dataset:
+        return (f"--data_path: {FLAGS.data_path} holds {named}, the run was trained on {config.train.dataset}; "
+                "give its test set (or pass --allow_mismatch)")
+    try:  # the run's own test set, where it can be found: another data set differs in its pixels
+        own = data.resolve_data_path(config.train.dataset, config.train.data_path,
+                                     data.default_search_path(os.environ))
+        if own is None or os.path.realpath(own) == os.path.realpath(path):
+            return None
+        own_test = data.load_labelled(config.train.dataset, own, config.train.data_dir, config.train.seed)[2]
+    except (data.DataError, configs.ConfigError, OSError, ValueError):
+        return None
+    if pixels_differ(own_test, x_test):
+        return (f"--data_path: the test images of {FLAGS.data_path} do not look like the run's "
+                f"{config.train.dataset} ({own}): mean pixel {x_test.mean():.1f} against {own_test.mean():.1f}; "
+                "give the run's test set (or pass --allow_mismatch)")
+    return None
+
+
+def data_set_names():
+    return {"fashion_mnist", "mnist", "affine_mnist", "cifar10"}
+
+
+def pixels_differ(a, b, tolerance=0.15):
+    """Whether two uint8 image sets differ in mean or spread of their pixels by more than
+    `tolerance` of the range (Fashion-MNIST's mean 73 against MNIST's 33, say; two splits of
+    one data set differ by well under 1%)."""
+    import numpy as np
+
+    a, b = np.asarray(a, np.float64) / 255.0, np.asarray(b, np.float64) / 255.0
+    return abs(a.mean() - b.mean()) > tolerance / 2 or abs(a.std() - b.std()) > tolerance
+
+
+def num_samples_bound(config, classifier, available):
+    """The most generated images the machine can hold while they are scored (None if the
+    available memory is unknown): each image as float32 twice (its batches and their
+    concatenation), its class probabilities and features, and again for the moving average's
+    copy of the scores; half the available memory is left for everything else."""
+    import numpy as np
+
+    if available is None:
+        return None
+    outputs = sum(int(np.prod(o.shape[1:])) for o in classifier.outputs) if hasattr(classifier, "outputs") else 0
+    per_image = 4 * (2 * int(np.prod(config.model.image_shape)) + max(outputs, 10) + 256)
+    return max(int(available / 2 // per_image), FLAGS.splits)
 
 
 def main(argv):
@@ -47,6 +145,10 @@ def main(argv):
 
     if FLAGS.num_samples < FLAGS.splits or FLAGS.splits <= 0:
         return fail("--num_samples must be at least --splits, and --splits positive")
+    if FLAGS.out is not None:  # a file the run owns (config.json, checkpoints, logs) is never replaced
+        refused = cli.check_output(FLAGS.out, "out", cli.evaluation_file)
+        if refused:
+            return fail(refused)
     if not os.path.exists(os.path.join(FLAGS.logdir, "config.json")):
         return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no config.json)")
     try:
@@ -70,6 +172,10 @@ def main(argv):
     except (OSError, ValueError) as err:
         return fail(f"--classifier: {os.path.join(classifier_dir, 'classifier.json')} is unreadable ({err}); "
                     "train the classifier again with tools/train_classifier.py")
+    trained_on = classifier_record.get("dataset")
+    if trained_on and trained_on != config.train.dataset and not FLAGS.allow_mismatch:
+        return fail(f"--classifier: {classifier_dir} was trained on {trained_on}, the run on "
+                    f"{config.train.dataset}; use classifiers/{config.train.dataset} (or pass --allow_mismatch)")
     if FLAGS.out is not None:  # checked before the scoring, so the scores cannot be lost
         out_folder = os.path.dirname(os.path.abspath(FLAGS.out))
         if os.path.isdir(FLAGS.out):
@@ -87,17 +193,25 @@ def main(argv):
                                        data.default_search_path(os.environ))
         _, _, x_test, y_test = data.load_labelled(config.train.dataset, path, config.train.data_dir,
                                                   config.train.seed)
-        model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint, config=config)
     except (data.DataError, configs.ConfigError, OSError) as err:
         return fail(str(err))
+    mismatch = test_set_mismatch(config, x_test, classifier, path, data)
+    if mismatch:
+        return fail(mismatch)
+    samples_bound = num_samples_bound(config, classifier, hardware.available_memory_bytes())
+    if samples_bound is not None and FLAGS.num_samples > samples_bound:
+        return fail(f"--num_samples: {FLAGS.num_samples} generated images (held in memory with their classifier "
+                    f"outputs) need more than the {hardware.available_memory_bytes() / 2**30:.1f} GiB available; "
+                    f"at most {samples_bound} fit (the paper scores 64000)")
+    try:
+        model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint, config=config)
+    except (configs.ConfigError, OSError) as err:
+        return fail(str(err))
     start = time.time()
-
-    def progress(done, total):
-        print(f"\r  scoring generated images {done}/{total}", end="", flush=True)
-
+    passes = 2 if getattr(model, "has_ema", False) else 1  # the moving average scores the same latents again
+    count_progress(model, cli.progress(2 * passes * FLAGS.num_samples, "images generated and classified"))
     result = evaluation.evaluate_model(model, classifier, x_test, y_test, FLAGS.num_samples, FLAGS.splits,
-                                       FLAGS.seed, progress=progress)
-    print()
+                                       FLAGS.seed, progress=_PROGRESS.classified)
     result["classifier"] = dict(classifier_record, path=os.path.abspath(classifier_path))
     result["config"] = dataclasses.asdict(config)  # the run's full config, with the scores
     result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=hardware.machine_info())
@@ -112,7 +226,9 @@ def main(argv):
     except OSError as err:
         print(json.dumps(result))
         return fail(f"--out: cannot write {out} ({err.strerror or err}); the scores are printed above")
-    if FLAGS.tensorboard:
+    # The run's TensorBoard takes the scores that go into its eval/ folder, or any when asked with --tensorboard.
+    into_run = os.path.realpath(out).startswith(os.path.realpath(eval_dir) + os.sep)
+    if FLAGS.tensorboard and (into_run or FLAGS["tensorboard"].present):
         summaries.write_evaluation(eval_dir, config, result)
     shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "seconds"}
     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))

@@ -29,6 +29,8 @@ flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_boolean("reference_only", False, "Do not train: score the real test set with the existing "
                      "classifier in --out (IS of real images, FID between test halves) and record it.")
+flags.DEFINE_boolean("overwrite", False, "Replace a finished classifier in --out (it stays whole until the new one "
+                     "is trained: training goes into OUT.retrain and is swapped in at the end).")
 flags.DEFINE_integer("limit", 0, "Use only the first N training and test images (0: all; for smoke tests).")
 
 
@@ -46,6 +48,22 @@ def main(argv):
     out = FLAGS.out or os.path.join("classifiers", FLAGS.dataset)
     if os.path.exists(out) and not os.path.isdir(out):
         return fail(f"--out: {out} is a file; give the folder the classifier goes into")
+    refused = cli.check_output(out, "out")
+    if refused:
+        return fail(refused)
+    settings = dict(dataset=FLAGS.dataset, width=FLAGS.width, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
+                    epochs=epochs, limit=FLAGS.limit)
+    final = out  # where the classifier ends up; `out` is where it trains
+    if not FLAGS.reference_only and finished(out):
+        if not FLAGS.overwrite:
+            return fail(f"--out: {out} holds a finished classifier ({describe(out)}); pass --overwrite to replace "
+                        "it (scores made with it would change), or choose another folder")
+        out = f"{final.rstrip(os.sep)}.retrain"  # trained beside it, swapped in at the end
+    cli.remove_stale_siblings(final)
+    if not FLAGS.reference_only:
+        refused = resume_mismatch(out, settings)
+        if refused:
+            return fail(refused)
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as err:
@@ -66,12 +84,21 @@ def main(argv):
         with open(record_path) as f:
             record = json.load(f)
     else:
-        print(f"Training the {FLAGS.dataset} classifier on {len(x_train)} images ({path or 'TFDS'}) -> {out}")
+        print(f"Training the {FLAGS.dataset} classifier on {len(x_train)} images ({path or 'TFDS'}) -> {out}",
+              flush=True)
         start = time.time()
-        accuracy = evaluation.train_classifier(
-            x_train, y_train, x_test, y_test, out, epochs=epochs, batch_size=FLAGS.batch_size,
-            flip=FLAGS.dataset == "fashion_mnist", width=FLAGS.width, seed=FLAGS.seed,
-            verbose=2 if os.environ.get("CI") else "auto")
+        write_json(os.path.join(out, TRAINING_RECORD), settings)  # what a resume must match
+        try:
+            accuracy = evaluation.train_classifier(
+                x_train, y_train, x_test, y_test, out, epochs=epochs, batch_size=FLAGS.batch_size,
+                flip=FLAGS.dataset == "fashion_mnist", width=FLAGS.width, seed=FLAGS.seed,
+                verbose=2 if os.environ.get("CI") else cli.fit_verbose())
+        except ValueError as err:  # a backup of other settings (written before they were recorded)
+            if not os.path.isdir(os.path.join(out, "backup")):
+                raise
+            return fail(f"--out: the half-trained classifier in {os.path.join(out, 'backup')} does not match these "
+                        f"settings ({str(err).splitlines()[0][:100]}); rerun with its --width/--dataset, or "
+                        "remove that backup folder to start again")
         record = dict(dataset=FLAGS.dataset, data=path or "tfds", test_accuracy=accuracy, epochs=epochs,
                       width=FLAGS.width, batch_size=FLAGS.batch_size, seed=FLAGS.seed,
                       train_images=len(x_train), test_images=len(x_test), seconds=round(time.time() - start, 1),
@@ -79,11 +106,54 @@ def main(argv):
     # The metrics' scale on real data: IS of the real test images, FID between test halves.
     classifier = evaluation.load_classifier(os.path.join(out, "classifier.keras"))
     record["real_test_reference"] = evaluation.real_data_reference(classifier, x_test)
-    with open(record_path, "w") as f:
-        json.dump(record, f, indent=2)
+    write_json(record_path, record)  # last: a folder with classifier.json holds a finished classifier
+    if out != final:
+        cli.replace_folder(out, final)  # the earlier classifier stays whole until this one is in place
     print(f"Real test images: {record['real_test_reference']}")
-    print(f"Test accuracy {record['test_accuracy']:.4f}; wrote {os.path.join(out, 'classifier.keras')}")
+    print(f"Test accuracy {record['test_accuracy']:.4f}; wrote {os.path.join(final, 'classifier.keras')}")
     return 0
+
+
+TRAINING_RECORD = "training.json"  # the settings of a training in progress, checked on resume
+
+
+def write_json(path, value):
+    """Writes `path` atomically (a temporary file renamed over it): interrupted, the old one stays."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def finished(folder):
+    return os.path.isfile(os.path.join(folder, "classifier.json")) and os.path.isfile(
+        os.path.join(folder, "classifier.keras"))
+
+
+def describe(folder):
+    try:
+        with open(os.path.join(folder, "classifier.json")) as f:
+            record = json.load(f)
+        return f"{record.get('dataset', '?')}, test accuracy {record.get('test_accuracy', float('nan')):.4f}"
+    except (OSError, ValueError, TypeError, AttributeError):
+        return "its classifier.json is unreadable"
+
+
+def resume_mismatch(folder, settings):
+    """None, or the one-line refusal to resume the half-trained classifier in `folder` (its
+    backup/) with other settings than it was started with (training.json)."""
+    if not os.path.isdir(os.path.join(folder, "backup")):
+        return None
+    try:
+        with open(os.path.join(folder, TRAINING_RECORD)) as f:
+            started = json.load(f)
+    except (OSError, ValueError):
+        return None  # started before the settings were recorded: a mismatch shows when it loads
+    changed = [f"--{k}={settings[k]} (started with {started[k]})" for k in settings
+               if k in started and started[k] != settings[k]]
+    if not changed:
+        return None
+    return (f"--out: {folder} holds a half-trained classifier started with other settings: {', '.join(changed)}; "
+            f"rerun with its settings to finish it, or remove {os.path.join(folder, 'backup')} to start again")
 
 
 if __name__ == "__main__":
