@@ -712,10 +712,12 @@ def read_memory_dump(path):
     histogram and optionally ages)."""
     try:
         with np.load(path) as arrays:
+            missing = [k for k in ("keys", "values", "histogram") if k not in arrays.files]
+            if missing:
+                raise ReleaseError(f"--out: memory dump {path} lacks {', '.join(missing)} "
+                                   f"(it has {', '.join(arrays.files) or 'nothing'})")
             keys, values, histogram = (arrays[k] for k in ("keys", "values", "histogram"))
             ages = arrays["ages"] if "ages" in arrays.files else None
-    except KeyError as err:
-        raise ReleaseError(f"--out: memory dump {path} lacks {err}") from None
     except (OSError, ValueError, EOFError) as err:
         raise ReleaseError(f"--out: cannot read memory dump {path} ({err})") from None
     if keys.ndim != 2 or values.shape != (keys.shape[0],) or histogram.shape != (keys.shape[0],):

@@ -1,0 +1,415 @@
+"""The release runner (memorygan_tf.release, tools/release_reference.py) without the release:
+its shims on small stand-in modules written with the release's TF1 / Python 2 idioms, the
+reading of a release run's dumps against hand-computed memory health, and the tool's
+one-line errors."""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from memorygan_tf import data, release
+from tests.helpers import ROOT, assert_one_line_error
+
+# ---------------------------------------------------------------- stand-in release
+# Written like the release's files (the lines the shims target keep the release's form),
+# small enough to run here; none of it is the release's code.
+STAND_IN = {
+    "run.py": '''
+        import tensorflow as tf
+        flags = tf.app.flags
+        flags.DEFINE_integer("epoch", 1500, "Max epoch to train")
+        flags.DEFINE_string("exp", 0, "Experiment number")
+        flags.DEFINE_string("dataset", "fashion", "[fashion, affmnist, cifar10]")
+        flags.DEFINE_string("loss", "jsd", "[jsd, alternative]")
+        flags.DEFINE_boolean("lr_decay", False, "")
+        flags.DEFINE_string("model", 'MemoryGAN', '')
+        ''',
+    "ops.py": '''
+        import tensorflow as tf
+        from utils import *
+
+        slim = tf.contrib.slim
+        ln = tf.contrib.layers.layer_norm
+
+        @tf.contrib.framework.add_arg_scope
+        def fc(x, scale=1):
+            return x * scale
+
+        def squares(n):
+            out = []
+            for i in xrange(n):
+                out.append(i * i)
+            return out
+
+        def shout(words):
+            print "said:", words
+        ''',
+    "utils.py": '''
+        import numpy as np
+        import tensorflow as tf
+        ''',
+    "fashion.py": '''
+        from __future__ import print_function
+        import numpy
+        from six.moves import xrange
+        from tensorflow.contrib.learn.python.learn.datasets import base
+
+        SOURCE_URL = 'http://example.invalid/'
+
+        def read_data_sets(train_dir):
+            local_file = base.maybe_download('train-images-idx3-ubyte.gz', train_dir, SOURCE_URL)
+            return base.Datasets(train=local_file, validation=None, test=None)
+        ''',
+    "models/__init__.py": "",
+    "models/config.py": '''
+        class Config(object):
+            def __init__(self, FLAGS):
+                self.exp_num = str(FLAGS.exp)
+                self.mem_size = 16
+
+            def print_config(self):
+                for key in sorted(self.__dict__.keys()):
+                    print key, self.__dict__[key]
+        ''',
+    "models/memory.py": '''
+        import numpy as np
+        import tensorflow as tf
+
+        class BaseMemory(object):
+            def __init__(self, memory_size):
+                self.memory_size = memory_size
+                mem_val_init = np.ones(self.memory_size, dtype=np.float32)
+                mem_val_init[self.memory_size/2:] = 0.
+                self.mem_val_init = mem_val_init
+
+            def sample_histogram(self, probs, n):
+                distr = tf.contrib.distributions.Categorical(probs=probs)
+                idxs = distr.sample(n)
+                return idxs
+        ''',
+    "models/generator.py": '''
+        import tensorflow as tf
+        from ops import *
+
+        def start_shape(w, f_dim):
+            return [-1, w/4, w/4, f_dim*2], f_dim*2*w/4*w/4
+        ''',
+    "models/discriminator.py": "import tensorflow as tf\n",
+    "models/memory_gan.py": "import tensorflow as tf\nslim = tf.contrib.slim\n",
+    "models/train.py": '''
+        import numpy as np
+
+        def get_z(model):
+            return np.random.uniform(-1., 1., size=(model.batch_size, model.z_dim))
+        ''',
+}
+
+
+def write_stand_in(folder, files=STAND_IN):
+    for relpath, text in files.items():
+        path = os.path.join(folder, relpath)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(text).lstrip("\n"))
+    return str(folder)
+
+
+@pytest.fixture
+def stand_in(tmp_path):
+    return write_stand_in(tmp_path / "memoryGAN")
+
+
+# ------------------------------------------------------------------- source shims
+def test_patch_source_rewrites_the_targeted_tf1_idioms():
+    text, applied = release.patch_source(textwrap.dedent(STAND_IN["models/memory.py"]), "models/memory.py")
+    assert "import tensorflow.compat.v1 as tf" in text
+    assert "mem_val_init[self.memory_size//2:] = 0." in text
+    assert "tf.contrib" not in text and "_release_shims.Categorical(probs=probs)" in text
+    assert "integer division memory_size/2" in applied and "contrib Categorical -> tf.random.categorical" in applied
+    compile(text, "models/memory.py", "exec")
+
+    text, applied = release.patch_source(textwrap.dedent(STAND_IN["models/generator.py"]), "models/generator.py")
+    assert "[-1, w//4, w//4, f_dim*2], f_dim*2*w//4*w//4" in text
+    # the integer division rules touch only their own files
+    other, _ = release.patch_source("x = w/4\ny = self.memory_size/2\n", "ops.py")
+    assert other == "x = w/4\ny = self.memory_size/2\n"
+
+
+def test_a_release_without_the_targeted_line_is_refused():
+    with pytest.raises(release.ReleaseError, match=r"^--release: models/memory\.py has no .*memory_size/2"):
+        release.patch_source("import tensorflow as tf\nhalf = size // 2\n", "models/memory.py")
+
+
+def test_python2_prints_and_xrange_run_as_python2_printed(capsys):
+    source = textwrap.dedent('''
+        import sys
+        def show(d, n):
+            print "n is", n
+            print "%d items" % \\
+                len(d)
+            for key in sorted(d.keys()): print key, d[key]
+            print "no newline",
+            print "here"
+            print
+            print >>sys.stdout, "to", "stdout"
+            print("already a call")
+            total = 0
+            for i in xrange(n): total += i
+            print total; return None
+        ''')
+    text, counts = release.modernize_python2(source)
+    assert counts == {"print": 8, "xrange": 1}
+    namespace = {}
+    exec(compile(text, "<stand-in>", "exec"), namespace)
+    assert namespace["show"]({"a": 1, "b": 2}, 4) is None
+    assert capsys.readouterr().out == ("n is 4\n2 items\na 1\nb 2\nno newline here\n\nto stdout\n"
+                                       "already a call\n6\n")
+    # print as a name is left alone
+    assert release.modernize_python2("print = log\nprint.x = 1\n")[0] == "print = log\nprint.x = 1\n"
+
+
+def test_importer_runs_stand_in_modules_under_compat_v1_and_cleans_up(stand_in):
+    import tensorflow as tf
+
+    tf_slim = pytest.importorskip("tf_slim")
+    before = list(sys.meta_path)
+    with release.ReleaseImporter(stand_in) as importer:
+        import importlib
+
+        memory = importlib.import_module("models.memory")
+        generator = importlib.import_module("models.generator")
+        ops = importlib.import_module("ops")
+        config = importlib.import_module("models.config")
+        assert memory.tf is tf.compat.v1 and ops.slim is tf_slim and ops.ln is tf_slim.layer_norm
+        # memory_size/2 as Python 2 meant it: the first half of the slots labelled real
+        np.testing.assert_array_equal(memory.BaseMemory(8).mem_val_init, [1, 1, 1, 1, 0, 0, 0, 0])
+        shape, units = generator.start_shape(28, 64)
+        assert shape == [-1, 7, 7, 128] and units == 128 * 7 * 7 and isinstance(units, int)
+        # contrib add_arg_scope -> tf_slim's: arg_scope reaches the decorated function
+        with tf_slim.arg_scope([ops.fc], scale=3):
+            assert ops.fc(2) == 6
+        assert ops.squares(4) == [0, 1, 4, 9]
+        # contrib Categorical(probs).sample(n) -> tf.random.categorical(log probs, n)
+        graph = tf.Graph()
+        with graph.as_default():
+            tf.compat.v1.set_random_seed(0)
+            idxs = memory.BaseMemory(4).sample_histogram(tf.constant([0.0, 0.25, 0.75, 0.0]), 400)
+            assert idxs.dtype == tf.int32 and idxs.shape.as_list() == [400]
+            with tf.compat.v1.Session(graph=graph) as sess:
+                drawn = sess.run(idxs)
+        counts = np.bincount(drawn, minlength=4)
+        assert counts[0] == 0 and counts[3] == 0  # slots of probability 0 are never drawn
+        assert 0.6 < counts[2] / 400 < 0.9
+        flags = release.release_flags(release.release_flag_defaults(stand_in), {}, 2)
+        assert config.Config(flags).exp_num == "0"
+        assert set(importer.applied) >= {"models/memory.py", "models/generator.py", "ops.py"}
+        assert "python 3 print" in importer.applied["models/config.py"]
+    assert sys.meta_path == before
+    assert not [name for name in sys.modules if name.split(".")[0] in ("models", "ops", "utils")]
+
+
+def test_importer_refuses_when_names_are_taken(stand_in, monkeypatch):
+    monkeypatch.setitem(sys.modules, "utils", object())
+    with pytest.raises(release.ReleaseError, match="^--release: modules named like the release's"):
+        with release.ReleaseImporter(stand_in):
+            pass
+
+
+def test_contrib_loader_reads_local_idx_files(stand_in, tmp_path):
+    rng = np.random.default_rng(0)
+    x_train, y_train = rng.integers(0, 256, (5, 28, 28), np.uint8), rng.integers(0, 10, 5).astype(np.uint8)
+    x_test, y_test = rng.integers(0, 256, (3, 28, 28, 1), np.uint8), rng.integers(0, 10, 3).astype(np.uint8)
+    npz = str(tmp_path / "fashion.npz")
+    np.savez(npz, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    folder = release.idx_folder_from_npz(npz, str(tmp_path))
+    # the project's own IDX reader reads back what the release's loader will read
+    np.testing.assert_array_equal(data.load_idx(os.path.join(folder, "train-images-idx3-ubyte.gz")), x_train)
+    np.testing.assert_array_equal(data.load_idx(os.path.join(folder, "t10k-images-idx3-ubyte.gz")), x_test[..., 0])
+    np.testing.assert_array_equal(data.load_idx(os.path.join(folder, "train-labels-idx1-ubyte.gz")), y_train)
+    with release.ReleaseImporter(stand_in):
+        import importlib
+
+        fashion = importlib.import_module("fashion")
+        found = fashion.read_data_sets(folder)
+        assert found.train == os.path.join(folder, "train-images-idx3-ubyte.gz")
+        with pytest.raises(release.ReleaseError, match="^--data_path: .*does not download"):
+            fashion.read_data_sets(str(tmp_path / "empty"))
+
+
+def test_release_flags_defaults_and_overrides(stand_in):
+    defaults = release.release_flag_defaults(stand_in)
+    assert defaults["exp"] == ("string", "0") and defaults["epoch"] == ("integer", 1500)
+    flags = release.release_flags(defaults, {"loss": "alternative", "lr_decay": "true"}, 3)
+    assert (flags.loss, flags.lr_decay, flags.epoch, flags.dataset) == ("alternative", True, 3, "fashion")
+    for overrides, message in (({"nope": "1"}, "run.py has no flag 'nope'"),
+                               ({"lr_decay": "maybe"}, "lr_decay=maybe is not a valid boolean"),
+                               ({"dataset": "cifar10"}, "Fashion-MNIST only"),
+                               ({"epoch": "5"}, "--epochs")):
+        with pytest.raises(release.ReleaseError, match="^--release_flags: .*" + message.replace("(", ".")):
+            release.release_flags(defaults, overrides, 3)
+    assert release.parse_assignments(["mem_size=1024", " choose_k = 64"], "--release_config") == {
+        "mem_size": "1024", "choose_k": "64"}
+    with pytest.raises(release.ReleaseError, match="^--release_config: expected name=value"):
+        release.parse_assignments(["mem_size"], "--release_config")
+
+
+def test_config_overrides_are_typed_like_the_setting():
+    class Config:
+        def __init__(self):
+            self.mem_size, self.lamb, self.loss = 4096, 1e-2, "jsd"
+
+    config = Config()
+    assert release.apply_config_overrides(config, {"mem_size": "1024", "lamb": "0.5"}) == {
+        "mem_size": 1024, "lamb": 0.5}
+    assert (config.mem_size, config.lamb) == (1024, 0.5)
+    with pytest.raises(release.ReleaseError, match="^--release_config: the release's Config has no setting 'k'"):
+        release.apply_config_overrides(config, {"k": "1"})
+
+
+def test_missing_extra_is_one_line_naming_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf_slim", None)  # `import tf_slim` now fails
+    with pytest.raises(release.ReleaseError) as err:
+        release.require_extra()
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("--release: ")
+    assert "'release'" in message and "tf_slim is missing" in message and 'pip install -e ".[release]"' in message
+
+
+def test_checkout_checks(stand_in, tmp_path):
+    assert release.check_checkout(stand_in) == os.path.abspath(stand_in)
+    with pytest.raises(release.ReleaseError, match="^--release: .* does not exist"):
+        release.check_checkout(str(tmp_path / "nowhere"))
+    (tmp_path / "other").mkdir()
+    with pytest.raises(release.ReleaseError, match=r"^--release: .* is not a checkout of .*whyjay/memoryGAN"):
+        release.check_checkout(str(tmp_path / "other"))
+
+
+# ----------------------------------------------------------------- reading dumps
+def write_fake_run(out, record=True):
+    """Two memory dumps of 8 slots with 4-d keys, and the record of a run."""
+    os.makedirs(os.path.join(out, "memory"))
+    os.makedirs(os.path.join(out, "samples"))
+    e0, e1, e2 = np.eye(4)[:3]
+    # epoch 1: slots 0-3 labelled real; 0 and 1 hold the same key, 2 another, 3 never written
+    keys = np.stack([e0, e0, e1, np.zeros(4), e2, e2, e1, e0]).astype(np.float32)
+    values = np.array([1, 1, 1, 1, 0, 0, 0, 0], np.float32)
+    histogram = np.array([2, 2, 4, 0, 3, 3, 3, 3], np.float32)
+    np.savez(os.path.join(out, "memory", "step_00000937.npz"), keys=keys, values=values, histogram=histogram,
+             ages=np.arange(8, dtype=np.float32))
+    np.savez_compressed(os.path.join(out, "samples", "step_00000937.npz"),
+                        images=np.zeros((4, 28, 28, 1), np.uint8))
+    # epoch 2: slot 6 relabelled real with a third direction, uniform histogram 2 on real slots
+    keys2 = keys.copy()
+    keys2[6] = (e0 + e1) / np.sqrt(2)
+    values2 = values.copy()
+    values2[6] = 1
+    np.savez(os.path.join(out, "memory", "step_00001874.npz"), keys=keys2, values=values2,
+             histogram=np.full(8, 2.0, np.float32))
+    if record:
+        import json
+
+        with open(os.path.join(out, release.RECORD_NAME), "w") as f:
+            json.dump({"seed": 3, "dumps": [{"step": 937, "epoch": 1.0, "seconds_per_step": 0.15},
+                                            {"step": 1874, "epoch": 2.0, "seconds_per_step": 0.16}]}, f)
+
+
+def test_read_run_gives_health_by_hand(tmp_path):
+    out = str(tmp_path / "run")
+    write_fake_run(out)
+    record, rows = release.read_run(out)
+    assert record["seed"] == 3 and [r["step"] for r in rows] == [937, 1874]
+    first, second = rows[0], rows[1]
+    assert first["epoch"] == 1.0 and first["seconds_per_step"] == 0.15
+    assert first["samples"].endswith(os.path.join("samples", "step_00000937.npz")) and second["samples"] is None
+    h = first["health"]
+    # written real slots: 0, 1, 2 (slot 3 is labelled real but its key was never written)
+    assert h["real_slots"] == 3 and h["distinct_real_keys"] == 2
+    # cosines among e0, e0, e1: pairs (0,1) = 1, (0,2) = (1,2) = 0 -> 2 / 6 over ordered pairs
+    assert h["mean_real_cosine"] == pytest.approx(1 / 3)
+    # prior h v over real slots = (2, 2, 4, 0) / 8 -> exp(H) = exp(-(2 * 1/4 ln 1/4 + 1/2 ln 1/2)) = 2^1.5
+    assert h["effective_slots"] == pytest.approx(2 ** 1.5)
+    assert h["real_share"] == 0.5
+    h2 = second["health"]
+    assert h2["real_slots"] == 4 and h2["distinct_real_keys"] == 3
+    # gram of e0, e0, e1, (e0+e1)/sqrt2: off-diagonal sum 2 * (1 + 0 + c + 0 + c + c) with c = 1/sqrt2
+    assert h2["mean_real_cosine"] == pytest.approx(2 * (1 + 3 / math.sqrt(2)) / 12)
+    # five slots labelled real (0-3 and 6), histogram uniform -> five effective slots
+    assert h2["effective_slots"] == pytest.approx(5.0) and h2["real_share"] == 5 / 8
+
+
+def test_read_run_without_a_record_and_bad_folders(tmp_path):
+    out = str(tmp_path / "run")
+    write_fake_run(out, record=False)
+    record, rows = release.read_run(out)
+    assert record == {} and rows[0]["epoch"] is None and rows[0]["health"]["distinct_real_keys"] == 2
+    with pytest.raises(release.ReleaseError, match="^--out: .* is not a release run"):
+        release.read_run(str(tmp_path))
+    np.savez(os.path.join(out, "memory", "step_00002811.npz"), keys=np.zeros((8, 4)), values=np.zeros(8))
+    with pytest.raises(release.ReleaseError, match="^--out: memory dump .* lacks histogram .it has keys, values"):
+        release.read_run(out)
+
+
+# ------------------------------------------------------------------ the tool's errors
+def run_tool(*args, extra_path=None, timeout=300):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(p for p in (extra_path, ROOT) if p))
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "release_reference.py"), *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def tiny_npz(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("data") / "fashion_mnist.npz")
+    zeros = np.zeros((4, 28, 28), np.uint8)
+    np.savez(path, x_train=zeros, y_train=np.zeros(4, np.uint8), x_test=zeros, y_test=np.zeros(4, np.uint8))
+    return path
+
+
+def test_tool_without_a_checkout(tmp_path, tiny_npz):
+    result = run_tool("train", f"--release={tmp_path / 'missing'}", f"--out={tmp_path / 'out'}",
+                      f"--data_path={tiny_npz}")
+    assert_one_line_error(result, "--release:", "does not exist", "git clone https://github.com/whyjay/memoryGAN")
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_tool_on_a_folder_that_is_not_the_release(tmp_path, tiny_npz):
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "run.py").write_text("print('hello')\n")
+    result = run_tool("train", f"--release={tmp_path / 'project'}", f"--out={tmp_path / 'out'}",
+                      f"--data_path={tiny_npz}")
+    assert_one_line_error(result, "--release:", "is not a checkout of https://github.com/whyjay/memoryGAN",
+                          "ops.py")
+
+
+def test_tool_without_the_release_extra(tmp_path, stand_in, tiny_npz):
+    shadow = tmp_path / "shadow"
+    (shadow / "tf_slim").mkdir(parents=True)  # an installed-looking tf_slim whose import fails
+    (shadow / "tf_slim" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'tf_slim'\", name='tf_slim')\n")
+    result = run_tool("train", f"--release={stand_in}", f"--out={tmp_path / 'out'}", f"--data_path={tiny_npz}",
+                      extra_path=str(shadow))
+    assert_one_line_error(result, "--release:", "optional extra 'release'", "tf_slim is missing",
+                          'pip install -e ".[release]"')
+
+
+def test_tool_flag_mistakes(tmp_path, stand_in, tiny_npz):
+    result = run_tool("train", f"--release={stand_in}", f"--out={tmp_path / 'out'}", f"--data_path={tiny_npz}",
+                      "--release_flags=dataset=cifar10")
+    assert_one_line_error(result, "--release_flags:", "Fashion-MNIST only")
+    result = run_tool("report", f"--out={tmp_path}")
+    assert_one_line_error(result, "--out:", "is not a release run")
+
+
+def test_tool_report_prints_health(tmp_path):
+    out = str(tmp_path / "run")
+    write_fake_run(out)
+    result = run_tool("report", f"--out={out}")
+    assert result.returncode == 0, result.stderr[-1500:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("epoch 1 (step 937): 2 distinct real keys, 3 effective slots, real share 0.500")
+    assert lines[1].startswith("epoch 2 (step 1874): 3 distinct real keys, 5 effective slots, real share 0.625")
