@@ -6,8 +6,10 @@ They use the model through models.base.GAN's interface only: `step`, `generate`,
 
 from __future__ import annotations
 
+import glob
 import math
 import os
+import shutil
 import time
 
 import keras
@@ -52,7 +54,10 @@ class Checkpointer(keras.callbacks.Callback):
             return
         step = int(self.model.step.numpy())
         if step != self.last_saved:
-            self.manager.save(checkpoint_number=step)
+            try:
+                self.manager.save(checkpoint_number=step)
+            except (tf.errors.OpError, OSError) as err:  # a full disk, a folder gone read-only, ...
+                raise checkpoint_failed(self.manager, step, err) from None
             self.last_saved = step
 
     def on_train_batch_end(self, batch, logs=None):
@@ -61,6 +66,34 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.save()
+
+
+def checkpoint_failed(manager, step, err):
+    """The one-line error (configs.ConfigError naming --logdir) of a checkpoint that could not
+    be written, after removing what the failed save left (its temporary files, data files
+    without an index), so the space is back and the earlier checkpoints are as they were."""
+    from memorygan_tf import configs
+
+    directory = manager.directory
+    prefix = os.path.join(directory, f"ckpt-{step}")
+    leftovers = glob.glob(prefix + "_temp*")
+    if not os.path.exists(prefix + ".index"):
+        leftovers += glob.glob(prefix + ".data-*")
+    for path in leftovers:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+    reason = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err)
+    reason = (reason.strip().splitlines() or [type(err).__name__])[0][:160]
+    kept = manager.latest_checkpoint
+    return configs.ConfigError(
+        "logdir", f"cannot write the checkpoint of step {step} into {directory} ({reason}); free space there "
+        f"(or fix the folder) and rerun the same command: it resumes from "
+        f"{os.path.basename(kept) if kept else 'the start (no checkpoint was written yet)'}, kept whole")
 
 
 def sample_path(logdir, step):

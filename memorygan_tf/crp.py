@@ -27,6 +27,26 @@ import dataclasses
 import numpy as np
 
 
+def memory_bytes(modes, items=60000):
+    """A lower bound on what a truncation of `modes` costs: the mixture's K x K x K
+    covariances twice (float64 here, float32 in the model's checkpointed state) and the
+    [items, K] float64 log likelihoods of a round over `items` training images."""
+    return 12 * modes**3 + 8 * items * modes
+
+
+def check_fits(modes, available, items=60000):
+    """Raises configs.ConfigError naming --micgan_modes where the truncation cannot fit in the
+    `available` bytes (None: unknown, no check): a refusal up front, not NumPy's out-of-memory."""
+    from memorygan_tf import configs
+
+    need = memory_bytes(modes, items)
+    if available is not None and need > available:
+        raise configs.ConfigError(
+            "micgan_modes", f"{modes} modes need at least {need / 2**30:.1f} GiB (the CRP's {modes} x {modes} x "
+            f"{modes} covariances), but {available / 2**30:.1f} GiB are available; lower --micgan_modes "
+            "(the paper uses 20-100)")
+
+
 @dataclasses.dataclass
 class Mixture:
     """K Gaussian modes in the embedding space; `active[k]` False once mode k is pruned."""

@@ -33,6 +33,14 @@ def in_range(index, size, message):
         return tf.identity(index)
 
 
+def kept(index, weights, message):
+    """Indices (already checked by in_range) after an assert (failing with `message`) that
+    their weight is positive: a mode the CRP pruned (weight 0) is never served."""
+    check = tf.debugging.assert_positive(tf.gather(weights, index), message=message)
+    with tf.control_dependencies([check]):
+        return tf.identity(index)
+
+
 def images_from(model, latent):
     """Generated images in [0, 1] whatever the generator's output activation."""
     return data.to_unit_range(model.generator(latent, training=False), model.config.output_activation)

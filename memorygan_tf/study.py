@@ -19,6 +19,7 @@ import dataclasses
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -57,6 +58,11 @@ class StudyError(RuntimeError):
     """A study that cannot go on: a bad spec, or a training or evaluation that failed."""
 
 
+# Flags train_command gives every job; a spec setting them would be silently overridden.
+STUDY_FLAGS = {"logdir": "ROOT/NAME/RUN/seed_S", "seed": 'from "seeds"', "epochs": 'from "rounds"',
+               "steps_per_epoch": 'from "steps_per_epoch"'}
+
+
 def load_spec(path):
     """A StudySpec from its JSON file, checked field by field (StudyError naming the field)."""
     with open(path) as f:
@@ -88,6 +94,12 @@ def load_spec(path):
         raise StudyError('"runs" is empty: name at least one run ({"name": ["--flag=value", ...]})')
     runs = {run: flag_list(f'run "{run}": flags', flags) for run, flags in runs.items()}
     common = flag_list('"common_flags"', raw.get("common_flags", []))
+    for what, flags in [('"common_flags"', common)] + [(f'run "{run}"', flags) for run, flags in runs.items()]:
+        for flag in flags:
+            name = flag[2:].split("=", 1)[0]
+            if name in STUDY_FLAGS:  # train_command sets them; a run's own value would be silently overridden
+                raise StudyError(f"{what} sets {flag.split('=', 1)[0]}, which the study sets itself "
+                                 f"({STUDY_FLAGS[name]}); remove it")
     rounds = positive_ints("rounds", field("rounds", list))
     if list(rounds) != sorted(set(rounds)):
         raise StudyError(f'"rounds" must rise (epochs reached after each round), got {list(rounds)}')
@@ -180,13 +192,29 @@ def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None,
     training went past it needs that round's checkpoint kept (`--keep_checkpoints`).
     """
     env = dict(os.environ if env is None else env)
-    for epochs, run, seed in plan(spec, runs, seeds, max_epochs):
+    jobs = plan(spec, runs, seeds, max_epochs)
+    clock = {"seconds": 0.0, "worked": 0, "index": 0}
+
+    def stamp():
+        """[time] [job i/n, ETA]: the ETA from the jobs that did work so far (an upper bound
+        where later jobs are done already)."""
+        left = len(jobs) - clock["index"] + 1
+        eta = (f", ETA {_duration(clock['seconds'] / clock['worked'] * left)}" if clock["worked"] else "")
+        return f"{stamp()} [job {clock['index']}/{len(jobs)}{eta}]"
+
+    def call(*args):
+        started = time.time()
+        _call(*args)
+        clock["seconds"] += time.time() - started
+        clock["worked"] += 1
+
+    for clock["index"], (epochs, run, seed) in enumerate(jobs, 1):
         logdir = run_dir(root, spec, run, seed)
         step = epochs * spec.steps_per_epoch
         if not evaluate:
             if not _checkpoint_at(logdir, step) and not evaluated_with(evaluation_path(logdir, step), classifier):
-                log(f"[{time.strftime('%H:%M:%S')}] train {run} seed {seed} to epoch {epochs}")
-                _call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")
+                log(f"{stamp()} train {run} seed {seed} to epoch {epochs}")
+                call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")
             continue
         if not train and not _checkpoint_at(logdir, step):
             continue
@@ -199,19 +227,19 @@ def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None,
             if evaluated_with(out, classifier):
                 continue
             if os.path.exists(out):
-                log(f"[{time.strftime('%H:%M:%S')}] {run} seed {seed} step {step} was scored by another "
+                log(f"{stamp()} {run} seed {seed} step {step} was scored by another "
                     f"classifier: scoring it again with {classifier}")
                 _supersede(out)
             if not _checkpoint_at(logdir, step):
                 if extra:  # the curve's score: the round was scored, its checkpoint is gone since
-                    log(f"[{time.strftime('%H:%M:%S')}] {run} seed {seed} step {step}: no checkpoint left "
+                    log(f"{stamp()} {run} seed {seed} step {step}: no checkpoint left "
                         f"to score with {samples} images for the curve")
                     continue
-                log(f"[{time.strftime('%H:%M:%S')}] train {run} seed {seed} to epoch {epochs}")
-                _call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")
-            log(f"[{time.strftime('%H:%M:%S')}] evaluate {run} seed {seed} at step {step} ({samples} images)")
+                log(f"{stamp()} train {run} seed {seed} to epoch {epochs}")
+                call(train_command(spec, run, seed, epochs, logdir), env, logdir, "train.log")
+            log(f"{stamp()} evaluate {run} seed {seed} at step {step} ({samples} images)")
             os.makedirs(os.path.dirname(out), exist_ok=True)  # tools/evaluate.py writes only into a folder
-            _call([sys.executable, os.path.join(tools_dir, "evaluate.py"), f"--logdir={logdir}",
+            call([sys.executable, os.path.join(tools_dir, "evaluate.py"), f"--logdir={logdir}",
                    f"--classifier={classifier}", f"--num_samples={samples}",
                    f"--checkpoint={os.path.join(logdir, 'checkpoints', f'ckpt-{step}')}", *extra],
                   env, logdir, "evaluate.log")
@@ -222,6 +250,31 @@ def _checkpoint_at(logdir, step):
     return os.path.exists(os.path.join(logdir, "checkpoints", f"ckpt-{step}.index"))
 
 
+def _duration(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _run_to_the_end(command, env, log_file, grace=600):
+    """Runs a job; on Ctrl-C (or SIGTERM) passes it on as SIGINT and waits for the job to stop
+    by itself (the trainer saves a checkpoint, evaluate writes nothing half), instead of
+    subprocess.run's kill after a quarter second; then raises KeyboardInterrupt."""
+    process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        return subprocess.CompletedProcess(command, process.wait())
+    except KeyboardInterrupt:
+        try:
+            process.send_signal(signal.SIGINT)  # a terminal's Ctrl-C reached it already; a kill did not
+        except OSError:
+            pass
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        raise
+
+
 def _call(command, env, logdir, log_name):
     os.makedirs(logdir, exist_ok=True)
     path = os.path.join(logdir, log_name)
@@ -229,7 +282,7 @@ def _call(command, env, logdir, log_name):
         log_file.write(f"\n$ {' '.join(command)}\n")
         log_file.flush()
         start = log_file.tell()
-        result = subprocess.run(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        result = _run_to_the_end(command, env, log_file)
     if result.returncode != 0:
         with open(path, errors="replace") as f:
             f.seek(start)

@@ -145,10 +145,13 @@ def flag_line(flag, value):
     return f"--{flag}={value}"
 
 
-def write_flagfile(path, dataset, values, space, extra=(), comment=()):
-    """A flagfile for main: the data set, `extra` flag lines, then the searched values."""
+def write_flagfile(path, dataset, values, space, extra=(), comment=(), model="memorygan"):
+    """A flagfile for main: a header naming the tuned `model`, the data set and --model (a
+    flagfile without it would train a MemoryGAN with another model's tuned values), `extra`
+    flag lines, then the searched values."""
     flags_by_name = {entry.flag for entry in space}
-    lines = [f"# {line}" for line in comment] + [f"--dataset={dataset}", *extra]
+    lines = [f"# Tuned model: {model}"] + [f"# {line}" for line in comment]
+    lines += [f"--dataset={dataset}", f"--model={model}", *extra]
     lines += [flag_line(flag, value) for flag, value in values.items() if flag in flags_by_name]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:

@@ -114,10 +114,11 @@ def main(argv):
     values, score = best
     out = FLAGS.out_flagfile or os.path.join(FLAGS.directory, "best.flags")
     extra = [f"--data_path={os.path.abspath(path)}"] if path else []
-    comment = [f"Best of {FLAGS.tuner} search {os.path.join(FLAGS.directory, FLAGS.project)}: FID {score:.4f}",
+    comment = [f"Best {FLAGS.model} of {FLAGS.tuner} search {os.path.join(FLAGS.directory, FLAGS.project)}: "
+               f"FID {score:.4f}",
                f"after {FLAGS.epochs} epoch(s) of {steps or 'all'} steps per epoch"
                + (" with --quick's tiny networks (f_dim=4, fc_dim=16, batch 16)" if quick else "") + "."]
-    tuning.write_flagfile(out, FLAGS.dataset, values, space, extra=extra, comment=comment)
+    tuning.write_flagfile(out, FLAGS.dataset, values, space, extra=extra, comment=comment, model=FLAGS.model)
     print(f"Best FID {score:.4f}: wrote {out}")
     return 0
 

@@ -81,7 +81,10 @@ class MICGAN(base.GAN):
         self.mode_encoder = networks.build_mode_encoder(self.config, self.modes)
 
     def build_state(self):
+        from memorygan_tf import hardware
+
         k = self.modes
+        crp.check_fits(k, hardware.available_memory_bytes())  # before any K x K x K array is made
         initial = crp.Mixture.initial(k, k, INITIAL_VARIANCE)
 
         def state(value, dtype, name):
@@ -305,8 +308,13 @@ class MICGAN(base.GAN):
         def from_modes(z, mode):
             return serving.images_from(self, self.latent_from(z, mode))
 
+        pruned = [k for k, w in enumerate(self.cluster_weights()) if w <= 0]
+
         def generate_from_mode(z, mode):
             mode = serving.in_range(mode, modes, f"input mode must lie in [0, {modes})")
+            if pruned:  # a mode the CRP pruned has no data behind it: refused, as one out of range
+                mode = serving.kept(mode, snapshot.mode_weights, f"input mode was pruned by the CRP (weight 0): "
+                                    f"{', '.join(map(str, pruned[:20]))}{', ...' if len(pruned) > 20 else ''}")
             return {"images": from_modes(serving.finite(z), mode)}
 
         serving.add_prior_endpoints(archive, z_spec, lambda u: serving.inverse_cdf(snapshot.cdf, u), from_modes,
@@ -316,11 +324,13 @@ class MICGAN(base.GAN):
 
 
 class ModeSnapshot(tf.Module):
-    """The CDF of the mode weights pi at export time (non-trainable)."""
+    """The CDF of the mode weights pi at export time and the weights themselves (0 for a mode
+    the CRP pruned), non-trainable."""
 
     def __init__(self, weights):
         super().__init__(name="mode_snapshot")
         self.cdf = tf.Variable(np.cumsum(weights).astype(np.float32), trainable=False, name="cdf")
+        self.mode_weights = tf.Variable(np.asarray(weights, np.float32), trainable=False, name="weights")  # 0: pruned
 
 
 class AdversarialCRP(keras.callbacks.Callback):
