@@ -200,7 +200,7 @@ def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None,
         where later jobs are done already)."""
         left = len(jobs) - clock["index"] + 1
         eta = (f", ETA {_duration(clock['seconds'] / clock['worked'] * left)}" if clock["worked"] else "")
-        return f"{stamp()} [job {clock['index']}/{len(jobs)}{eta}]"
+        return f"[{time.strftime('%H:%M:%S')}] [job {clock['index']}/{len(jobs)}{eta}]"
 
     def call(*args):
         started = time.time()
