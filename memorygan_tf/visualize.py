@@ -93,7 +93,13 @@ def interpolate_z(model, seed=0, slot=None):
     z = tf.constant(z, tf.float32)
     if "code" in model.controls:  # InfoGAN: categorical code 0, continuous codes 0
         return tile(_images(model, model.latent_from(z, tf.zeros([GRID * GRID], tf.int32))), GRID)
+    if "mode" in model.controls:  # MIC-GANs: the heaviest mode of the mixture (never one the CRP pruned)
+        mode = int(np.argmax(model.cluster_weights()))
+        return tile(_images(model, model.latent_from(z, tf.fill([GRID * GRID], mode))), GRID)
     if not getattr(model, "conditional", False):
+        if model.generator_input_dim() != z.shape[-1]:
+            raise ValueError(f"interpolate cannot condition a {type(model).__name__} run's generator "
+                             f"({model.generator_input_dim()} inputs, z has {z.shape[-1]})")
         return tile(_images(model, z), GRID)
     slot = int(probable_slots(model, 1)[0]) if slot is None else slot
     check_slots(model, [slot])
