@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import numpy as np
 
@@ -142,7 +143,7 @@ def manifold_coverage(points, manifold, radii, chunk=2000):
     return float(np.mean(np.concatenate(inside)))
 
 
-def precision_recall(real_features, fake_features, k=PR_NEIGHBOURS, max_points=10000, seed=0):
+def precision_recall(real_features, fake_features, k=PR_NEIGHBOURS, max_points=10000, seed=0, real_radii=None):
     """Improved precision and recall (Kynkaanniemi et al. 2019) with k nearest neighbours.
 
     Each set's manifold is the union of balls around its points, each of radius the
@@ -156,19 +157,27 @@ def precision_recall(real_features, fake_features, k=PR_NEIGHBOURS, max_points=1
     rng = np.random.default_rng(seed)
     real = real[rng.choice(len(real), n, replace=False)] if n < len(real) else real
     fake = fake[rng.choice(len(fake), n, replace=False)] if n < len(fake) else fake
-    precision = manifold_coverage(fake, real, knn_radii(real, k))
+    # `real_radii`: knn_radii of the whole real set (a Reference's), used when it is not cut
+    if real_radii is None or n < len(real_features):
+        real_radii = knn_radii(real, k)
+    precision = manifold_coverage(fake, real, real_radii)
     recall = manifold_coverage(real, fake, knn_radii(fake, k))
     return precision, recall
 
 
-def sample_quality(probs, features, test_features, splits=10):
+def sample_quality(probs, features, test_features, splits=10, reference=None):
     """IS, FID, KID and precision/recall of generated images' classifier outputs
-    (`probs`, `features`) against the test set's features, as a dict."""
+    (`probs`, `features`) against the test set's features, as a dict. `reference` (a
+    Reference of those features) saves recomputing their mean, covariance and k-NN radii."""
     is_mean, is_std = inception_score(probs, splits)
     kid, kid_std = kernel_inception_distance(features, test_features)
-    precision, recall = precision_recall(test_features, features)
-    return dict(inception_score=is_mean, inception_score_std=is_std,
-                fid=fid_from_features(features, test_features), kid=kid, kid_std=kid_std,
+    precision, recall = precision_recall(test_features, features,
+                                         real_radii=None if reference is None else reference.radii)
+    if reference is None:
+        fid = fid_from_features(features, test_features)
+    else:
+        fid = frechet_distance(*feature_statistics(features), reference.mean, reference.covariance)
+    return dict(inception_score=is_mean, inception_score_std=is_std, fid=fid, kid=kid, kid_std=kid_std,
                 precision=precision, recall=recall)
 
 
@@ -446,23 +455,23 @@ def reference_features(classifier, x_test):
 
 
 def evaluate_model(model, classifier, x_test, y_test, num_samples=configs.PAPER_EVAL_SAMPLES, splits=10,
-                   seed=configs.EVAL_SEED, progress=None, test_features=None):
+                   seed=configs.EVAL_SEED, progress=None, test_features=None, reference=None):
     """IS, FID, KID, precision and recall of `num_samples` generated images
     (:func:`sample_quality`), the same of the generator's moving average under "ema" (same
     latents) where the model keeps one, and the model's own report of the test set (MemoryGAN: the
     memory report; clustering models: :func:`clustering_report`), as a dict.
 
-    `test_features` (reference_features) saves classifying the test set again."""
+    `test_features` (reference_features) or `reference` (a cached Reference, see
+    :func:`load_reference`) saves classifying the test set again."""
     heads = classifier_heads(classifier)
-    if test_features is None:
+    if reference is not None:
+        test_features = reference.features
+    elif test_features is None:
         test_features = reference_features(classifier, x_test)
 
     def score():
         images = generate_images(model, num_samples, seed=seed)
-        probs, features = classify(heads, images, progress=progress)
-        scores = sample_quality(probs, features, test_features, splits)
-        scores["class_histogram"] = np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
-        return scores
+        return score_images(images, heads, test_features, splits, reference, progress)
 
     result = score()
     result.update(num_samples=int(num_samples), step=int(model.step.numpy()))
@@ -481,3 +490,90 @@ def real_data_reference(classifier, x_test, splits=10):
     is_mean, is_std = inception_score(probs, splits)
     return dict(test_inception_score=is_mean, test_inception_score_std=is_std,
                 fid_test_halves=fid_from_features(features[:half], features[half:]))
+
+
+# ------------------------------------------------- images from anywhere, cached references
+def score_images(images, heads, test_features, splits=10, reference=None, progress=None):
+    """sample_quality of images in [0, 1] [n, H, W, C] under the classifier's heads, with the
+    histogram of their predicted classes: what a run's evaluation scores, for any images."""
+    probs, features = classify(heads, images, progress=progress)
+    scores = sample_quality(probs, features, test_features, splits, reference)
+    scores["class_histogram"] = np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
+    return scores
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """The real side of FID, KID and precision/recall: the test images' classifier features,
+    their mean and covariance, and each feature's distance to its k-th nearest neighbour."""
+
+    features: np.ndarray
+    mean: np.ndarray
+    covariance: np.ndarray
+    radii: np.ndarray
+
+
+REFERENCE_VERSION = 1  # bump when what a Reference holds, or how it is computed, changes
+
+
+def reference_key(classifier_path, x_test):
+    """The cache key of a Reference: a hash of the classifier file's bytes and of the test
+    images (shape, dtype, pixels), so a new classifier or other test data is a new entry."""
+    import hashlib
+
+    digest = hashlib.sha256(f"v{REFERENCE_VERSION}:k{PR_NEIGHBOURS}".encode())
+    with open(classifier_path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    images = np.ascontiguousarray(x_test)
+    digest.update(f"{images.shape}{images.dtype}".encode())
+    digest.update(images.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def default_cache_dir(environ):
+    """Where references are cached: $MEMORYGAN_CACHE_DIR, else ~/.cache/memorygan_tf."""
+    base = environ.get("MEMORYGAN_CACHE_DIR") or os.path.join(
+        environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "memorygan_tf")
+    return os.path.join(base, "reference")
+
+
+def load_reference(classifier, classifier_path, x_test, cache_dir=None, log=lambda message: None):
+    """The test set's Reference under `classifier` (loaded from `classifier_path`): read from
+    `cache_dir` if an entry with the same classifier bytes and test images is there, else
+    computed and written there (atomically; an unreadable entry is computed again; a cache
+    that cannot be written is skipped). cache_dir None: computed, not cached."""
+    path = None
+    if cache_dir:
+        path = os.path.join(cache_dir, f"{reference_key(classifier_path, x_test)}.npz")
+        try:
+            with np.load(path) as stored:
+                return Reference(**{name: stored[name] for name in ("features", "mean", "covariance", "radii")})
+        except (OSError, ValueError, KeyError, EOFError):
+            pass  # absent or unreadable: compute it again
+    features = reference_features(classifier, x_test)
+    mean, covariance = feature_statistics(features)
+    reference = Reference(features, mean, covariance, knn_radii(features))
+    if path is not None:
+        try:
+            os.makedirs(cache_dir, exist_ok=True)
+            partial = f"{path}.{os.getpid()}.partial.npz"
+            np.savez(partial, **dataclasses.asdict(reference))
+            os.replace(partial, path)
+            log(f"Cached the test set's reference statistics in {path}")
+        except OSError as err:
+            log(f"Could not cache the reference statistics in {cache_dir} ({err.strerror or err})")
+    return reference
+
+
+def as_unit_images(images, source):
+    """Images a user brings, as float32 [n, H, W, C] in [0, 1]: floats already in [0, 1] are
+    kept as they are (so generated images saved as floats score exactly as the run scored
+    them); every other pixel convention data.as_nhwc_uint8 accepts is converted by it."""
+    array = np.asarray(images)
+    if array.ndim == 3:
+        array = array[..., np.newaxis]
+    if (np.issubdtype(array.dtype, np.floating) and array.ndim == 4 and array.shape[-1] in (1, 3) and array.size
+            and np.all(np.isfinite(array)) and array.min() >= 0.0 and array.max() <= 1.0):
+        return array.astype(np.float32)
+    return data.as_nhwc_uint8(array, source).astype(np.float32) / 255.0
