@@ -174,26 +174,17 @@ def test_python2_prints_and_xrange_run_as_python2_printed(capsys):
 
 
 def test_importer_runs_stand_in_modules_under_compat_v1_and_cleans_up(stand_in):
+    import importlib
+
     import tensorflow as tf
 
-    tf_slim = pytest.importorskip("tf_slim")
     before = list(sys.meta_path)
     with release.ReleaseImporter(stand_in) as importer:
-        import importlib
-
         memory = importlib.import_module("models.memory")
-        generator = importlib.import_module("models.generator")
-        ops = importlib.import_module("ops")
         config = importlib.import_module("models.config")
-        assert memory.tf is tf.compat.v1 and ops.slim is tf_slim and ops.ln is tf_slim.layer_norm
+        assert memory.tf is tf.compat.v1
         # memory_size/2 as Python 2 meant it: the first half of the slots labelled real
         np.testing.assert_array_equal(memory.BaseMemory(8).mem_val_init, [1, 1, 1, 1, 0, 0, 0, 0])
-        shape, units = generator.start_shape(28, 64)
-        assert shape == [-1, 7, 7, 128] and units == 128 * 7 * 7 and isinstance(units, int)
-        # contrib add_arg_scope -> tf_slim's: arg_scope reaches the decorated function
-        with tf_slim.arg_scope([ops.fc], scale=3):
-            assert ops.fc(2) == 6
-        assert ops.squares(4) == [0, 1, 4, 9]
         # contrib Categorical(probs).sample(n) -> tf.random.categorical(log probs, n)
         graph = tf.Graph()
         with graph.as_default():
@@ -205,12 +196,31 @@ def test_importer_runs_stand_in_modules_under_compat_v1_and_cleans_up(stand_in):
         counts = np.bincount(drawn, minlength=4)
         assert counts[0] == 0 and counts[3] == 0  # slots of probability 0 are never drawn
         assert 0.6 < counts[2] / 400 < 0.9
+        # run.py's exp flag (a string flag with the integer default 0) reaches Config as "0"
         flags = release.release_flags(release.release_flag_defaults(stand_in), {}, 2)
         assert config.Config(flags).exp_num == "0"
-        assert set(importer.applied) >= {"models/memory.py", "models/generator.py", "ops.py"}
         assert "python 3 print" in importer.applied["models/config.py"]
+        assert "integer division memory_size/2" in importer.applied["models/memory.py"]
     assert sys.meta_path == before
     assert not [name for name in sys.modules if name.split(".")[0] in ("models", "ops", "utils")]
+
+
+def test_importer_maps_contrib_slim_to_tf_slim(stand_in):
+    import importlib
+
+    tf_slim = pytest.importorskip("tf_slim")  # the release extra
+    with release.ReleaseImporter(stand_in):
+        ops = importlib.import_module("ops")
+        generator = importlib.import_module("models.generator")
+        assert ops.slim is tf_slim and ops.ln is tf_slim.layer_norm
+        # contrib add_arg_scope -> tf_slim's: arg_scope reaches the decorated function
+        with tf_slim.arg_scope([ops.fc], scale=3):
+            assert ops.fc(2) == 6
+        assert ops.squares(4) == [0, 1, 4, 9]
+        # w/4 as Python 2 meant it: the Fashion-MNIST generator starts from 7x7
+        shape, units = generator.start_shape(28, 64)
+        assert shape == [-1, 7, 7, 128] and units == 128 * 7 * 7 and isinstance(units, int)
+    assert "ops" not in sys.modules and "models.generator" not in sys.modules
 
 
 def test_importer_refuses_when_names_are_taken(stand_in, monkeypatch):
@@ -370,6 +380,7 @@ def tiny_npz(tmp_path_factory):
     return path
 
 
+@pytest.mark.messages
 def test_tool_without_a_checkout(tmp_path, tiny_npz):
     result = run_tool("train", f"--release={tmp_path / 'missing'}", f"--out={tmp_path / 'out'}",
                       f"--data_path={tiny_npz}")
@@ -377,6 +388,7 @@ def test_tool_without_a_checkout(tmp_path, tiny_npz):
     assert not os.path.exists(tmp_path / "out")
 
 
+@pytest.mark.messages
 def test_tool_on_a_folder_that_is_not_the_release(tmp_path, tiny_npz):
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "run.py").write_text("print('hello')\n")
@@ -386,6 +398,7 @@ def test_tool_on_a_folder_that_is_not_the_release(tmp_path, tiny_npz):
                           "ops.py")
 
 
+@pytest.mark.messages
 def test_tool_without_the_release_extra(tmp_path, stand_in, tiny_npz):
     shadow = tmp_path / "shadow"
     (shadow / "tf_slim").mkdir(parents=True)  # an installed-looking tf_slim whose import fails
@@ -397,6 +410,7 @@ def test_tool_without_the_release_extra(tmp_path, stand_in, tiny_npz):
                           'pip install -e ".[release]"')
 
 
+@pytest.mark.messages
 def test_tool_flag_mistakes(tmp_path, stand_in, tiny_npz):
     result = run_tool("train", f"--release={stand_in}", f"--out={tmp_path / 'out'}", f"--data_path={tiny_npz}",
                       "--release_flags=dataset=cifar10")
@@ -413,3 +427,31 @@ def test_tool_report_prints_health(tmp_path):
     lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("epoch 1 (step 937): 2 distinct real keys, 3 effective slots, real share 0.500")
     assert lines[1].startswith("epoch 2 (step 1874): 3 distinct real keys, 5 effective slots, real share 0.625")
+
+
+def test_score_run_scores_the_uint8_samples_as_images_in_unit_range(tmp_path):
+    from memorygan_tf import evaluation
+
+    out = str(tmp_path / "run")
+    write_fake_run(out)
+    rng = np.random.default_rng(1)
+    samples = rng.integers(0, 256, (20, 28, 28, 1), np.uint8)
+    np.savez_compressed(os.path.join(out, "samples", "step_00000937.npz"), images=samples)
+    x_test = rng.integers(0, 256, (30, 28, 28), np.uint8)
+    npz = str(tmp_path / "fashion.npz")
+    np.savez(npz, x_train=x_test, y_train=np.zeros(30, np.uint8), x_test=x_test, y_test=np.zeros(30, np.uint8))
+    classifier = evaluation.build_classifier((28, 28, 1), width=4, blocks_per_stage=1)
+    (tmp_path / "clf").mkdir()
+    classifier.save(str(tmp_path / "clf" / "classifier.keras"))
+    _, rows = release.read_run(out)
+    scores = release.score_run(rows, str(tmp_path / "clf"), npz, splits=2)
+    assert list(scores) == [937]  # the second dump has no samples
+    heads = evaluation.classifier_heads(classifier)
+    probs, features = evaluation.classify(heads, samples.astype(np.float32) / 255.0)
+    _, test_features = evaluation.classify(heads, x_test[..., None].astype(np.float32) / 255.0)
+    expected = evaluation.sample_quality(probs, features, test_features, 2)
+    assert scores[937]["num_samples"] == 20
+    for key in ("inception_score", "fid"):
+        assert scores[937][key] == pytest.approx(expected[key], rel=1e-4)
+    with pytest.raises(release.ReleaseError, match="^--classifier: no .*classifier.keras"):
+        release.score_run(rows, str(tmp_path), npz)

@@ -56,9 +56,12 @@ def train(fail):
     from memorygan_tf import release
 
     if FLAGS.verbosity < 1:  # the release's TF1 code draws hundreds of deprecation warnings
+        import warnings
+
         import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")
+        warnings.filterwarnings("ignore", message="`layer.apply` is deprecated")
     try:
         options = release.RunOptions(
             release=FLAGS.release, out=FLAGS.out, data_path=_data_path(), epochs=FLAGS.epochs, seed=FLAGS.seed,
@@ -78,6 +81,9 @@ def train(fail):
 
 
 def report(fail):
+    from memorygan_tf import cli
+
+    cli.quiet_logging(FLAGS.verbosity)  # the health reader imports TensorFlow
     from memorygan_tf import release
 
     try:
@@ -86,9 +92,6 @@ def report(fail):
         return fail(str(err))
     scores = None
     if FLAGS.classifier:
-        from memorygan_tf import cli
-
-        cli.quiet_logging(FLAGS.verbosity)
         if not os.path.isfile(os.path.join(FLAGS.classifier, "classifier.keras")):
             return fail(f"--classifier: no {os.path.join(FLAGS.classifier, 'classifier.keras')}; "
                         "train one with tools/train_classifier.py")
