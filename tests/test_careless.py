@@ -391,3 +391,368 @@ def test_output_piped_into_head_saves_and_exits_quietly(npz, tmp_path):
     assert process.returncode == 141, err[-2000:]
     assert "Traceback" not in err and "saved a checkpoint at step" in err, err
     assert indexes(logdir)  # the steps trained are kept
+
+
+# ======================================================= second round (issue: 20 more cases)
+def fake_classifier(folder, dataset="fashion_mnist", image_shape=(28, 28, 1)):
+    """An untrained classifier folder (classifier.keras + classifier.json): enough for every
+    check that comes before scoring."""
+    from memorygan_tf import evaluation
+
+    os.makedirs(folder, exist_ok=True)
+    evaluation.build_classifier(image_shape, 4, width=2, blocks_per_stage=1).save(
+        os.path.join(folder, "classifier.keras"))
+    with open(os.path.join(folder, "classifier.json"), "w") as f:
+        json.dump(dict(dataset=dataset, test_accuracy=0.5), f)
+    return str(folder)
+
+
+@pytest.mark.messages
+@pytest.mark.parametrize("target", ["config.json", "checkpoints/ckpt-2.index", "checkpoints/new.json"])
+def test_evaluate_out_onto_a_file_the_run_owns_is_refused(tmp_path, target):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    before = open(os.path.join(logdir, "config.json")).read()
+    result = tool("evaluate.py", f"--logdir={logdir}", f"--out={os.path.join(logdir, target)}")
+    assert_one_line_error(result, "--out", "the run owns", target.split("/")[0])
+    assert open(os.path.join(logdir, "config.json")).read() == before
+    assert os.path.getsize(os.path.join(logdir, "checkpoints", "ckpt-2.index")) == 0
+
+
+def test_output_rule_allows_scores_under_eval_and_new_files_elsewhere(tmp_path):
+    from memorygan_tf import cli
+
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    os.makedirs(os.path.join(logdir, "eval"))
+    (tmp_path / "r" / "eval" / "step_00000002.json").write_text("{}")
+    assert cli.check_output(os.path.join(logdir, "eval", "step_00000002.json"), "out", cli.evaluation_file) is None
+    assert cli.check_output(os.path.join(logdir, "eval", "curve", "new.json"), "out", cli.evaluation_file) is None
+    assert cli.check_output(str(tmp_path / "elsewhere.json"), "out") is None
+    (tmp_path / "r" / "eval" / "events.out.tfevents.1").write_text("tensorboard")
+    assert "owns" in cli.check_output(os.path.join(logdir, "eval", "events.out.tfevents.1"), "out",
+                                      cli.evaluation_file)
+    (tmp_path / "r" / "train.log").write_text("log")
+    assert "owns" in cli.check_output(os.path.join(logdir, "train.log"), "out", cli.evaluation_file)
+    assert "owns" in cli.check_output(os.path.join(logdir, "config.json"), "export_dir", cli.outside_reserved)
+
+
+@pytest.mark.messages
+def test_train_classifier_refuses_to_replace_a_finished_classifier(tmp_path):
+    path = labelled_npz(tmp_path / "labelled.npz")
+    (tmp_path / "clf").mkdir()
+    (tmp_path / "clf" / "classifier.keras").write_bytes(b"the fashion classifier")
+    (tmp_path / "clf" / "classifier.json").write_text('{"dataset": "fashion_mnist", "test_accuracy": 0.93}')
+    result = tool("train_classifier.py", "--dataset=mnist", f"--data_path={path}", f"--out={tmp_path / 'clf'}",
+                  "--epochs=1")
+    assert_one_line_error(result, "--out", "finished classifier", "fashion_mnist", "--overwrite")
+    assert (tmp_path / "clf" / "classifier.keras").read_bytes() == b"the fashion classifier"
+
+
+def half_trained(folder, **started):
+    os.makedirs(os.path.join(folder, "backup"))
+    settings = dict(dataset="fashion_mnist", width=16, batch_size=128, seed=0, epochs=12, limit=0)
+    settings.update(started)
+    with open(os.path.join(folder, "training.json"), "w") as f:
+        json.dump(settings, f)
+    return str(folder)
+
+
+@pytest.mark.messages
+@pytest.mark.parametrize("flag,needle", [("--width=8", "--width=8 (started with 16)"),
+                                         ("--dataset=mnist", "--dataset=mnist (started with fashion_mnist)")],
+                         ids=["width", "dataset"])
+def test_train_classifier_resume_with_other_settings_is_refused(tmp_path, flag, needle):
+    path = labelled_npz(tmp_path / "labelled.npz")
+    folder = half_trained(tmp_path / "clf")
+    result = tool("train_classifier.py", flag, f"--data_path={path}", f"--out={folder}")
+    assert_one_line_error(result, "--out", "half-trained", needle)
+    assert os.listdir(os.path.join(folder, "backup")) == []
+
+
+@pytest.mark.messages
+def test_micgan_modes_beyond_memory_are_refused_up_front(npz, tmp_path):
+    from memorygan_tf import crp
+
+    with pytest.raises(configs.ConfigError, match="--micgan_modes: 3000 modes need at least"):
+        crp.check_fits(3000, available=16 * 2**30)
+    crp.check_fits(20, available=16 * 2**30)  # the paper's sizes pass
+    result = run_main(args_for(npz, tmp_path / "r", "--model=micgan", "--micgan_modes=100000"))
+    assert_one_line_error(result, "--micgan_modes", "GiB")
+    assert not os.path.exists(os.path.join(tmp_path, "r", "checkpoints", "checkpoint"))
+
+
+@pytest.mark.messages
+def test_evaluate_test_set_of_another_image_size_is_one_line(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    classifier = fake_classifier(tmp_path / "clf")
+    wide = blobs(40, size=32)[..., 0]
+    path = labelled_npz(tmp_path / "wide.npz", x_train=wide[:32], x_test=wide[32:])
+    result = tool("evaluate.py", f"--logdir={logdir}", f"--classifier={classifier}", f"--data_path={path}")
+    assert_one_line_error(result, "--data_path", "(32, 32, 1)", "(28, 28, 1)")
+
+
+def test_full_disk_while_checkpointing_is_one_line_and_keeps_the_last_checkpoint(tmp_path):
+    """The write made to fail as a full disk fails (no small filesystem can be mounted here)."""
+    import tensorflow as tf
+
+    from memorygan_tf import callbacks
+
+    step = tf.Variable(1, dtype=tf.int64)
+    weights = tf.Variable([1.0, 2.0])
+    checkpoint = tf.train.Checkpoint(step=step, weights=weights)
+    manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), max_to_keep=3)
+    manager.save(checkpoint_number=1)
+
+    class Model:  # what Checkpointer reads of the model
+        pass
+
+    model = Model()
+    model.step = step
+    saver = callbacks.Checkpointer(manager, callbacks.NonFiniteGuard())
+    saver.set_model(model)
+    step.assign(2)
+    weights.assign([9.0, 9.0])
+    (tmp_path / "ckpt-2_temp").mkdir()  # what a save that ran out of space leaves
+    real_save = manager.save
+
+    def full(checkpoint_number=None):
+        raise tf.errors.ResourceExhaustedError(None, None, "ckpt-2_temp/part-00000: No space left on device")
+
+    manager.save = full
+    with pytest.raises(configs.ConfigError) as caught:
+        saver.save()
+    message = str(caught.value)
+    assert message.startswith("--logdir: cannot write the checkpoint of step 2") and "No space left" in message
+    assert "ckpt-1" in message and "\n" not in message
+    assert not (tmp_path / "ckpt-2_temp").exists()
+    manager.save = real_save
+    restored = tf.train.Checkpoint(step=tf.Variable(0, dtype=tf.int64), weights=tf.Variable([0.0, 0.0]))
+    restored.restore(os.path.join(str(tmp_path), "ckpt-1")).assert_existing_objects_matched()
+    assert restored.weights.numpy().tolist() == [1.0, 2.0]
+
+
+def wait_for_tensorflow(process, timeout=300):
+    """Waits until `process` has loaded TensorFlow (its main is running; tools import it
+    first thing), so a Ctrl-C lands inside the tool, as a user's would."""
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(f"/proc/{process.pid}/maps") as f:
+                if "libtensorflow" in f.read():
+                    return
+        except OSError:
+            return
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.messages
+@pytest.mark.parametrize("name,args", [
+    ("evaluate.py", ["--logdir={run}"]),
+    ("train_classifier.py", ["--data_path={npz}", "--out={tmp}/clf", "--epochs=1"]),
+    ("run_study.py", ["--spec={spec}", "--root={tmp}/root", "--noevaluate"]),
+    ("export_generator.py", ["--logdir={run}", "--export_dir={tmp}/e"]),
+], ids=["evaluate", "train_classifier", "run_study", "export"])
+def test_ctrl_c_in_a_tool_is_one_line(tmp_path, name, args):
+    import signal
+
+    run = fake_run(tmp_path / "r", checkpoint=True)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(dict(name="s", rounds=[1], runs={"a": []})))
+    npz_path = labelled_npz(tmp_path / "labelled.npz")
+    args = [a.format(run=run, npz=npz_path, tmp=tmp_path, spec=spec) for a in args]
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", name), *args], cwd=ROOT, env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_tensorflow(process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err[-2000:]
+    err = err.strip()
+    assert "Traceback" not in err and "\n" not in err and err.startswith("error: interrupted"), err
+    assert not (tmp_path / "e").exists() and not (tmp_path / "clf" / "classifier.json").exists()
+
+
+@pytest.mark.messages
+def test_resume_with_other_micgan_modes_names_the_flag_even_with_override():
+    saved = configs.make_config("fashion_mnist", model_overrides=dict(TINY_MODEL, model="micgan", micgan_modes=5))
+    requested = configs.make_config("fashion_mnist", model_overrides=dict(TINY_MODEL, model="micgan",
+                                                                          micgan_modes=7))
+    for override in (False, True):
+        with pytest.raises(configs.ConfigError, match=r"--micgan_modes=7 \(saved: 5\).*shape") as caught:
+            rundir.resume_config(saved, requested, {("model", "micgan_modes")}, override=override)
+        assert "\n" not in str(caught.value)
+
+
+def test_interpolate_draws_a_micgan_run():
+    from memorygan_tf import models
+    from memorygan_tf import visualize as vis
+    from tests.test_models import TINY_MICGAN
+
+    config = configs.make_config("fashion_mnist", model_overrides=dict(TINY_MODEL, model="micgan", **TINY_MICGAN))
+    model = models.build(config.model)
+    model.mode_weights.assign(np.array([0.0, 0.7] + [0.3 / (model.modes - 2)] * (model.modes - 2), np.float32))
+    grid = vis.interpolate_z(model, seed=0)
+    assert grid.ndim == 3 and grid.shape[0] == grid.shape[1] and np.all(np.isfinite(grid))
+
+
+@pytest.mark.messages
+def test_evaluate_with_a_classifier_of_another_data_set_is_refused(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    (tmp_path / "clf").mkdir()
+    (tmp_path / "clf" / "classifier.keras").write_bytes(b"x")
+    (tmp_path / "clf" / "classifier.json").write_text('{"dataset": "mnist"}')
+    result = tool("evaluate.py", f"--logdir={logdir}", f"--classifier={tmp_path / 'clf'}")
+    assert_one_line_error(result, "--classifier", "trained on mnist", "fashion_mnist", "--allow_mismatch")
+
+
+@pytest.mark.messages
+def test_evaluate_test_set_of_another_data_set_is_refused(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    classifier = fake_classifier(tmp_path / "clf")
+    path = labelled_npz(tmp_path / "mnist.npz")
+    result = tool("evaluate.py", f"--logdir={logdir}", f"--classifier={classifier}", f"--data_path={path}")
+    assert_one_line_error(result, "--data_path", "holds mnist", "fashion_mnist", "--allow_mismatch")
+
+
+def test_test_sets_of_other_data_sets_differ_in_their_pixels():
+    from memorygan_tf import cli
+
+    dark = blobs(64)  # mostly black, as MNIST
+    bright = np.clip(blobs(64, seed=1).astype(np.int64) + 90, 0, 255).astype(np.uint8)  # as a brighter data set
+    assert cli.pixels_differ(dark, bright)
+    assert not cli.pixels_differ(dark[:32], blobs(64, seed=2)[32:])
+
+
+@pytest.mark.messages
+def test_evaluate_num_samples_beyond_memory_is_refused_up_front(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    classifier = fake_classifier(tmp_path / "clf")
+    path = labelled_npz(tmp_path / "labelled.npz")
+    result = tool("evaluate.py", f"--logdir={logdir}", f"--classifier={classifier}", f"--data_path={path}",
+                  "--num_samples=10000000000")
+    assert_one_line_error(result, "--num_samples", "GiB", "at most")
+    assert not os.path.exists(os.path.join(logdir, "eval"))
+
+
+@pytest.mark.messages
+@pytest.mark.parametrize("content", ["{}", '{"history": []}', '{"seed": 3, "epochs": 2}'],
+                         ids=["empty", "history-only", "flat"])
+def test_config_json_without_its_sections_names_the_file(tmp_path, content):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    with open(os.path.join(logdir, "config.json"), "w") as f:
+        f.write(content)
+    assert_one_line_error(tool("evaluate.py", f"--logdir={logdir}"), "config.json", "no 'model'")
+
+
+def test_a_killed_exports_leftovers_are_removed_and_the_earlier_export_stays_until_replaced(tmp_path):
+    from memorygan_tf import cli
+
+    target = tmp_path / "export"
+    target.mkdir()
+    (target / "saved_model.pb").write_text("old")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"export.partial-{dead.pid}"
+    (stale / "variables").mkdir(parents=True)
+    alive = tmp_path / f"export.partial-{os.getppid()}"  # a running export's folder is left alone
+    alive.mkdir()
+    cli.remove_stale_siblings(str(target))
+    assert not stale.exists() and alive.exists() and (target / "saved_model.pb").read_text() == "old"
+
+    new = tmp_path / "export.partial-new"
+    new.mkdir()
+    (new / "saved_model.pb").write_text("new")
+    seen = []
+    real_replace = os.replace
+
+    def watching(src, dst):  # at every rename one complete export exists
+        seen.append(sorted(p.name for p in tmp_path.iterdir() if (p / "saved_model.pb").exists()))
+        real_replace(src, dst)
+
+    os.replace = watching
+    try:
+        cli.replace_folder(str(new), str(target))
+    finally:
+        os.replace = real_replace
+    assert all(seen) and (target / "saved_model.pb").read_text() == "new"
+    assert not list(tmp_path.glob("export.old-*"))
+
+
+@pytest.mark.messages
+def test_export_dir_that_is_a_symlink_is_refused_up_front(tmp_path):
+    logdir = fake_run(tmp_path / "r", checkpoint=True)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    result = tool("export_generator.py", f"--logdir={logdir}", f"--export_dir={tmp_path / 'link'}", "--overwrite")
+    assert_one_line_error(result, "--export_dir", "symbolic link")
+    assert not list(tmp_path.glob("link.partial-*"))
+
+
+def test_reader_retries_when_its_checkpoint_is_rotated_away_mid_read(tmp_path):
+    import tensorflow as tf
+
+    weights = tf.Variable([1.0])
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(weights=weights), str(tmp_path), max_to_keep=1)
+    manager.save(checkpoint_number=1)
+    target = tf.train.Checkpoint(weights=tf.Variable([0.0]))
+    calls = []
+
+    class Rotating:  # a training saves ckpt-2 and deletes ckpt-1 while ckpt-1 is read
+        def restore(self, prefix):
+            calls.append(os.path.basename(prefix))
+            if len(calls) == 1:
+                weights.assign([2.0])
+                manager.save(checkpoint_number=2)
+                raise tf.errors.NotFoundError(None, None, f"{prefix}.index: not found")
+            return target.restore(prefix)
+
+    messages = []
+    found = rundir.restore_newest(Rotating(), str(tmp_path), log=messages.append, partial=True)
+    assert calls == ["ckpt-1", "ckpt-2"] and found.endswith("ckpt-2") and target.weights.numpy()[0] == 2.0
+    assert any("rotated away" in m for m in messages)
+
+
+@pytest.mark.messages
+@pytest.mark.parametrize("where,flag", [("run", "--logdir=/tmp/x"), ("run", "--seed=3"), ("run", "--epochs=9"),
+                                        ("common", "--steps_per_epoch=5")],
+                         ids=["logdir", "seed", "epochs", "steps-common"])
+def test_study_spec_setting_the_studys_own_flags_is_refused(tmp_path, where, flag):
+    from memorygan_tf import study
+
+    runs = {"a": [flag] if where == "run" else []}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(dict(name="s", rounds=[1], runs=runs, common_flags=[flag] if where == "common" else [])))
+    with pytest.raises(study.StudyError, match=("run \"a\"" if where == "run" else "\"common_flags\"")
+                       + " sets " + flag.split("=")[0]):
+        study.load_spec(str(path))
+
+
+def test_tuned_flagfile_names_its_model(tmp_path):
+    from memorygan_tf import tuning
+
+    space = tuning.search_space(["learning_rate"], "dcgan")
+    lines = tuning.write_flagfile(str(tmp_path / "best.flags"), "fashion_mnist", {"learning_rate": 1e-4}, space,
+                                  model="dcgan")
+    assert "--model=dcgan" in lines and lines[0] == "# Tuned model: dcgan"
+    assert (tmp_path / "best.flags").read_text().splitlines() == lines
+
+
+def test_generate_from_mode_refuses_a_pruned_mode(tmp_path):
+    import tensorflow as tf
+
+    from memorygan_tf import export, trainer
+    from tests.test_models import TINY_MICGAN
+
+    config = configs.make_config("fashion_mnist", model_overrides=dict(TINY_MODEL, model="micgan", **TINY_MICGAN),
+                                 train_overrides=dict(batch_size=8))
+    model = trainer.build_model(config, tf.distribute.get_strategy(), total_steps=1)
+    k = model.modes
+    model.mode_weights.assign(np.array([0.5, 0.0] + [0.5 / (k - 2)] * (k - 2), np.float32))
+    model.mode_active.assign(np.array([1.0, 0.0] + [1.0] * (k - 2), np.float32))
+    export.export_generator(model, str(tmp_path / "e"))
+    generate = tf.saved_model.load(str(tmp_path / "e")).signatures["generate_from_mode"]
+    z = tf.zeros((2, config.model.z_dim))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="pruned by the CRP"):
+        generate(z=z, mode=tf.constant([0, 1], tf.int32))
+    assert generate(z=z, mode=tf.constant([0, k - 1], tf.int32))["images"].shape[0] == 2

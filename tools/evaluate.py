@@ -76,6 +76,8 @@ def count_progress(model, update):
 
 
 def test_set_mismatch(config, x_test, classifier, path, data):
+    from memorygan_tf import cli
+
     """None, or the one-line refusal of a test set the run's images cannot be scored against:
     another image shape than the run's (or the classifier's input), or (without
     --allow_mismatch) a --data_path of another data set than the run's."""
@@ -100,7 +102,7 @@ def test_set_mismatch(config, x_test, classifier, path, data):
         own_test = data.load_labelled(config.train.dataset, own, config.train.data_dir, config.train.seed)[2]
     except (data.DataError, configs.ConfigError, OSError, ValueError):
         return None
-    if pixels_differ(own_test, x_test):
+    if cli.pixels_differ(own_test, x_test):
         return (f"--data_path: the test images of {FLAGS.data_path} do not look like the run's "
                 f"{config.train.dataset} ({own}): mean pixel {x_test.mean():.1f} against {own_test.mean():.1f}; "
                 "give the run's test set (or pass --allow_mismatch)")
@@ -109,16 +111,6 @@ def test_set_mismatch(config, x_test, classifier, path, data):
 
 def data_set_names():
     return {"fashion_mnist", "mnist", "affine_mnist", "cifar10"}
-
-
-def pixels_differ(a, b, tolerance=0.15):
-    """Whether two uint8 image sets differ in mean or spread of their pixels by more than
-    `tolerance` of the range (Fashion-MNIST's mean 73 against MNIST's 33, say; two splits of
-    one data set differ by well under 1%)."""
-    import numpy as np
-
-    a, b = np.asarray(a, np.float64) / 255.0, np.asarray(b, np.float64) / 255.0
-    return abs(a.mean() - b.mean()) > tolerance / 2 or abs(a.std() - b.std()) > tolerance
 
 
 def num_samples_bound(config, classifier, available):
