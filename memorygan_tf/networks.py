@@ -5,6 +5,22 @@
   sigmoid output.
 * ``resnet32`` (32x32, CIFAR10): the WGAN-GP ResNet, layer norm and ELU, mean-pool
   down-sampling in the encoder, tanh output.
+* ``resnet64`` (64x64, CelebA / Chairs, the paper's Fig. 4): the release has no 64-pixel
+  network (its config stops at CIFAR10; chair.py reads 32x32 grey chairs and celeba.py is
+  absent), so this follows the paper: "for CIFAR10 and CelebA, we use the WGAN-GP ResNet
+  (Gulrajani et al. 2017) with layer normalization and ELU" (Sec. 4; Table 3 gives Chairs
+  the CelebA settings). It is ``resnet32`` (the release's blocks) grown as WGAN-GP's own
+  64x64 ResNet (gan_64x64.py) grows: encoder conv 3x3 f at 64 px, the first mean-pool
+  block (f, 32 px), residual down blocks of 2f, 4f, 8f (16, 8, 4 px), then a dense
+  layer from the 4x4x8f map to the query; generator dense to 4x4x8f, layer norm, ELU,
+  residual up blocks of 8f, 4f, 2f, f (8 to 64 px), conv 3x3 to the image.
+  Where it differs from WGAN-GP's 64x64 ResNet: layer norm and ELU everywhere (the
+  paper's change; WGAN-GP: batch norm and ReLU in G, layer norm and ReLU in D); its
+  blocks are the release's (both convolutions output the block's width, where WGAN-GP's
+  down block widens in its second); the first block is the release's mean-pool block
+  (WGAN-GP: a plain residual down block); no normalisation before G's last conv (as the
+  release's resnet32; WGAN-GP normalises there); the dense head outputs the key_dim
+  query, not one logit. With f_dim = 64 it has WGAN-GP 64's widths (64 to 512).
 
 The encoder mu(x) returns the raw query (the memory L2-normalises it); the
 "- Memory" DCGAN ablation puts a one-logit dense head on the same encoder.
@@ -230,6 +246,15 @@ def build_encoder(model_config, name="encoder"):
         h = layers.Identity(name=FEATURES)(h)
         q = b.conv(h, m, 4, 2)
         q = layers.GlobalAveragePooling2D()(q)
+    elif arch == "resnet64":
+        elu = lambda t: layers.Activation("elu")(t)  # noqa: E731
+        h = elu(b.conv(x, f, 3, 1))  # 64x64
+        h = layers.Add()([b.conv_mean_pool(h, f, 3), b.conv_mean_pool(x, f, 1)])
+        h = elu(b.ln(h))  # 32x32
+        for c in (2, 4, 8):
+            h = b.residual_block(h, f * c, "down", b.ln, elu)  # 16, 8, 4
+        h = layers.Identity(name=FEATURES)(h)  # 4x4x8f, no norm or activation (as resnet32 and WGAN-GP)
+        q = b.dense(layers.Flatten()(h), m)
     else:
         raise ValueError(f"unknown architecture {arch!r}")
     if model_config.minibatch_discrimination:
@@ -336,6 +361,15 @@ def build_generator(model_config, input_dim, name="generator", modes=0):
         h = elu(b.ln(h))
         for _ in range(3):
             h = b.residual_block(h, f, "up", b.ln, elu)
+        x = b.conv(h, channels, 3, 1)
+    elif arch == "resnet64":
+        s = height // 16
+        elu = lambda t: layers.Activation("elu")(t)  # noqa: E731
+        h = b.dense(latent, f * 8 * s * s)
+        h = layers.Reshape((s, s, f * 8))(h)
+        h = elu(b.ln(h))  # 4x4x8f
+        for c in (8, 4, 2, 1):
+            h = b.residual_block(h, f * c, "up", b.ln, elu)  # 8, 16, 32, 64
         x = b.conv(h, channels, 3, 1)
     else:
         raise ValueError(f"unknown architecture {arch!r}")
