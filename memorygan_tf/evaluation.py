@@ -493,10 +493,10 @@ def real_data_reference(classifier, x_test, splits=10):
 
 
 # ------------------------------------------------- images from anywhere, cached references
-def score_images(images, heads, test_features, splits=10, reference=None, progress=None):
+def score_images(images, heads, test_features, splits=10, reference=None, progress=None, batch_size=500):
     """sample_quality of images in [0, 1] [n, H, W, C] under the classifier's heads, with the
     histogram of their predicted classes: what a run's evaluation scores, for any images."""
-    probs, features = classify(heads, images, progress=progress)
+    probs, features = classify(heads, images, batch_size=batch_size, progress=progress)
     scores = sample_quality(probs, features, test_features, splits, reference)
     scores["class_histogram"] = np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
     return scores
@@ -516,15 +516,19 @@ class Reference:
 REFERENCE_VERSION = 1  # bump when what a Reference holds, or how it is computed, changes
 
 
-def reference_key(classifier_path, x_test):
-    """The cache key of a Reference: a hash of the classifier file's bytes and of the test
-    images (shape, dtype, pixels), so a new classifier or other test data is a new entry."""
+def reference_key(classifier_path, x_test, network_key=None):
+    """The cache key of a Reference: a hash of the classifier file's bytes (or of
+    `network_key`, a string naming another feature network) and of the test images (shape,
+    dtype, pixels), so a new classifier or other test data is a new entry."""
     import hashlib
 
     digest = hashlib.sha256(f"v{REFERENCE_VERSION}:k{PR_NEIGHBOURS}".encode())
-    with open(classifier_path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    if network_key is not None:
+        digest.update(network_key.encode())
+    else:
+        with open(classifier_path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     images = np.ascontiguousarray(x_test)
     digest.update(f"{images.shape}{images.dtype}".encode())
     digest.update(images.tobytes())
@@ -538,20 +542,25 @@ def default_cache_dir(environ):
     return os.path.join(base, "reference")
 
 
-def load_reference(classifier, classifier_path, x_test, cache_dir=None, log=lambda message: None):
+def load_reference(classifier, classifier_path, x_test, cache_dir=None, log=lambda message: None, heads=None,
+                   network_key=None, batch_size=500):
     """The test set's Reference under `classifier` (loaded from `classifier_path`): read from
     `cache_dir` if an entry with the same classifier bytes and test images is there, else
     computed and written there (atomically; an unreadable entry is computed again; a cache
-    that cannot be written is skipped). cache_dir None: computed, not cached."""
+    that cannot be written is skipped). cache_dir None: computed, not cached. `heads` and
+    `network_key` score with another feature network (inception.inception_heads)."""
     path = None
     if cache_dir:
-        path = os.path.join(cache_dir, f"{reference_key(classifier_path, x_test)}.npz")
+        path = os.path.join(cache_dir, f"{reference_key(classifier_path, x_test, network_key)}.npz")
         try:
             with np.load(path) as stored:
                 return Reference(**{name: stored[name] for name in ("features", "mean", "covariance", "radii")})
         except (OSError, ValueError, KeyError, EOFError):
             pass  # absent or unreadable: compute it again
-    features = reference_features(classifier, x_test)
+    if heads is None:
+        features = reference_features(classifier, x_test)
+    else:
+        features = classify(heads, x_test.astype(np.float32) / 255.0, batch_size=batch_size)[1]
     mean, covariance = feature_statistics(features)
     reference = Reference(features, mean, covariance, knn_radii(features))
     if path is not None:
