@@ -630,7 +630,7 @@ def test_evaluate_num_samples_beyond_memory_is_refused_up_front(tmp_path):
     classifier = fake_classifier(tmp_path / "clf")
     path = labelled_npz(tmp_path / "labelled.npz")
     result = tool("evaluate.py", f"--logdir={logdir}", f"--classifier={classifier}", f"--data_path={path}",
-                  "--num_samples=10000000000")
+                  "--num_samples=10000000000", "--allow_mismatch")  # blobs do not look like Fashion-MNIST
     assert_one_line_error(result, "--num_samples", "GiB", "at most")
     assert not os.path.exists(os.path.join(logdir, "eval"))
 
@@ -756,3 +756,18 @@ def test_generate_from_mode_refuses_a_pruned_mode(tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError, match="pruned by the CRP"):
         generate(z=z, mode=tf.constant([0, 1], tf.int32))
     assert generate(z=z, mode=tf.constant([0, k - 1], tf.int32))["images"].shape[0] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.messages
+def test_evaluate_elsewhere_leaves_the_runs_tensorboard_and_logs_few_progress_lines(run, tmp_path):
+    classifier = fake_classifier(tmp_path / "clf")
+    path = labelled_npz(tmp_path / "labelled.npz")
+    out = tmp_path / "scores.json"
+    result = tool("evaluate.py", f"--logdir={run}", f"--classifier={classifier}", f"--data_path={path}",
+                  "--num_samples=3000", f"--out={out}", "--allow_mismatch")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(out.read_text())["num_samples"] == 3000
+    assert not os.path.exists(os.path.join(run, "eval"))  # scores elsewhere: the run's TensorBoard untouched
+    progress = [line for line in result.stdout.splitlines() if "images generated and classified" in line]
+    assert "\r" not in result.stdout and 1 <= len(progress) <= 12 and "ETA" in progress[-1], result.stdout
