@@ -28,6 +28,8 @@ def main(argv):
 
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
     from memorygan_tf import configs, export
+    print(f"Exporting the generator of {FLAGS.logdir} (loading the checkpoint, tracing and writing the "
+          "signatures: seconds to a minute) ...", flush=True)
     try:
         checkpoint = export.export_from_logdir(FLAGS.logdir, FLAGS.export_dir, FLAGS.checkpoint,
                                                overwrite=FLAGS.overwrite, log=print,

@@ -94,7 +94,7 @@ def main(argv):
         accuracy = evaluation.train_classifier(
             x_train[:limit], y_train[:limit], x_test, y_test, classifier_dir, epochs=1 if quick else evaluation.CLASSIFIER_EPOCHS,
             width=4 if quick else 16, flip=FLAGS.dataset == "fashion_mnist", seed=FLAGS.seed,
-            verbose=2 if quick or os.environ.get("CI") else "auto")
+            verbose=2 if quick or os.environ.get("CI") else cli.fit_verbose())
         print(f"Classifier test accuracy {accuracy:.4f}", flush=True)
     classifier = evaluation.load_classifier(classifier_path)
 
@@ -103,7 +103,7 @@ def main(argv):
                           batch_size=16 if quick else 64, checkpoint_every_steps=0 if quick else 250)}
     hypermodel = tuning.MemoryGANHyperModel(
         FLAGS.dataset, base, space, images, (x_test, y_test), classifier, epochs=FLAGS.epochs,
-        eval_samples=eval_samples, verbose=2 if quick else "auto")
+        eval_samples=eval_samples, verbose=2 if quick else cli.fit_verbose())  # one line per epoch in a log
     tuner = tuning.make_tuner(FLAGS.tuner, hypermodel, FLAGS.directory, FLAGS.project, max_trials,
                               max_epochs=FLAGS.epochs, seed=FLAGS.seed)
     tuner.search()
