@@ -204,6 +204,17 @@ class TrainConfig:
         None, "Local data instead of TFDS: .npz, IDX file (*-ubyte[.gz]) or folder. Default: "
         "<dataset>.npz from $MEMORYGAN_DATA_DIR, ./data or ../shared/data, else TFDS.", resume=FREE)
     data_dir: Optional[str] = option(None, "TensorFlow Datasets data_dir.", resume=FREE)
+    image_size: int = option(0, "Train on image_size x image_size images: each image is cut to a centred "
+                             "square (--center_crop) and resized (bilinear, antialiased) as it is loaded, so a "
+                             "folder may hold images of any sizes. 64 takes resnet64 (CelebA, Chairs); "
+                             "0: as stored.")
+    center_crop: int = option(0, "Side of the centred square cut from each image before --image_size resizes "
+                              "it (e.g. 108 for aligned CelebA faces, DCGAN-tensorflow's recipe). 0: the "
+                              "largest centred square when --image_size is set (the release's center_crop), "
+                              "else no cut.")
+    use_augmentation: bool = option(False, "Random brightness (delta in [-16/255, 16/255]) then contrast "
+                                    "(factor in [0.8, 1.2]) of the real images, one draw per batch, then "
+                                    "clipped to [0, 1]: the release's --use_augmentation (off as there).")
     batch_size: int = option(64, "Global batch size, split over replicas.")
     epochs: int = option(1, "Training epochs.", resume=FREE)
     steps_per_epoch: Optional[int] = option(None, "Steps per epoch (default: one pass over the data).")
@@ -315,6 +326,9 @@ def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_o
     fields = merge(merge(preset["model"], MODEL_PRESETS.get(chosen)), model_overrides)
     if reads_z_only(ModelConfig(**fields)) and (model_overrides or {}).get("z_dim") is None:
         fields["z_dim"] = Z_ONLY_Z_DIM.get(dataset, DEFAULT_Z_ONLY_Z_DIM)
+    side = (train_overrides or {}).get("image_size") or (train_overrides or {}).get("center_crop")
+    if side and side > 0 and (model_overrides or {}).get("image_shape") is None:  # resized as loaded
+        fields["image_shape"] = (side, side, tuple(fields.get("image_shape", (28, 28, 1)))[2])
     model = ModelConfig(**fields)
     optimizer = OptimizerConfig(**merge(preset["optimizer"], optimizer_overrides))
     train = TrainConfig(**merge({"dataset": dataset}, train_overrides))
@@ -404,6 +418,13 @@ def validate(config, num_replicas=1):
         value = getattr(getattr(config, section), name)
         if kind is float and value is not None and not math.isfinite(value):
             raise ConfigError(flag, f"must be a finite number, got {value}")
+    for flag in ("image_size", "center_crop"):
+        if getattr(t, flag) < 0:
+            raise ConfigError(flag, f"must be >= 0 (0: off), got {getattr(t, flag)}")
+    side, flag = (t.image_size, "image_size") if t.image_size else (t.center_crop, "center_crop")
+    if side and (side, side) not in ARCHITECTURES:
+        raise ConfigError(flag, f"networks exist for {', '.join(str(h) for h, w in ARCHITECTURES if h == w)} "
+                          f"pixels, not {side}")
     size = tuple(m.image_shape[:2])
     if m.architecture == "auto" and size not in ARCHITECTURES:
         raise ConfigError("data_path" if t.dataset == "custom" else "dataset",

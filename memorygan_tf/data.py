@@ -80,8 +80,10 @@ def _find_idx_images(folder):
     return None
 
 
-def load_image_folder(folder):
-    """Every image file below `folder` (any depth), decoded; all must share one size."""
+def load_image_folder(folder, transform=None):
+    """Every image file below `folder` (any depth), decoded; all must share one size
+    after `transform` (e.g. :func:`center_crop_and_resize`), applied to each image as it
+    is decoded, so that a folder of large photos never sits in memory at full size."""
     paths = sorted(
         os.path.join(root, name)
         for root, _, files in os.walk(folder)
@@ -96,9 +98,11 @@ def load_image_folder(folder):
             image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False).numpy()
         except tf.errors.OpError:
             raise DataError(f"cannot decode {path}: not a readable {', '.join(IMAGE_SUFFIXES)} image") from None
+        if transform is not None:
+            image = transform(image, path)
         if images and image.shape[:2] != images[0].shape[:2]:
             raise DataError(f"images differ in size: {paths[0]} is {images[0].shape[1]}x{images[0].shape[0]}, "
-                            f"{path} is {image.shape[1]}x{image.shape[0]}")
+                            f"{path} is {image.shape[1]}x{image.shape[0]} (--image_size resizes them all)")
         if images and image.shape[2] != images[0].shape[2]:
             raise DataError(f"images differ in channels: {paths[0]} has {images[0].shape[2]}, "
                             f"{path} has {image.shape[2]} (mix of grey and colour images?)")
@@ -106,13 +110,14 @@ def load_image_folder(folder):
     return np.stack(images)
 
 
-def load_local(path):
-    """Images from a local .npz, IDX file, folder of IDX files, or image folder."""
+def load_local(path, transform=None):
+    """Images from a local .npz, IDX file, folder of IDX files, or image folder
+    (`transform`: applied to each image of an image folder as it is decoded)."""
     if not os.path.exists(path):
         raise DataError(f"--data_path {path} does not exist")
     if os.path.isdir(path):
         idx = _find_idx_images(path)
-        return load_idx(idx) if idx else load_image_folder(path)
+        return load_idx(idx) if idx else load_image_folder(path, transform)
     if path.endswith(".npz"):
         return load_npz(path)
     if "-ubyte" in os.path.basename(path) or path.endswith((".idx", ".idx.gz")):
@@ -173,6 +178,60 @@ def as_nhwc_uint8(images, source):
     if images.dtype != np.uint8:
         images = np.clip(np.rint(images), 0, 255).astype(np.uint8)
     return images
+
+
+# ------------------------------------------------------------- crop / resize
+RESIZE_CHUNK = 1024  # images resized per TensorFlow call (bounds the float32 copy)
+
+
+def center_crop_box(height, width, image_size=0, center_crop=0):
+    """(top, left, side) of the centred square cut from a height x width image, or None
+    for no cut. `center_crop` > 0: that side; else, with `image_size` > 0, the largest
+    centred square, as the release's utils.center_crop (crop = min(h, w), offsets
+    round((h - crop) / 2) with Python 2's rounding: an odd margin leaves its extra pixel
+    above / left of the square). Raises DataError if the square does not fit."""
+    if center_crop > min(height, width):
+        raise DataError(f"--center_crop: a {center_crop}x{center_crop} square does not fit in "
+                        f"{width}x{height} images")
+    side = center_crop or (min(height, width) if image_size else 0)
+    if not side or (side == height == width):
+        return None
+    return (height - side + 1) // 2, (width - side + 1) // 2, side
+
+
+def center_crop_and_resize(images, image_size=0, center_crop=0):
+    """uint8 images [n, H, W, C] (or one [H, W, C]) cut to the centred square of
+    :func:`center_crop_box` and resized to image_size x image_size (bilinear with
+    antialiasing, so downscaling averages every source pixel, rounded to uint8).
+    image_size 0 keeps the cut's size."""
+    images = np.asarray(images)
+    single = images.ndim == 3
+    if single:
+        images = images[np.newaxis]
+    height, width = images.shape[1:3]
+    box = center_crop_box(height, width, image_size, center_crop)
+    if box is not None:
+        top, left, side = box
+        images = images[:, top:top + side, left:left + side]
+    if image_size and images.shape[1:3] != (image_size, image_size):
+        resized = [tf.image.resize(images[i:i + RESIZE_CHUNK], (image_size, image_size), method="bilinear",
+                                   antialias=True).numpy() for i in range(0, len(images), RESIZE_CHUNK)]
+        images = np.clip(np.rint(np.concatenate(resized)), 0, 255).astype(np.uint8)
+    return images[0] if single else images
+
+
+def _resizer(image_size, center_crop):
+    """The per-image transform of load_image_folder for these flags (None: none)."""
+    if not (image_size or center_crop):
+        return None
+
+    def transform(image, path):  # decode_image gives uint8 (16-bit PNGs too)
+        try:
+            return center_crop_and_resize(image, image_size, center_crop)
+        except DataError as err:
+            raise DataError(f"{err} ({path})") from None
+
+    return transform
 
 
 # ---------------------------------------------------------------------- TFDS
@@ -320,21 +379,27 @@ def resolve_data_path(dataset, data_path=None, search_path=()):
     return find_local_copy(source, search_path) if source in TFDS_NAMES else None
 
 
-def load_images(dataset, data_path=None, data_dir=None, seed=0):
-    """uint8 [n, H, W, C] training images for a data set name and optional local path."""
+def load_images(dataset, data_path=None, data_dir=None, seed=0, image_size=0, center_crop=0):
+    """uint8 [n, H, W, C] training images for a data set name and optional local path,
+    cut and resized by `center_crop` / `image_size` (--center_crop, --image_size; 0: off)
+    with :func:`center_crop_and_resize` (image folders: each image as it is decoded)."""
     if dataset == "affine_mnist":
         mnist = load_local(data_path) if data_path else load_tfds("mnist", data_dir)
         mnist = as_nhwc_uint8(mnist, data_path or "mnist")
         if mnist.shape[1:3] == (40, 40):  # already affine-MNIST
-            return mnist
+            return center_crop_and_resize(mnist, image_size, center_crop)
         if mnist.shape[1:3] != (28, 28):
             raise DataError(f"affine_mnist is built from 28x28 MNIST digits, got {mnist.shape[1:3]}")
-        return make_affine_mnist(mnist, seed=seed)
+        return center_crop_and_resize(make_affine_mnist(mnist, seed=seed), image_size, center_crop)
+    if data_path and os.path.isdir(data_path) and not _find_idx_images(data_path):  # an image folder
+        return as_nhwc_uint8(load_image_folder(data_path, _resizer(image_size, center_crop)), data_path)
     if data_path:
-        return as_nhwc_uint8(load_local(data_path), data_path)
-    if dataset not in TFDS_NAMES:
+        images = as_nhwc_uint8(load_local(data_path), data_path)
+    elif dataset not in TFDS_NAMES:
         raise DataError(f"--dataset={dataset} needs --data_path")
-    return as_nhwc_uint8(load_tfds(TFDS_NAMES[dataset], data_dir), dataset)
+    else:
+        images = as_nhwc_uint8(load_tfds(TFDS_NAMES[dataset], data_dir), dataset)
+    return center_crop_and_resize(images, image_size, center_crop)
 
 
 def scale_images(images, output_activation):
@@ -366,8 +431,38 @@ def too_few_images(n, batch_size, groups=1):
                      + (f" ({groups} discriminator steps of {batch_size})" if groups > 1 else ""))
 
 
+# --use_augmentation, as the release's ops.preprocess_image applies it to the real batch
+# (pixels in [0, 1]): tf.image.random_brightness(max_delta=16/255), then
+# tf.image.random_contrast(0.8, 1.2), then a clip to [0, 1]. Both draw one scalar for the
+# whole batch (the release feeds [64, H, W, C]), so every image of a batch gets the
+# same delta and factor; contrast scales about each image's own per-channel mean.
+AUGMENT_MAX_DELTA = 16.0 / 255.0
+AUGMENT_CONTRAST = (0.8, 1.2)
+_AUGMENT_SALT = 0x61756721  # keeps the draws apart from the shuffle's stateless seeds
+
+
+def augmentation_draws(seed, step, groups=1):
+    """(delta [groups], factor [groups]) of the stream element at `step`: one brightness
+    delta in [-AUGMENT_MAX_DELTA, AUGMENT_MAX_DELTA) and one contrast factor in
+    [AUGMENT_CONTRAST) per batch, a pure function of (seed, step) like the order."""
+    u = tf.random.stateless_uniform([2, groups], seed=tf.stack([tf.cast(step, tf.int64),
+                                                                tf.constant(seed + _AUGMENT_SALT, tf.int64)]))
+    low, high = AUGMENT_CONTRAST
+    return (2.0 * u[0] - 1.0) * AUGMENT_MAX_DELTA, low + (high - low) * u[1]
+
+
+def augment(images, delta, factor):
+    """Images in [0, 1] [n, H, W, C] -> brightness (+ delta), then contrast ((x - mean) *
+    factor + mean, the mean over each image's pixels per channel, as tf.image.adjust_contrast),
+    then clipped to [0, 1]; `delta` and `factor` are [n] (one value per image)."""
+    x = images + tf.reshape(delta, (-1, 1, 1, 1))
+    mean = tf.reduce_mean(x, axis=[1, 2], keepdims=True)
+    x = (x - mean) * tf.reshape(factor, (-1, 1, 1, 1)) + mean
+    return tf.clip_by_value(x, 0.0, 1.0)
+
+
 def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="sigmoid", groups=1, replicas=1,
-                 with_index=False):
+                 with_index=False, augmentation=False):
     """An endless tf.data stream of global batches, reshuffled every pass over the data.
 
     The permutation of pass e is stateless_shuffle(seed, e); batches that do not fill
@@ -375,11 +470,16 @@ def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="si
     resumed run continues the exact sequence. With `groups` > 1 (--d_steps) every
     element holds `groups` consecutive batches, ordered for `replicas` by group_order.
     `with_index`: elements are (images, their indices in `images`) (MIC-GANs' labels).
+    `augmentation` (--use_augmentation): each of an element's `groups` batches gets the
+    brightness and contrast of :func:`augmentation_draws` (seed, step).
     """
     n = len(images)
     if n < batch_size * groups:
         raise too_few_images(n, batch_size, groups)
     order_in_step = group_order(batch_size, groups, replicas) if groups > 1 and replicas > 1 else None
+    # Which of the step's batches each row of an element belongs to (augmentation draws per batch).
+    row_batch = tf.constant((order_in_step if order_in_step is not None
+                             else np.arange(batch_size * groups)) // batch_size, tf.int64)
     batch_size *= groups
     per_pass = n // batch_size
     images = tf.constant(images)
@@ -396,8 +496,16 @@ def make_dataset(images, batch_size, seed=0, start_step=0, output_activation="si
     first_pass = start_step // per_pass
     ds = tf.data.Dataset.range(first_pass, 2**62).flat_map(one_pass)
     ds = ds.skip(start_step - first_pass * per_pass)
-    def load(idx):
-        batch = scale_images(tf.gather(images, idx), output_activation)
+    ds = tf.data.Dataset.zip((tf.data.Dataset.range(start_step, 2**62), ds))  # (step, indices)
+
+    def load(step, idx):
+        if augmentation:
+            delta, factor = augmentation_draws(seed, step, groups)
+            batch = augment(tf.cast(tf.gather(images, idx), tf.float32) / 255.0,
+                            tf.gather(delta, row_batch), tf.gather(factor, row_batch))
+            batch = batch * 2.0 - 1.0 if output_activation == "tanh" else batch
+        else:
+            batch = scale_images(tf.gather(images, idx), output_activation)
         return (batch, idx) if with_index else batch
 
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -182,7 +182,8 @@ def load_data(config):
     if data_path and not t.data_path:
         print(f"Using the local copy {data_path} (pass --data_path to choose another file).", flush=True)
     print(f"Loading {t.dataset} from {data_path or 'TensorFlow Datasets'} ...", flush=True)
-    return data.load_images(t.dataset, data_path, t.data_dir, seed=t.seed)
+    return data.load_images(t.dataset, data_path, t.data_dir, seed=t.seed, image_size=t.image_size,
+                            center_crop=t.center_crop)
 
 
 def main(argv):

@@ -40,6 +40,7 @@ SHAPE_FIELDS = frozenset({
     ("model", "minibatch_discrimination"), ("model", "self_modulation"), ("model", "spectral_norm"),
     ("model", "historical_averaging"), ("model", "info_categories"), ("model", "info_continuous"),
     ("model", "micgan_modes"),  # MIC-GANs: the mode embeddings, the K + 1 logits, the mode encoder, the mixture
+    ("train", "image_size"),  # the size the images are resized to: the networks' input and output
 })
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d+)\.index$")
 

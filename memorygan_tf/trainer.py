@@ -141,7 +141,7 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
         dataset = data_lib.make_dataset(images, t.batch_size, seed=t.seed, start_step=first_step,
                                         output_activation=config.model.output_activation, groups=d_steps,
                                         replicas=strategy.num_replicas_in_sync,
-                                        with_index=model.needs_data_index)
+                                        with_index=model.needs_data_index, augmentation=t.use_augmentation)
         model.fit(dataset, initial_epoch=first_epoch, epochs=last_epoch, steps_per_epoch=steps,
                   callbacks=callbacks, verbose=verbose, shuffle=False)
 

@@ -43,7 +43,7 @@ def test_nan_learning_rate_is_refused():
         configs.make_config("fashion_mnist", optimizer_overrides=dict(learning_rate=float("nan")))
 
 
-@pytest.mark.parametrize("size", [64, 30])
+@pytest.mark.parametrize("size", [48, 30])
 def test_custom_images_without_a_network_are_refused_up_front(size):
     with pytest.raises(configs.ConfigError, match=r"--data_path: images are \d+x\d+; networks exist for 28x28"):
         configs.make_config("custom", model_overrides=dict(image_shape=(size, size, 1)),
