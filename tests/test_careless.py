@@ -550,7 +550,7 @@ def wait_for_tensorflow(process, timeout=300):
 @pytest.mark.messages
 @pytest.mark.parametrize("name,args", [
     ("evaluate.py", ["--logdir={run}"]),
-    ("train_classifier.py", ["--data_path={npz}", "--out={tmp}/clf", "--epochs=1"]),
+    ("train_classifier.py", ["--data_path={npz}", "--out={tmp}/clf", "--epochs=50", "--batch_size=16"]),
     ("run_study.py", ["--spec={spec}", "--root={tmp}/root", "--noevaluate"]),
     ("export_generator.py", ["--logdir={run}", "--export_dir={tmp}/e"]),
 ], ids=["evaluate", "train_classifier", "run_study", "export"])
@@ -560,7 +560,8 @@ def test_ctrl_c_in_a_tool_is_one_line(tmp_path, name, args):
     run = fake_run(tmp_path / "r", checkpoint=True)
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(dict(name="s", rounds=[1], runs={"a": []})))
-    npz_path = labelled_npz(tmp_path / "labelled.npz")
+    images, labels = blobs(80)[..., 0], (np.arange(80) % 4).astype(np.uint8)
+    npz_path = labelled_npz(tmp_path / "labelled.npz", images[:56], labels[:56], images[56:], labels[56:])
     args = [a.format(run=run, npz=npz_path, tmp=tmp_path, spec=spec) for a in args]
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", name), *args], cwd=ROOT, env=ENV,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -771,3 +772,28 @@ def test_evaluate_elsewhere_leaves_the_runs_tensorboard_and_logs_few_progress_li
     assert not os.path.exists(os.path.join(run, "eval"))  # scores elsewhere: the run's TensorBoard untouched
     progress = [line for line in result.stdout.splitlines() if "images generated and classified" in line]
     assert "\r" not in result.stdout and 1 <= len(progress) <= 12 and "ETA" in progress[-1], result.stdout
+
+
+@pytest.mark.slow
+def test_train_classifier_overwrite_swaps_in_the_new_classifier_and_leaves_nothing_beside(tmp_path):
+    images, labels = blobs(80)[..., 0], (np.arange(80) % 4).astype(np.uint8)
+    path = labelled_npz(tmp_path / "labelled.npz", images[:56], labels[:56], images[56:], labels[56:])
+    out = tmp_path / "clf"
+    first = tool("train_classifier.py", f"--data_path={path}", f"--out={out}", "--epochs=1", "--batch_size=16",
+                 "--width=2")
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = tool("train_classifier.py", f"--data_path={path}", f"--out={out}", "--epochs=2", "--batch_size=16",
+                 "--width=2", "--overwrite")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads((out / "classifier.json").read_text())["epochs"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clf", "labelled.npz"]
+    assert "\r" not in again.stdout  # a log gets one line per epoch, not a progress bar's redraws
+
+
+@pytest.mark.messages
+def test_train_classifier_test_set_too_small_for_the_reference_scores(tmp_path):
+    path = labelled_npz(tmp_path / "labelled.npz")  # 8 test images
+    result = tool("train_classifier.py", f"--data_path={path}", f"--out={tmp_path / 'clf'}", "--epochs=1",
+                  "--batch_size=16")
+    assert_one_line_error(result, "--data_path", "8 test images", "at least 20")
+    assert not (tmp_path / "clf" / "backup").exists()

@@ -77,6 +77,11 @@ def main(argv):
         return fail(err)
     if FLAGS.limit:
         x_train, y_train, x_test, y_test = (a[:FLAGS.limit] for a in (x_train, y_train, x_test, y_test))
+    if len(x_test) < MIN_TEST_IMAGES:  # the Inception Score's 10 splits of the real test images
+        return fail(f"--{'limit' if FLAGS.limit else 'data_path'}: {len(x_test)} test images; the reference scores "
+                    f"of real images need at least {MIN_TEST_IMAGES}")
+    if len(x_train) < FLAGS.batch_size:
+        return fail(f"--batch_size: {FLAGS.batch_size} is more than the {len(x_train)} training images")
     record_path = os.path.join(out, "classifier.json")
     if FLAGS.reference_only:
         if not os.path.exists(record_path):
@@ -114,6 +119,7 @@ def main(argv):
     return 0
 
 
+MIN_TEST_IMAGES = 20  # IS over 10 splits, FID between two halves
 TRAINING_RECORD = "training.json"  # the settings of a training in progress, checked on resume
 
 
