@@ -423,7 +423,7 @@ def validate(config, num_replicas=1):
             raise ConfigError(flag, f"must be >= 0 (0: off), got {getattr(t, flag)}")
     side, flag = (t.image_size, "image_size") if t.image_size else (t.center_crop, "center_crop")
     if side and (side, side) not in ARCHITECTURES:
-        raise ConfigError(flag, f"networks exist for {', '.join(str(h) for h, w in ARCHITECTURES if h == w)} "
+        raise ConfigError(flag, f"networks exist for {', '.join(str(h) for h, w in sorted(ARCHITECTURES) if h == w)} "
                           f"pixels, not {side}")
     size = tuple(m.image_shape[:2])
     if m.architecture == "auto" and size not in ARCHITECTURES:
