@@ -62,6 +62,7 @@ def test_resnet64_widths_at_the_papers_size():
     assert convs[-1].input.shape[1:] == (64, 64, 64)  # the last block is f wide at 64 px
 
 
+@pytest.mark.slow  # ~30 s a model on two shared cores (MIC-GANs: 80 s)
 @pytest.mark.parametrize("name", configs.MODELS)
 def test_every_model_trains_two_steps_at_64px(name, tmp_path):
     config = config_64(name, logdir=tmp_path / name)
@@ -70,6 +71,7 @@ def test_every_model_trains_two_steps_at_64px(name, tmp_path):
     assert all(np.all(np.isfinite(w.numpy())) for w in model.generator.weights)
 
 
+@pytest.mark.slow  # ~30 s each
 @pytest.mark.parametrize("name", ["memorygan", "dcgan"])
 @pytest.mark.parametrize("option", [dict(self_modulation=True), dict(spectral_norm=True),
                                     dict(minibatch_discrimination=True), dict(feature_matching=True),
