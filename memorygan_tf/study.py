@@ -96,10 +96,10 @@ def load_spec(path):
     common = flag_list('"common_flags"', raw.get("common_flags", []))
     for what, flags in [('"common_flags"', common)] + [(f'run "{run}"', flags) for run, flags in runs.items()]:
         for flag in flags:
-            name = flag[2:].split("=", 1)[0]
-            if name in STUDY_FLAGS:  # train_command sets them; a run's own value would be silently overridden
+            flag_name = flag[2:].split("=", 1)[0]
+            if flag_name in STUDY_FLAGS:  # train_command sets them; a run's own value would be silently overridden
                 raise StudyError(f"{what} sets {flag.split('=', 1)[0]}, which the study sets itself "
-                                 f"({STUDY_FLAGS[name]}); remove it")
+                                 f"({STUDY_FLAGS[flag_name]}); remove it")
     rounds = positive_ints("rounds", field("rounds", list))
     if list(rounds) != sorted(set(rounds)):
         raise StudyError(f'"rounds" must rise (epochs reached after each round), got {list(rounds)}')

@@ -88,6 +88,7 @@ def test_shipped_fair_specs_report_plans_load():
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.path.join(here, "flags", "studies", "fashion_mnist_fair.json")
     spec = study.load_spec(path)
+    assert spec.name == "fashion_mnist_fair"  # the run directories' folder: a wrong name loses a study's runs
     plan = study.load_report_plan(path, spec)
     assert ("memorygan", "dcgan") in plan.comparisons and plan.verdict_rounds == (3, 10)
     repeat = study.load_spec(os.path.join(here, "flags", "studies", "fashion_mnist_fair_repeat.json"))
