@@ -303,6 +303,78 @@ def peak_rss(dataset, use_memory, steps=3):
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
 
 
+# ------------------------------------------------------------ 64x64 images
+IMAGE64_FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "flags",
+                                "celeba64.flags")
+
+
+def image64_model_config(flagfile=IMAGE64_FLAGFILE, **overrides):
+    """The model of a 64-pixel flagfile (flags/celeba64.flags: resnet64, f_dim 64, M 512,
+    N 16,384, ...) on 64x64 colour images: its model flags read as main would."""
+    fields = {flag: (name, kind) for section, name, flag, kind, _ in configs.flag_fields() if section == "model"}
+    model = {}
+    with open(flagfile) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("--"):
+                continue
+            flag, _, value = line[2:].partition("=")
+            if flag in fields:
+                name, kind = fields[flag]
+                model[name] = (value.lower() in ("", "true", "1")) if kind is bool else kind(value)
+    model.update(image_shape=(64, 64, 3), **overrides)
+    return configs.make_config("custom", model_overrides=model,
+                               train_overrides=dict(data_path=flagfile, image_size=64)).model
+
+
+_RSS_64_SCRIPT = r"""
+import json, sys
+from benchmarks import suite as benchmarks
+use_memory, batch, steps = sys.argv[1] == "1", int(sys.argv[2]), int(sys.argv[3])
+_, step = benchmarks._train_function(benchmarks.image64_model_config(use_memory=use_memory), batch)
+for _ in range(steps):
+    step()
+with open("/proc/self/status") as f:
+    peak_kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+print(json.dumps({"peak_rss_mib": peak_kib / 1024}))
+"""
+
+
+def image64(batch=64, repeats=5, warmup=2, rss_steps=3):
+    """The cost of 64x64 images (flags/celeba64.flags' networks): median step ms of
+    MemoryGAN and the '- Memory' DCGAN on the same resnet64 (interleaved in one process),
+    their parameter counts, and the peak resident memory of a fresh process that runs
+    `rss_steps` steps of each."""
+    memgan = image64_model_config()
+    dcgan = dataclasses.replace(memgan, use_memory=False)
+    memgan_model, memgan_step = _train_function(memgan, batch)
+    dcgan_model, dcgan_step = _train_function(dcgan, batch)
+    times = interleaved({"memorygan": memgan_step, "dcgan": dcgan_step}, repeats, warmup=warmup)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=root)
+    rss = {}
+    for name, use_memory in (("memorygan", True), ("dcgan", False)):
+        out = subprocess.run([sys.executable, "-c", _RSS_64_SCRIPT, "1" if use_memory else "0", str(batch),
+                              str(rss_steps)], env=env, capture_output=True, text=True, check=True)
+        rss[name] = json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+    out = []
+    for name, model in (("memorygan", memgan_model), ("dcgan", dcgan_model)):
+        out.append(dict(model=name, image_size=64, architecture="resnet64", f_dim=memgan.f_dim, batch=batch,
+                        repeats=repeats, step_ms=1e3 * times[name], images_per_s=batch / times[name],
+                        ratio_to_dcgan=times[name] / times["dcgan"], peak_rss_mib=rss[name],
+                        encoder_params=model.encoder.count_params(), generator_params=model.generator.count_params()))
+    return out
+
+
+def _image64_lines(entries):
+    lines = ["## 64x64 images (flags/celeba64.flags' resnet64; median step, interleaved; peak RSS of a fresh process)",
+             "", "| model | batch | step ms | images/s | ratio to DCGAN | peak RSS MiB | encoder params | "
+             "generator params |", "|---|---|---|---|---|---|---|---|"]
+    return lines + [f"| {e['model']} | {e['batch']} | {e['step_ms']:.0f} | {e['images_per_s']:.1f} | "
+                    f"{e['ratio_to_dcgan']:.3f} | {e['peak_rss_mib']:.0f} | {e['encoder_params']:,} | "
+                    f"{e['generator_params']:,} |" for e in entries]
+
+
 # ------------------------------------------------------- replica scaling
 _SCALING_SCRIPT = r"""
 import json, sys, time
@@ -480,6 +552,8 @@ def run_suite(quick=False, data_path=None, log=print):
     results["peak_rss_mib"] = [dict(dataset=d, use_memory=u, peak_rss_mib=peak_rss(d, u))
                                for d in datasets for u in (True, False)]
     if not quick:
+        log("64x64 images ...")
+        results["image64"] = image64()
         log("replica scaling ...")
         results["replica_scaling_steps_per_s"] = replica_scaling()
     results["targets"] = targets(results)
@@ -516,6 +590,8 @@ def markdown(results):
     """A human summary of run_suite's (or compare_checkouts', or model_steps') results."""
     if results.get("mode") == "models":
         return "\n".join([_machine_line(results["machine"]), ""] + _model_steps_lines(results["model_steps"])) + "\n"
+    if results.get("mode") == "image64":
+        return "\n".join([_machine_line(results["machine"]), ""] + _image64_lines(results["image64"])) + "\n"
     if results.get("mode") == "baseline":
         m = results["machine"]
         lines = [f"# Before and after ({results['baseline']} against this checkout)", "",
@@ -538,6 +614,8 @@ def markdown(results):
     lines += ["", _machine_line(results["machine"])]
     if results.get("model_steps"):
         lines += [""] + _model_steps_lines(results["model_steps"])
+    if results.get("image64"):
+        lines += [""] + _image64_lines(results["image64"])
     if results.get("speed_settings"):
         lines += ["", "## Speed settings (MemoryGAN step, median, interleaved in one process)", "",
                   "| setting | step ms | ratio to before |", "|---|---|---|"]

@@ -3,6 +3,7 @@
     python tools/benchmark.py --quick            # under a minute, a smoke test (CI runs it)
     python tools/benchmark.py --data_path=../shared/data/fashion_mnist.npz
     python tools/benchmark.py --models --out=docs/benchmark_models.json   # every model's step
+    python tools/benchmark.py --image64 --out=benchmarks/results/image64.json  # step and memory at 64x64
 
 A thin wrapper over benchmarks.suite.run_suite (benchmarks/ at the top level: not shipped in the wheel).
 """
@@ -24,6 +25,10 @@ flags.DEFINE_string("baseline", None, "A checkout of an earlier commit (e.g. `gi
                     "instead of the suite, time its Fashion-MNIST step against this checkout's, fresh processes "
                     "in rotation (benchmarks.suite.compare_checkouts).")
 flags.DEFINE_integer("rounds", 3, "Rounds of the --baseline comparison.")
+flags.DEFINE_boolean("image64", False, "Instead of the suite, the cost of 64x64 images: step time (median, "
+                     "interleaved), peak memory and parameters of MemoryGAN and the DCGAN on flags/celeba64.flags' "
+                     "resnet64 at --image64_batch (benchmarks.suite.image64; --quick: one timed step each).")
+flags.DEFINE_integer("image64_batch", 64, "Batch of the --image64 case (the paper's 64).")
 flags.DEFINE_boolean("models", False, "Instead of the suite, only every registered model's Fashion-MNIST step, "
                      "interleaved in one process (benchmarks.suite.model_steps; the peer table's step times).")
 
@@ -45,6 +50,14 @@ def main(argv):
                        compare_checkouts=benchmarks.compare_checkouts(
                            os.path.abspath(FLAGS.baseline), here, rounds=FLAGS.rounds, steps=5 if FLAGS.quick else 15,
                            log=lambda m: print(m, flush=True)))
+    elif FLAGS.image64:
+        from memorygan_tf import hardware
+
+        if FLAGS.image64_batch <= 0:
+            return cli.fail(f"--image64_batch: must be positive, got {FLAGS.image64_batch}")
+        quick = dict(repeats=1, warmup=1, rss_steps=1) if FLAGS.quick else {}
+        results = dict(mode="image64", machine=hardware.machine_info(),
+                       image64=benchmarks.image64(batch=FLAGS.image64_batch, **quick))
     elif FLAGS.models:
         from memorygan_tf import hardware
 
