@@ -264,3 +264,36 @@ def test_a_64px_folder_trains_resumes_and_exports(name, larger, tmp_path):
                               "--image_size=32", "--epochs=3"))
     assert_one_line_error(other, "--image_size=32 (saved: ", "shape")
     _export(logdir, str(tmp_path / "export"))
+
+
+# ------------------------------------------------------------------- flagfiles
+@pytest.mark.parametrize("name", ["celeba64", "chairs64"])
+def test_64px_flagfiles_give_table_3s_settings(name, monkeypatch):
+    from absl import flags
+
+    from memorygan_tf import main
+
+    monkeypatch.chdir(ROOT)
+    flags.FLAGS.unparse_flags()
+    try:
+        flags.FLAGS(["memorygan", f"--flagfile=flags/{name}.flags"])
+        config = main.config_from_flags()
+    finally:
+        flags.FLAGS.unparse_flags()
+    m, o, t = config.model, config.optimizer, config.train
+    assert t.dataset == "custom" and "PATH/TO" in t.data_path  # the documented placeholder
+    assert (t.image_size, t.use_augmentation, t.batch_size, t.logdir) == (64, True, 64, f"runs/{name}")
+    assert (m.z_dim, m.key_dim, m.memory_size, m.choose_k) == (16, 512, 16384, 256)  # Table 3
+    assert m.image_shape[:2] == (64, 64) and networks.architecture_for(m) == "resnet64"
+    assert (o.learning_rate, o.lr_decay, o.beta_1, o.beta_2) == (2e-4, "linear", 0.0, 0.9)
+    assert m.output_activation == "tanh" and m.model == "memorygan"
+
+
+def test_benchmark_case_reads_the_flagfiles_networks():
+    sys.path.insert(0, ROOT)
+    from benchmarks import suite
+
+    model = suite.image64_model_config()
+    assert model.image_shape == (64, 64, 3) and networks.architecture_for(model) == "resnet64"
+    assert (model.f_dim, model.key_dim, model.memory_size, model.z_dim) == (64, 512, 16384, 16)
+    assert suite.image64_model_config(use_memory=False).use_memory is False
