@@ -455,15 +455,17 @@ def reference_features(classifier, x_test):
 
 
 def evaluate_model(model, classifier, x_test, y_test, num_samples=configs.PAPER_EVAL_SAMPLES, splits=10,
-                   seed=configs.EVAL_SEED, progress=None, test_features=None, reference=None):
+                   seed=configs.EVAL_SEED, progress=None, test_features=None, reference=None, heads=None,
+                   batch_size=500):
     """IS, FID, KID, precision and recall of `num_samples` generated images
     (:func:`sample_quality`), the same of the generator's moving average under "ema" (same
     latents) where the model keeps one, and the model's own report of the test set (MemoryGAN: the
     memory report; clustering models: :func:`clustering_report`), as a dict.
 
     `test_features` (reference_features) or `reference` (a cached Reference, see
-    :func:`load_reference`) saves classifying the test set again."""
-    heads = classifier_heads(classifier)
+    :func:`load_reference`) saves classifying the test set again. `heads` scores with another
+    feature network (inception.inception_heads) than the classifier's."""
+    heads = classifier_heads(classifier) if heads is None else heads
     if reference is not None:
         test_features = reference.features
     elif test_features is None:
@@ -471,7 +473,7 @@ def evaluate_model(model, classifier, x_test, y_test, num_samples=configs.PAPER_
 
     def score():
         images = generate_images(model, num_samples, seed=seed)
-        return score_images(images, heads, test_features, splits, reference, progress)
+        return score_images(images, heads, test_features, splits, reference, progress, batch_size)
 
     result = score()
     result.update(num_samples=int(num_samples), step=int(model.step.numpy()))

@@ -137,3 +137,83 @@ def test_scores_with_a_reference_equal_the_scores_without(tmp_path):
     cached = evaluation.score_images(fake, heads, reference.features, reference=reference)
     for key in ("inception_score", "fid", "kid", "precision", "recall"):
         assert cached[key] == pytest.approx(plain[key], rel=1e-9, abs=1e-12), key
+
+
+# ------------------------------------------------------------ the tools, end to end
+def _tool(name, *args):
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT, MEMORYGAN_CACHE_DIR=str(args[0]))
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", name), *args[1:]], capture_output=True,
+                          text=True, env=env, timeout=900, cwd=ROOT)
+
+
+@pytest.mark.slow
+def test_scoring_generated_files_gives_the_runs_numbers(tmp_path):
+    """generate.py's .npz (trained and averaged weights) scored by evaluate.py --samples gives
+    the numbers evaluate.py gives the run itself; the second scoring reads the cached
+    reference; a PNG folder of the same images scores within the 8-bit rounding."""
+    import json
+    import os
+
+    from tests.helpers import args_for, run_main
+    from tests.test_careless import fake_classifier
+
+    data_path = tmp_path / "blobs.npz"
+    np.savez(data_path, x_train=blobs(64), y_train=np.arange(64) % 4, x_test=blobs(40, seed=9),
+             y_test=np.arange(40) % 4)
+    logdir = tmp_path / "run"
+    assert run_main(args_for(data_path, logdir, "--epochs=1")).returncode == 0
+    clf = fake_classifier(tmp_path / "clf", dataset="custom")
+    cache = tmp_path / "cache"
+    n = "--num_samples=30"
+    run = _tool("evaluate.py", cache, f"--logdir={logdir}", f"--classifier={clf}", n, f"--out={tmp_path / 'run.json'}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    scored = json.loads((tmp_path / "run.json").read_text())
+    assert len(os.listdir(cache / "reference")) == 1
+    for weights, expected in (("trained", scored), ("ema", scored["ema"])):
+        out = tmp_path / f"{weights}.npz"
+        made = _tool("generate.py", cache, f"--logdir={logdir}", "--num_images=30", f"--weights={weights}",
+                     f"--out={out}")
+        assert made.returncode == 0, made.stderr[-2000:]
+        result = _tool("evaluate.py", cache, f"--samples={out}", "--dataset=custom", f"--data_path={data_path}",
+                       f"--classifier={clf}", f"--out={tmp_path / (weights + '.json')}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        got = json.loads((tmp_path / f"{weights}.json").read_text())
+        for key in ("inception_score", "fid", "kid", "precision", "recall"):
+            assert got[key] == pytest.approx(expected[key], rel=1e-5, abs=1e-6), (weights, key)
+    assert len(os.listdir(cache / "reference")) == 1  # one test set, one classifier: one entry, reused
+    pngs = tmp_path / "pngs"
+    assert _tool("generate.py", cache, f"--logdir={logdir}", "--num_images=30", "--weights=trained",
+                 f"--out={pngs}").returncode == 0
+    result = _tool("evaluate.py", cache, f"--samples={pngs}", "--dataset=custom", f"--data_path={data_path}",
+                   f"--classifier={clf}", f"--out={tmp_path / 'png.json'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads((tmp_path / "png.json").read_text())
+    assert got["num_samples"] == 30 and got["fid"] == pytest.approx(scored["fid"], rel=0.05, abs=1e-3)
+
+
+@pytest.mark.messages
+def test_samples_mistakes_are_one_line(tmp_path):
+    from tests.helpers import assert_one_line_error
+
+    images = tmp_path / "s.npz"
+    np.savez(images, images=np.zeros((20, 28, 28, 1), np.float32))
+    assert_one_line_error(_tool("evaluate.py", tmp_path, f"--samples={images}"), "--dataset")
+    assert_one_line_error(_tool("evaluate.py", tmp_path, f"--samples={tmp_path / 'none.npz'}",
+                                "--dataset=fashion_mnist"), "--samples", "does not exist")
+    wrong = tmp_path / "w.npz"
+    np.savez(wrong, images=np.zeros((20, 32, 32, 3), np.float32))
+    test_set = tmp_path / "data.npz"
+    np.savez(test_set, x_train=blobs(20), y_train=np.zeros(20, np.int64), x_test=blobs(20), y_test=np.zeros(20, np.int64))
+    assert_one_line_error(_tool("evaluate.py", tmp_path, f"--samples={wrong}", "--dataset=custom",
+                                f"--data_path={test_set}"), "--samples", "(28, 28, 1)")
+    assert_one_line_error(_tool("evaluate.py", tmp_path, f"--samples={images}", "--dataset=custom",
+                                f"--data_path={images}"), "--data_path")
+    assert_one_line_error(_tool("generate.py", tmp_path, f"--logdir={tmp_path}", f"--export_dir={tmp_path}",
+                                f"--out={tmp_path / 'x.npz'}"), "--logdir", "one of the two")
+    assert_one_line_error(_tool("generate.py", tmp_path, f"--export_dir={tmp_path}", f"--out={tmp_path / 'x.npz'}"),
+                          "--export_dir", "saved_model.pb")

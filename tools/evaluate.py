@@ -1,6 +1,8 @@
-"""Score a training run: Inception Score, FID and memory health at its latest checkpoint.
+"""Score a training run, or images you bring: Inception Score, FID, KID, precision/recall.
 
     python tools/evaluate.py --logdir=runs/fashion_mnist --classifier=classifiers/fashion_mnist
+    python tools/evaluate.py --samples=samples.npz --dataset=fashion_mnist --classifier=classifiers/fashion_mnist
+    python tools/evaluate.py --samples=cifar_samples/ --dataset=cifar10 --feature_network=inception
 
 Prints the numbers, writes them as JSON (--out, default LOGDIR/eval/step_<step>.json) and
 as TensorBoard scalars `eval/*` (with the run's hyper-parameters on the HParams
@@ -38,7 +40,18 @@ flags.DEFINE_boolean("tensorboard", True, "Also write eval/* scalars and HParams
 flags.DEFINE_boolean("allow_mismatch", False, "Score with a --classifier or a --data_path test set of another data "
                      "set than the run's (refused otherwise: e.g. an MNIST classifier calls every Fashion image one "
                      "class, and FID against digits measures nothing the run learned).")
-flags.mark_flags_as_required(["logdir"])
+flags.DEFINE_string("samples", None, "Score images you bring instead of a run: an .npz (key images, x or x_train; "
+                    "uint8, floats in [0, 1] or [0, 255]) or a folder of PNG/JPEG images, against --dataset's test "
+                    "split with the same scores as a run (IS, FID, KID, precision/recall).")
+flags.DEFINE_string("dataset", None, "With --samples: the data set whose test split is the reference "
+                    "(fashion_mnist, mnist, affine_mnist, cifar10, or custom with --data_path).")
+flags.DEFINE_enum("feature_network", "classifier", ["classifier", "inception"], "Network that scores: the data "
+                  "set's --classifier (as the paper scores MNIST-like data), or Keras's InceptionV3 with ImageNet "
+                  "weights (colour data such as CIFAR10; not bit-equal to the original 2015 graph's numbers).")
+flags.DEFINE_string("inception_weights", "imagenet", "With --feature_network=inception: imagenet (Keras downloads "
+                    "them once into ~/.keras/models) or the path of inception_v3_weights_tf_dim_ordering_tf_kernels.h5.")
+flags.DEFINE_boolean("cache", True, "Cache the test set's reference statistics on disk ($MEMORYGAN_CACHE_DIR, else "
+                     "~/.cache/memorygan_tf), keyed by the scoring network and the test images.")
 
 
 class _Progress:
@@ -127,6 +140,113 @@ def num_samples_bound(config, classifier, available):
     return max(int(available / 2 // per_image), FLAGS.splits)
 
 
+def scoring_network(image_shape, classifier, classifier_path):
+    """(heads, cache key of the network or None, images per forward pass, record) of the network
+    --feature_network chooses. Raises configs.ConfigError naming the flag."""
+    from memorygan_tf import evaluation, inception
+
+    if FLAGS.feature_network == "classifier":
+        return evaluation.classifier_heads(classifier), None, 500, None
+    weights = FLAGS.inception_weights
+    if weights != "imagenet" and not os.path.isfile(weights):
+        raise configs.ConfigError("inception_weights", f"{weights} is not a file (give imagenet or the .h5 path)")
+    try:
+        heads = inception.inception_heads(image_shape, weights)
+    except inception.InceptionUnavailable as err:
+        raise configs.ConfigError("inception_weights", str(err)) from None
+    except (OSError, ValueError) as err:
+        raise configs.ConfigError("inception_weights", f"{weights} does not load ({str(err).splitlines()[0][:120]})") \
+            from None
+    return heads, inception.network_key(weights), inception.BATCH_SIZE, dict(network="inception_v3", weights=weights)
+
+
+def cache_dir():
+    from memorygan_tf import evaluation
+
+    return evaluation.default_cache_dir(os.environ) if FLAGS.cache else None
+
+
+def score_samples():
+    """--samples: scores the images a user brings against --dataset's test split."""
+    import numpy as np
+
+    from memorygan_tf import cli, data, evaluation, hardware
+    from memorygan_tf.cli import fail
+
+    if FLAGS.logdir:
+        return fail("--samples: scores images you bring; --logdir scores a run: give one of the two")
+    if not FLAGS.dataset:
+        return fail("--dataset: --samples needs the data set whose test split is the reference, e.g. "
+                    "--dataset=fashion_mnist")
+    if FLAGS.dataset not in configs.DATASETS:
+        return fail(f"--dataset: unknown data set {FLAGS.dataset!r}; choose one of {', '.join(configs.DATASETS)}")
+    if FLAGS.out is not None:
+        refused = cli.check_output(FLAGS.out, "out", cli.evaluation_file)
+        if refused:
+            return fail(refused)
+        if os.path.isdir(FLAGS.out) or not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.out))):
+            return fail(f"--out: give a file in an existing folder, got {FLAGS.out}")
+    if not os.path.exists(FLAGS.samples):
+        return fail(f"--samples: {FLAGS.samples} does not exist")
+    try:
+        images = evaluation.as_unit_images(data.load_local(FLAGS.samples), FLAGS.samples)
+    except (data.DataError, OSError) as err:
+        return fail(f"--samples: {err}")
+    try:
+        path = data.resolve_data_path(FLAGS.dataset, FLAGS.data_path, data.default_search_path(os.environ))
+        _, _, x_test, _ = data.load_labelled(FLAGS.dataset, path, None, 0)
+    except data.DataError as err:
+        return fail(str(err) if str(err).startswith("--") else f"--data_path: {err}")
+    except (configs.ConfigError, OSError) as err:
+        return fail(str(err))
+    if len(images) < FLAGS.splits:
+        return fail(f"--samples: {len(images)} images; the Inception Score's {FLAGS.splits} splits need at least "
+                    f"{FLAGS.splits}")
+    if images.shape[1:] != x_test.shape[1:]:
+        return fail(f"--samples: the images are {images.shape[1:]}, {FLAGS.dataset}'s test images "
+                    f"{x_test.shape[1:]}; score them against the data set they imitate")
+    classifier, classifier_path, record = None, None, None
+    if FLAGS.feature_network == "classifier":
+        classifier_dir = FLAGS.classifier or os.path.join("classifiers", FLAGS.dataset)
+        classifier_path = os.path.join(classifier_dir, "classifier.keras")
+        if not os.path.isfile(classifier_path):
+            return fail(f"--classifier: no {classifier_path}; train one with tools/train_classifier.py")
+        try:
+            with open(os.path.join(classifier_dir, "classifier.json")) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            record = {}
+        if record.get("dataset") not in (None, FLAGS.dataset) and not FLAGS.allow_mismatch:
+            return fail(f"--classifier: {classifier_dir} was trained on {record['dataset']}, not {FLAGS.dataset} "
+                        "(or pass --allow_mismatch)")
+        try:
+            classifier = evaluation.load_classifier(classifier_path)
+        except Exception as err:  # noqa: BLE001 - any way a saved Keras model can fail to load
+            return fail(f"--classifier: {classifier_path} does not load ({str(err).strip()[:160]})")
+        record = dict(record, path=os.path.abspath(classifier_path))
+    try:
+        heads, key, batch, inception_record = scoring_network(x_test.shape[1:], classifier, classifier_path)
+    except configs.ConfigError as err:
+        return fail(err)
+    record = inception_record or record
+    start = time.time()
+    reference = evaluation.load_reference(classifier, classifier_path, x_test, cache_dir(), log=print, heads=heads,
+                                          network_key=key, batch_size=batch)
+    progress = cli.progress(len(images), "images classified")
+    result = evaluation.score_images(images, heads, reference.features, FLAGS.splits, reference,
+                                     lambda done, total: progress(done), batch)
+    result.update(samples=os.path.abspath(FLAGS.samples), num_samples=int(len(images)), dataset=FLAGS.dataset,
+                  classifier=record, seconds=round(time.time() - start, 1), machine=hardware.machine_info())
+    shown = {k: v for k, v in result.items() if isinstance(v, float) and k != "seconds"}
+    print(" ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+    if FLAGS.out:
+        with open(FLAGS.out + ".tmp", "w") as f:
+            json.dump(result, f, indent=2, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o))
+        os.replace(FLAGS.out + ".tmp", FLAGS.out)
+        print(f"Wrote {FLAGS.out}")
+    return 0
+
+
 def main(argv):
     del argv
     from memorygan_tf import cli
@@ -137,6 +257,10 @@ def main(argv):
 
     if FLAGS.num_samples < FLAGS.splits or FLAGS.splits <= 0:
         return fail("--num_samples must be at least --splits, and --splits positive")
+    if FLAGS.samples:
+        return score_samples()
+    if not FLAGS.logdir:
+        return fail("--logdir: give a run directory to score (or --samples=FILE.npz|DIR with --dataset)")
     if FLAGS.out is not None:  # a file the run owns (config.json, checkpoints, logs) is never replaced
         refused = cli.check_output(FLAGS.out, "out", cli.evaluation_file)
         if refused:
@@ -196,15 +320,20 @@ def main(argv):
                     f"outputs) need more than the {hardware.available_memory_bytes() / 2**30:.1f} GiB available; "
                     f"at most {samples_bound} fit (the paper scores 64000)")
     try:
+        heads, key, batch, inception_record = scoring_network(tuple(config.model.image_shape), classifier,
+                                                              classifier_path)
         model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint, config=config)
     except (configs.ConfigError, OSError) as err:
         return fail(str(err))
     start = time.time()
+    reference = evaluation.load_reference(classifier, classifier_path, x_test, cache_dir(), log=print, heads=heads,
+                                          network_key=key, batch_size=batch)
     passes = 2 if getattr(model, "has_ema", False) else 1  # the moving average scores the same latents again
     count_progress(model, cli.progress(2 * passes * FLAGS.num_samples, "images generated and classified"))
     result = evaluation.evaluate_model(model, classifier, x_test, y_test, FLAGS.num_samples, FLAGS.splits,
-                                       FLAGS.seed, progress=_PROGRESS.classified)
-    result["classifier"] = dict(classifier_record, path=os.path.abspath(classifier_path))
+                                       FLAGS.seed, progress=_PROGRESS.classified, reference=reference, heads=heads,
+                                       batch_size=batch)
+    result["classifier"] = inception_record or dict(classifier_record, path=os.path.abspath(classifier_path))
     result["config"] = dataclasses.asdict(config)  # the run's full config, with the scores
     result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=hardware.machine_info())
     if configs.uses_memory(config.model):
