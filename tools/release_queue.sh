@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The side-by-side with the authors' release, after the fair study (tools/fair_queue.sh):
+# the release itself (from your own checkout, RELEASE=path) and the project's release
+# flags, three seeds, 3 epochs, scored with the fair study's classifier at 20,000 images.
+# Resumable: finished seeds are skipped (a release run interrupted mid-way starts that seed
+# again; it does not resume).
+#   ROOT=/path/to/study_runs RELEASE=/path/to/memoryGAN bash tools/release_queue.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=${ROOT:-runs/studies}
+RELEASE=${RELEASE:?set RELEASE to your checkout of the authors release}
+CLASSIFIER=${CLASSIFIER:-$ROOT/classifiers/fashion_mnist_w16}
+python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_release_side.json
+for seed in 0 1 2; do
+  out="$ROOT/release/seed_$seed"
+  if [ ! -f "$out/scores.json" ]; then
+    rm -rf "$out"
+    python tools/release_reference.py train --release="$RELEASE" --out="$out" --epochs=3 --seed="$seed" \
+      --num_samples=20000
+    python tools/release_reference.py report --out="$out" --classifier="$CLASSIFIER"
+  fi
+done
