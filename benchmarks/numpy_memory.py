@@ -1,6 +1,6 @@
 """A straightforward vectorised NumPy memory (read + update, T = 1, paper or release rule).
 
-The benchmark's CPU baseline for what :class:`memorygan_tf.memory.Memory` does in
+The benchmark's CPU baseline for what :class:`memorygan_tf.models.memorygan.memory.Memory` does in
 TensorFlow; the tests check that both agree. Same semantics: conditional top-k,
 reset into the oldest slots (fill_empty included), EM statistics summed per slot.
 """

@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import numpy_memory
-from memorygan_tf import configs, data, hardware, memory, optimizers, trainer
+from memorygan_tf import configs, data, hardware, optimizers, trainer
+from memorygan_tf.models.memorygan import memory
 
 
 # --------------------------------------------------------------- timing

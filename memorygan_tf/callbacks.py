@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from memorygan_tf import data as data_lib
-from memorygan_tf import evaluation, summaries, visualize
+from memorygan_tf import evaluation, rundir, summaries, visualize
 
 
 def scalar(value):
@@ -75,7 +75,7 @@ def checkpoint_failed(manager, step, err):
     from memorygan_tf import configs
 
     directory = manager.directory
-    prefix = os.path.join(directory, f"ckpt-{step}")
+    prefix = os.path.join(directory, rundir.checkpoint_name(step))
     leftovers = glob.glob(prefix + "_temp*")
     if not os.path.exists(prefix + ".index"):
         leftovers += glob.glob(prefix + ".data-*")
@@ -94,21 +94,6 @@ def checkpoint_failed(manager, step, err):
         "logdir", f"cannot write the checkpoint of step {step} into {directory} ({reason}); free space there "
         f"(or fix the folder) and rerun the same command: it resumes from "
         f"{os.path.basename(kept) if kept else 'the start (no checkpoint was written yet)'}, kept whole")
-
-
-def sample_path(logdir, step):
-    """Where the sample grid of `step` is written as a PNG."""
-    return os.path.join(logdir, "samples", f"step_{step:08d}.png")
-
-
-def latest_sample(logdir):
-    """The newest sample grid PNG of the run in `logdir`, or None."""
-    folder = os.path.dirname(sample_path(logdir, 0))
-    try:
-        names = sorted(n for n in os.listdir(folder) if n.startswith("step_") and n.endswith(".png"))
-    except OSError:
-        return None
-    return os.path.join(folder, names[-1]) if names else None
 
 
 class TensorBoardLogger(keras.callbacks.Callback):
@@ -164,7 +149,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
             tf.summary.image("samples", grid, step=step)
             self.model.epoch_summaries(step)  # MemoryGAN: its memory's histograms, health, slots
         self.writer.flush()
-        path = sample_path(self.logdir, step)
+        path = rundir.RunDir(self.logdir).sample(step)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         visualize.save_png(grid[0], path)
 
@@ -175,7 +160,7 @@ class EvaluationLogger(keras.callbacks.Callback):
 
     def __init__(self, logdir, config, classifier_path, x_test, y_test, every_epochs, num_samples, enabled=True):
         super().__init__()
-        self.logdir, self.config = os.path.join(logdir, "eval"), config
+        self.logdir, self.config = rundir.RunDir(logdir).evaluations, config
         self.classifier = evaluation.load_classifier(classifier_path) if enabled else None
         self.x_test, self.y_test = x_test, y_test
         self.every_epochs, self.num_samples, self.enabled = every_epochs, num_samples, enabled

@@ -20,6 +20,8 @@ import re
 import sys
 import tempfile
 
+from memorygan_tf import rundir
+
 USAGE_ERROR = 2  # exit status of a user mistake (bad flag, missing file)
 BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
 STARTUP_LOG_ENV = "MEMORYGAN_TF_STARTUP_LOG"  # set to 1 to see TensorFlow's start-up lines
@@ -194,7 +196,7 @@ def run_directory_of(path):
     `path` lies in, or None."""
     folder = os.path.dirname(os.path.realpath(path))
     while True:
-        if os.path.isfile(os.path.join(folder, "config.json")):
+        if os.path.isfile(os.path.join(folder, rundir.RunDir.CONFIG)):
             return folder
         parent = os.path.dirname(folder)
         if parent == folder:
@@ -202,7 +204,7 @@ def run_directory_of(path):
         folder = parent
 
 
-RESERVED = ("config.json", "config.json.tmp", ".lock", "checkpoints")  # a run's own, never a tool's output
+RESERVED = rundir.RunDir.RESERVED  # a run's own, never a tool's output
 
 
 def outside_reserved(relative):
@@ -214,7 +216,7 @@ def outside_reserved(relative):
 def evaluation_file(relative):
     """Files a tool may (re)write inside a run directory: its scores, eval/**.json."""
     parts = relative.split(os.sep)
-    return len(parts) >= 2 and parts[0] == "eval" and relative.endswith(".json")
+    return len(parts) >= 2 and parts[0] == rundir.RunDir.EVAL and relative.endswith(".json")
 
 
 def check_output(path, flag, replaceable=lambda relative: False):

@@ -155,14 +155,14 @@ class ModelConfig:
                                          search=Choice((0.0, 1e-4, 1e-3)))
     self_modulation: bool = option(False, "Generator batch norms take scale and shift from an MLP of the "
                                    "generator input [z, K_i] (Chen et al. 2019).", search=Choice((False, True)))
-    # InfoGAN's codes (--model=infogan; memorygan_tf/models/infogan.py).
+    # InfoGAN's codes (--model=infogan; memorygan_tf/models/infogan/).
     info_categories: int = _infogan(10, "InfoGAN: values of the categorical code.")
     info_continuous: int = _infogan(2, "InfoGAN: continuous codes, U(-1, 1).")
     info_lambda: float = _infogan(1.0, "InfoGAN: weight lambda of the information term in both losses.",
                                 search=Range(0.1, 2.0, log=True))
     info_continuous_weight: float = _infogan(0.1, "InfoGAN: weight of the continuous codes' Gaussian term "
                                            "within the information term (the paper weights them below 1).")
-    # MIC-GANs' modes and Adversarial CRP (--model=micgan; memorygan_tf/models/micgan.py).
+    # MIC-GANs' modes and Adversarial CRP (--model=micgan; memorygan_tf/models/micgan/).
     micgan_modes: int = _micgan(20, "MIC-GANs: truncation K, the most modes the CRP may use (the paper's "
                                 "tables: 20).")
     micgan_init_steps: int = _micgan(937, "MIC-GANs: steps of the initialisation stage (modes drawn "

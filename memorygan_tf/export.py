@@ -86,10 +86,10 @@ def export_from_logdir(logdir, export_dir, checkpoint=None, overwrite=False, log
     """
     if weights not in WEIGHTS:
         raise configs.ConfigError("weights", f"must be one of {', '.join(WEIGHTS)}, got {weights!r}")
-    config_path = os.path.join(logdir, "config.json")
-    if not os.path.exists(config_path):
-        raise configs.ConfigError("logdir", f"{logdir} is not a run directory (no config.json)")
-    rundir.load_run_config(logdir)  # an unreadable config.json: one line naming it, before any work
+    run = rundir.RunDir(logdir)
+    if not run.has_config():
+        raise configs.ConfigError("logdir", f"{logdir} is not a run directory (no {run.CONFIG})")
+    run.load_config()  # an unreadable config.json: one line naming it, before any work
     given, export_dir = export_dir, os.path.abspath(export_dir)
     if os.path.islink(given.rstrip(os.sep) or given) or os.path.islink(export_dir):
         raise configs.ConfigError("export_dir", f"{given} is a symbolic link (to {os.path.realpath(export_dir)}); "
@@ -115,7 +115,7 @@ def export_from_logdir(logdir, export_dir, checkpoint=None, overwrite=False, log
     except OSError as err:
         raise configs.ConfigError("export_dir", f"cannot write beside {export_dir}: {err.strerror or err}") from None
     try:
-        model, path = rundir.load_trained_model(logdir, checkpoint, log)
+        model, path = run.load_model(checkpoint, log)
         try:
             export_generator(model, staging, weights)
         except (OSError, tf.errors.OpError) as err:

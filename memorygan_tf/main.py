@@ -87,8 +87,8 @@ def run():
         if t.data_path and not os.path.exists(t.data_path):
             raise configs.ConfigError("data_path", f"{t.data_path} does not exist")
         created = not os.path.exists(t.logdir)
-        rundir.check_writable(t.logdir)
-        with rundir.RunLock(t.logdir):
+        rundir.RunDir(t.logdir).check_writable()
+        with rundir.RunDir(t.logdir).lock():
             config, changes, resumed = resume(config)
             t = config.train
             images = load_data(config)
@@ -106,14 +106,14 @@ def run():
             trainer.train(config, images, changes=changes, test_set=test_set)
     except (configs.ConfigError, data.DataError, trainer.TrainingDiverged) as err:
         if created:
-            _remove_empty_run(config_logdir())
+            rundir.RunDir(config_logdir()).remove_if_empty()
         return fail(str(err))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into head and so on: the trainer saved what it had
         cli.silence_stdout()
         return cli.BROKEN_PIPE
-    samples = callbacks.latest_sample(config.train.logdir)
+    samples = rundir.RunDir(config.train.logdir).latest_sample()
     try:
         if samples:
             print(f"Samples: {samples}")
@@ -128,32 +128,17 @@ def config_logdir():
     return FLAGS.logdir or os.path.join("runs", FLAGS.dataset)
 
 
-def _remove_empty_run(logdir):
-    """Removes what a failed start created (the lock and an empty checkpoints/), nothing else."""
-    for path in (os.path.join(logdir, ".lock"), os.path.join(logdir, "checkpoints")):
-        try:
-            os.rmdir(path) if os.path.isdir(path) else os.remove(path)
-        except OSError:
-            pass
-    try:
-        os.rmdir(logdir)
-    except OSError:
-        pass
-
-
 def resume(config):
     """The resume contract (rundir.resume_config): (config, changes, resumed)."""
     from memorygan_tf import rundir
 
-    logdir = config.train.logdir
-    has_checkpoints = rundir.holds_checkpoint_files(rundir.checkpoint_dir(logdir))
-    has_config = os.path.exists(os.path.join(logdir, "config.json"))
-    if not has_checkpoints:
+    run = rundir.RunDir(config.train.logdir)
+    if not run.holds_checkpoints():
         return config, {}, False
-    if not has_config:
-        raise configs.ConfigError("logdir", f"{logdir} holds checkpoints but no config.json; "
+    if not run.has_config():
+        raise configs.ConfigError("logdir", f"{run.path} holds checkpoints but no {run.CONFIG}; "
                                   "cannot tell which settings they belong to")
-    saved = rundir.load_run_config(logdir)  # configs.ConfigError naming the file if unreadable
+    saved = run.load_config()  # configs.ConfigError naming the file if unreadable
     explicit = {(section, name) for section, name, flag, _, _ in configs.flag_fields() if FLAGS[flag].present}
     if FLAGS["dataset"].present:
         explicit.add(("train", "dataset"))

@@ -26,7 +26,7 @@ losses, optimisers and data loader) on local Fashion-MNIST with the step order o
 models/train.py (one D step, then one G step, both fed a fresh z ~ U(-1, 1)), and writes
 what this project's runs give for scoring: after every epoch the memory (keys, values,
 histogram, ages) and generated samples as .npz, plus a JSON record. :func:`read_run` reads
-such a folder back with the memory health of :func:`memorygan_tf.evaluation.memory_health`.
+such a folder back with the memory health of :func:`memorygan_tf.models.memorygan.report.memory_health`.
 
 Library code: no flags are read here; user mistakes raise :class:`ReleaseError`, whose
 message starts with the command-line flag concerned.
@@ -697,12 +697,12 @@ def _dump(sess, model, memory_arrays, release_train, options, step, steps_per_ep
 
 # -------------------------------------------------------------------- reading a run
 def memory_summary(keys, values, histogram):
-    """The project's memory health of a release memory (evaluation.memory_health: written
+    """The project's memory health of a release memory (models/memorygan/report.memory_health: written
     real slots, distinct real keys, mean real cosine, effective slots of the prior h v),
     plus `real_share`, the share of all slots labelled real."""
-    from memorygan_tf import evaluation
+    from memorygan_tf.models.memorygan import report
 
-    summary = dataclasses.asdict(evaluation.memory_health(keys, values, histogram))
+    summary = dataclasses.asdict(report.memory_health(keys, values, histogram))
     summary["real_share"] = float(np.mean(np.asarray(values) > 0.5))
     return summary
 

@@ -27,8 +27,6 @@ import re
 import socket
 import time
 
-import tensorflow as tf
-
 from memorygan_tf import configs
 
 # FIXED fields that set the shape of a variable in the checkpoint: never changed on resume.
@@ -43,6 +41,11 @@ SHAPE_FIELDS = frozenset({
     ("train", "image_size"),  # the size the images are resized to: the networks' input and output
 })
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d+)\.index$")
+
+
+def checkpoint_name(step):
+    """The file name prefix of step `step`'s checkpoint (as tf.train.CheckpointManager writes it)."""
+    return f"ckpt-{int(step)}"
 
 
 def _flag(section, name):
@@ -98,54 +101,6 @@ def resume_config(saved, requested, explicit, override=False):
     return config, changes
 
 
-def read_history(logdir):
-    path = os.path.join(logdir, "config.json")
-    try:
-        with open(path) as f:
-            return json.load(f).get("history", [])
-    except (OSError, ValueError):
-        return []
-
-
-def write_config(config, logdir, history=()):
-    """Writes config.json (atomically), with the list of changes made on resumes."""
-    os.makedirs(logdir, exist_ok=True)
-    path = os.path.join(logdir, "config.json")
-    record = dataclasses.asdict(config)
-    record["history"] = list(history)
-    with open(path + ".tmp", "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(path + ".tmp", path)
-
-
-def record_changes(config, logdir, changes, step):
-    """Writes the config in effect and appends {step, changes} to its history."""
-    history = read_history(logdir)
-    if changes:
-        history.append({"step": int(step), "changed": changes, "time": time.strftime("%Y-%m-%d %H:%M:%S")})
-    write_config(config, logdir, history)
-
-
-def check_writable(logdir):
-    """Creates logdir/checkpoints and writes a probe file there and in logdir itself
-    (config.json, samples): a read-only or misplaced run directory fails before any
-    training, not at the first checkpoint. A `.lock` that is not a file is refused too."""
-    if os.path.exists(logdir) and not os.path.isdir(logdir):
-        raise configs.ConfigError("logdir", f"{logdir} is a file, not a directory")
-    lock = os.path.join(logdir, ".lock")
-    if os.path.lexists(lock) and not os.path.isfile(lock):
-        raise configs.ConfigError("logdir", f"{lock} is not a file (the run's lock file); remove it")
-    for directory in (os.path.join(logdir, "checkpoints"), logdir):
-        probe = os.path.join(directory, f".write_probe_{os.getpid()}")
-        try:
-            os.makedirs(directory, exist_ok=True)
-            with open(probe, "w") as f:
-                f.write("ok")
-            os.remove(probe)
-        except OSError as err:
-            raise configs.ConfigError("logdir", f"cannot write to {directory}: {err.strerror or err}") from None
-
-
 class RunLock:
     """One training process per run directory.
 
@@ -155,7 +110,7 @@ class RunLock:
     """
 
     def __init__(self, logdir):
-        self.path = os.path.join(logdir, ".lock")
+        self.path = RunDir(logdir).lock_path
         self.file = None
 
     def __enter__(self):
@@ -292,6 +247,8 @@ def _repair_state(directory, newest, paths):
     deletes the oldest as it saves (without times it treats them as preserved forever, and
     every resume would leave its checkpoints behind)."""
     times = [os.path.getmtime(p + ".index") for p in paths]
+    import tensorflow as tf
+
     quiet = tf.get_logger().level
     tf.get_logger().setLevel("ERROR")  # the v1 call logs a deprecation notice
     try:
@@ -303,8 +260,6 @@ def _repair_state(directory, newest, paths):
 
 
 # ------------------------------------------------------ reading a run directory
-def checkpoint_dir(logdir):
-    return os.path.join(logdir, "checkpoints")
 
 
 # What a field that a run's config.json lacks meant before the field existed (where that
@@ -333,55 +288,226 @@ def config_from_dict(raw):
 REQUIRED_SECTIONS = ("model", "train")  # every config.json memorygan_tf.main wrote has them
 
 
-def load_run_config(logdir):
-    """The ExperimentConfig a run in `logdir` was trained with.
+class RunDir:
+    """A run directory and its layout, the one way code reads or writes a run::
 
-    Raises configs.ConfigError naming config.json if it is missing, unreadable (truncated,
-    not JSON, not an object) or holds values the code refuses."""
-    path = os.path.join(logdir, "config.json")
-    try:
-        with open(path) as f:
-            raw = json.load(f)
-        if not isinstance(raw, dict) or not all(isinstance(raw.get(s, {}), dict) for s in configs.SECTIONS):
-            raise ValueError(f"expected an object with the sections {', '.join(configs.SECTIONS)}, "
-                             f"got {type(raw).__name__}")
-        missing = [s for s in REQUIRED_SECTIONS if s not in raw]
-        if missing:  # valid JSON, but not a run's config: all defaults would be taken for it
-            raise ValueError(f"it has no {' or '.join(repr(s) for s in missing)} section "
-                             f"(keys: {', '.join(sorted(raw)[:6]) or 'none'})")
-        return config_from_dict(raw)
-    except configs.ConfigError as err:
-        raise configs.ConfigError("logdir", f"{path} holds a setting the code refuses: {err}") from None
-    except (OSError, ValueError, TypeError, KeyError) as err:
-        reason = (err.strerror if isinstance(err, OSError) else None) or str(err).splitlines()[0][:200]
-        raise configs.ConfigError("logdir", f"{path} is unreadable ({reason}); is this a run directory "
-                                  "written by memorygan_tf.main?") from None
+        config.json              the run's identity: the config and its history of changes
+        checkpoints/ckpt-N.*     the checkpoints (checkpoints/checkpoint: the manager's state)
+        eval/step_N.json         a score of step N's checkpoint (tools/evaluate.py, the study)
+        eval/curve/step_N.json   the study's learning-curve score of step N
+        samples/step_N.png       the sample grid at step N
+        .lock                    RunLock's file (one training process at a time)
+
+    Only file names live here; what the files hold is written by their owners
+    (TensorBoard logs by callbacks.TensorBoardLogger, scores by summaries).
+    """
+
+    CONFIG = "config.json"
+    CHECKPOINTS = "checkpoints"
+    EVAL = "eval"
+    SAMPLES = "samples"
+    LOCK = ".lock"
+    RESERVED = (CONFIG, CONFIG + ".tmp", LOCK, CHECKPOINTS)  # never a tool's output
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def __repr__(self):
+        return f"RunDir({self.path!r})"
+
+    def __fspath__(self):
+        return self.path
+
+    # ------------------------------------------------------------- the layout
+    @property
+    def config_path(self):
+        return os.path.join(self.path, self.CONFIG)
+
+    @property
+    def checkpoints(self):
+        """The folder of the checkpoints."""
+        return os.path.join(self.path, self.CHECKPOINTS)
+
+    @property
+    def lock_path(self):
+        return os.path.join(self.path, self.LOCK)
+
+    @property
+    def samples(self):
+        """The folder of the sample grids."""
+        return os.path.join(self.path, self.SAMPLES)
+
+    @property
+    def evaluations(self):
+        """The folder of the scores (eval/, also TensorBoard's eval/* scalars)."""
+        return os.path.join(self.path, self.EVAL)
+
+    def checkpoint(self, step):
+        """The path prefix of step `step`'s checkpoint (ckpt-N)."""
+        return os.path.join(self.checkpoints, checkpoint_name(step))
+
+    def has_checkpoint(self, step):
+        return os.path.exists(self.checkpoint(step) + ".index")
+
+    def checkpoint_files(self):
+        """[(step, path prefix)] of every checkpoint index, newest first."""
+        return checkpoint_files(self.checkpoints)
+
+    def holds_checkpoints(self):
+        """Whether any checkpoint file exists (then the run never starts again from step 0)."""
+        return holds_checkpoint_files(self.checkpoints)
+
+    def has_config(self):
+        return os.path.exists(self.config_path)
+
+    def evaluation(self, step):
+        """Where the score of step `step` is written (eval/step_N.json)."""
+        return os.path.join(self.evaluations, f"step_{int(step):08d}.json")
+
+    def curve_evaluation(self, step):
+        """Where the study's learning-curve score of step `step` is written."""
+        return os.path.join(self.evaluations, "curve", f"step_{int(step):08d}.json")
+
+    def evaluation_files(self):
+        """The eval/step_N.json files, oldest step first."""
+        return sorted(glob.glob(os.path.join(self.evaluations, "step_*.json")))
+
+    def sample(self, step):
+        """Where the sample grid of step `step` is written as a PNG."""
+        return os.path.join(self.samples, f"step_{int(step):08d}.png")
+
+    def latest_sample(self):
+        """The newest sample grid PNG, or None."""
+        try:
+            names = sorted(n for n in os.listdir(self.samples) if n.startswith("step_") and n.endswith(".png"))
+        except OSError:
+            return None
+        return os.path.join(self.samples, names[-1]) if names else None
+
+    # ------------------------------------------------------------- the config
+    def load_config(self):
+        """The ExperimentConfig the run was trained with.
+
+        Raises configs.ConfigError naming config.json if it is missing, unreadable
+        (truncated, not JSON, not an object) or holds values the code refuses."""
+        path = self.config_path
+        try:
+            with open(path) as f:
+                raw = json.load(f)
+            if not isinstance(raw, dict) or not all(isinstance(raw.get(s, {}), dict) for s in configs.SECTIONS):
+                raise ValueError(f"expected an object with the sections {', '.join(configs.SECTIONS)}, "
+                                 f"got {type(raw).__name__}")
+            missing = [s for s in REQUIRED_SECTIONS if s not in raw]
+            if missing:  # valid JSON, but not a run's config: all defaults would be taken for it
+                raise ValueError(f"it has no {' or '.join(repr(s) for s in missing)} section "
+                                 f"(keys: {', '.join(sorted(raw)[:6]) or 'none'})")
+            return config_from_dict(raw)
+        except configs.ConfigError as err:
+            raise configs.ConfigError("logdir", f"{path} holds a setting the code refuses: {err}") from None
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            reason = (err.strerror if isinstance(err, OSError) else None) or str(err).splitlines()[0][:200]
+            raise configs.ConfigError("logdir", f"{path} is unreadable ({reason}); is this a run directory "
+                                      "written by memorygan_tf.main?") from None
+
+    def read_history(self):
+        try:
+            with open(self.config_path) as f:
+                return json.load(f).get("history", [])
+        except (OSError, ValueError):
+            return []
+
+    def write_config(self, config, history=()):
+        """Writes config.json (atomically), with the list of changes made on resumes."""
+        os.makedirs(self.path, exist_ok=True)
+        path = self.config_path
+        record = dataclasses.asdict(config)
+        record["history"] = list(history)
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f, indent=2, sort_keys=True)
+        os.replace(path + ".tmp", path)
+
+    def record_changes(self, config, changes, step):
+        """Writes the config in effect and appends {step, changes} to its history."""
+        history = self.read_history()
+        if changes:
+            history.append({"step": int(step), "changed": changes, "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+        self.write_config(config, history)
+
+    # ------------------------------------------------------------ training
+    def check_writable(self):
+        """Creates checkpoints/ and writes a probe file there and in the run directory itself
+        (config.json, samples): a read-only or misplaced run directory fails before any
+        training, not at the first checkpoint. A `.lock` that is not a file is refused too."""
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise configs.ConfigError("logdir", f"{self.path} is a file, not a directory")
+        if os.path.lexists(self.lock_path) and not os.path.isfile(self.lock_path):
+            raise configs.ConfigError("logdir", f"{self.lock_path} is not a file (the run's lock file); remove it")
+        for directory in (self.checkpoints, self.path):
+            probe = os.path.join(directory, f".write_probe_{os.getpid()}")
+            try:
+                os.makedirs(directory, exist_ok=True)
+                with open(probe, "w") as f:
+                    f.write("ok")
+                os.remove(probe)
+            except OSError as err:
+                raise configs.ConfigError("logdir", f"cannot write to {directory}: {err.strerror or err}") from None
+
+    def lock(self):
+        """RunLock of this run: one training process at a time."""
+        return RunLock(self.path)
+
+    def remove_if_empty(self):
+        """Removes what a failed start created (the lock and an empty checkpoints/), nothing else."""
+        for path in (self.lock_path, self.checkpoints):
+            try:
+                os.rmdir(path) if os.path.isdir(path) else os.remove(path)
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------ the model
+    def load_model(self, checkpoint=None, log=lambda message: None, config=None):
+        """Rebuilds the run's model (models.build_compiled) and restores a checkpoint: the
+        given one, else the newest that loads (broken ones are skipped, see restore_newest).
+        `config` is the run's config as the caller already read (and perhaps changed, e.g.
+        by :func:`configs.with_prior_temperature`) it; None reads config.json.
+
+        Returns (model, checkpoint path). Raises configs.ConfigError (one line) for a
+        missing or unloadable checkpoint."""
+        import tensorflow as tf
+
+        from memorygan_tf import models
+
+        config = self.load_config() if config is None else config
+        model = models.build_compiled(config)
+        restorable = tf.train.Checkpoint(model=model)
+        if checkpoint is None:
+            path = restore_newest(restorable, self.checkpoints, log, partial=True)
+            if path is None:
+                raise configs.ConfigError("logdir", f"no checkpoint in {self.checkpoints}")
+            return model, path
+        if not os.path.exists(checkpoint + ".index"):
+            raise configs.ConfigError("checkpoint", f"{checkpoint} is not a checkpoint (no {checkpoint}.index)")
+        try:
+            restorable.restore(checkpoint).expect_partial().assert_existing_objects_matched()
+        except Exception as err:  # noqa: BLE001 - any way a checkpoint can fail to load
+            raise configs.ConfigError("checkpoint", f"{checkpoint} does not load ({_reason(err)})") from None
+        return model, checkpoint
+
+
+# The module-level readers, for callers that hold a path (RunDir(logdir) is the object).
+def checkpoint_dir(logdir):
+    return RunDir(logdir).checkpoints
+
+
+def load_run_config(logdir):
+    """RunDir(logdir).load_config()."""
+    return RunDir(logdir).load_config()
 
 
 def load_trained_model(logdir, checkpoint=None, log=lambda message: None, config=None):
-    """Rebuilds the model of a run directory and restores a checkpoint: the given one, else
-    the newest that loads (broken ones are skipped, see rundir.restore_newest).
-    `config` is the run's config as the caller already read (and perhaps changed, e.g. by
-    :func:`configs.with_prior_temperature`) it; None reads it from `logdir`.
-
-    Raises configs.ConfigError (one line) for a missing or unloadable checkpoint.
-    """
-    from memorygan_tf import hardware, models, optimizers
-
-    config = load_run_config(logdir) if config is None else config
-    model = models.build(config.model, seed=config.train.seed,
-                         precision=hardware.resolve_precision(config.train.precision))
-    optimizers.compile_with_adam(model, config.optimizer, total_steps=1)
-    restorable = tf.train.Checkpoint(model=model)
-    if checkpoint is None:
-        path = restore_newest(restorable, checkpoint_dir(logdir), log, partial=True)
-        if path is None:
-            raise configs.ConfigError("logdir", f"no checkpoint in {checkpoint_dir(logdir)}")
-        return model, path
-    if not os.path.exists(checkpoint + ".index"):
-        raise configs.ConfigError("checkpoint", f"{checkpoint} is not a checkpoint (no {checkpoint}.index)")
-    try:
-        restorable.restore(checkpoint).expect_partial().assert_existing_objects_matched()
-    except Exception as err:  # noqa: BLE001 - any way a checkpoint can fail to load
-        raise configs.ConfigError("checkpoint", f"{checkpoint} does not load ({_reason(err)})") from None
-    return model, checkpoint
+    """RunDir(logdir).load_model(...): (model, checkpoint path)."""
+    return RunDir(logdir).load_model(checkpoint, log, config)

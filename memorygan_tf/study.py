@@ -16,7 +16,6 @@ Training and evaluation run as subprocesses (`python -m memorygan_tf.main`,
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
 import signal
@@ -25,7 +24,7 @@ import sys
 import time
 from typing import Dict, List, Tuple
 
-from memorygan_tf import configs
+from memorygan_tf import configs, rundir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,14 +135,14 @@ def train_command(spec, run, seed, epochs, logdir):
 
 
 def evaluation_path(logdir, step):
-    return os.path.join(logdir, "eval", f"step_{step:08d}.json")
+    return rundir.RunDir(logdir).evaluation(step)
 
 
 def curve_evaluation_path(logdir, step):
     """A full round's second score, with the curve's sample count (`spec.num_samples`):
     FID's bias and precision/recall's k-NN radii depend on how many images are scored, so
     a learning curve takes every point at one count (see `curve_view`)."""
-    return os.path.join(logdir, "eval", "curve", f"step_{step:08d}.json")
+    return rundir.RunDir(logdir).curve_evaluation(step)
 
 
 def needs_curve_evaluation(spec, epochs):
@@ -241,13 +240,13 @@ def run_study(spec, root, classifier, tools_dir, runs=None, log=print, env=None,
             os.makedirs(os.path.dirname(out), exist_ok=True)  # tools/evaluate.py writes only into a folder
             call([sys.executable, os.path.join(tools_dir, "evaluate.py"), f"--logdir={logdir}",
                    f"--classifier={classifier}", f"--num_samples={samples}",
-                   f"--checkpoint={os.path.join(logdir, 'checkpoints', f'ckpt-{step}')}", *extra],
+                   f"--checkpoint={rundir.RunDir(logdir).checkpoint(step)}", *extra],
                   env, logdir, "evaluate.log")
     return collect(spec, root)
 
 
 def _checkpoint_at(logdir, step):
-    return os.path.exists(os.path.join(logdir, "checkpoints", f"ckpt-{step}.index"))
+    return rundir.RunDir(logdir).has_checkpoint(step)
 
 
 def _duration(seconds):
@@ -299,7 +298,7 @@ def collect(spec, root):
     for run in spec.runs:
         for seed in spec.seeds:
             logdir = run_dir(root, spec, run, seed)
-            for path in sorted(glob.glob(os.path.join(logdir, "eval", "step_*.json"))):
+            for path in rundir.RunDir(logdir).evaluation_files():
                 with open(path) as f:
                     result = with_current_names(json.load(f))
                 curve = curve_evaluation_path(logdir, result["step"])

@@ -18,9 +18,7 @@ from memorygan_tf import callbacks as callbacks_lib
 from memorygan_tf import cli
 from memorygan_tf import configs
 from memorygan_tf import data as data_lib
-from memorygan_tf import hardware
 from memorygan_tf import models
-from memorygan_tf import optimizers
 from memorygan_tf import rundir
 
 
@@ -56,12 +54,9 @@ def is_chief(strategy):
 
 # --------------------------------------------------------------------- build
 def build_model(config, strategy, total_steps):
-    """Model and both optimizers, created inside the strategy scope and fully built."""
-    with strategy.scope():
-        model = models.build(config.model, seed=config.train.seed, jit_compile=config.train.jit_compile,
-                                precision=hardware.resolve_precision(config.train.precision))
-        optimizers.compile_with_adam(model, config.optimizer, total_steps)
-    return model
+    """Model and its optimizers for training, created inside the strategy scope and fully
+    built (models.build_compiled, as every reader of a run builds it)."""
+    return models.build_compiled(config, total_steps, strategy, for_training=True)
 
 
 def make_checkpoint(model):
@@ -105,7 +100,8 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
     with strategy.scope():
         model.prepare_training(images)  # state sized by the data (MIC-GANs' mode labels)
     ckpt = make_checkpoint(model)
-    directory = rundir.checkpoint_dir(t.logdir)
+    run = rundir.RunDir(t.logdir)
+    directory = run.checkpoints
     if not chief:  # other workers write throw-away copies (collective save)
         directory = os.path.join(t.logdir, f"worker_tmp_{strategy.cluster_resolver.task_id}")
     restored = rundir.restore_newest(ckpt, directory, log, repair_state=True)
@@ -113,7 +109,7 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
         log(f"Resumed from {restored} (step {int(model.step.numpy())}).")
         set_learning_rate(model, config.optimizer)  # the rate given now, not the checkpoint's
     if chief:
-        rundir.record_changes(config, t.logdir, changes or {}, int(model.step.numpy()))
+        run.record_changes(config, changes or {}, int(model.step.numpy()))
         if restored and changes:
             log("Changed on resume: " + ", ".join(f"--{k} {a} -> {b}" for k, (a, b) in changes.items()))
     manager = tf.train.CheckpointManager(ckpt, directory, max_to_keep=t.keep_checkpoints)

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from benchmarks import numpy_memory
 from benchmarks import suite as benchmarks
-from memorygan_tf.memory import Memory
+from memorygan_tf.models.memorygan.memory import Memory
 from tests.helpers import ROOT
 
 

@@ -32,7 +32,7 @@ def fake_run(folder, checkpoint=False):
     enough for the checks that come before any model is built."""
     config = configs.make_config("fashion_mnist", model_overrides=TINY_MODEL,
                                  train_overrides=dict(batch_size=8, logdir=str(folder)))
-    rundir.write_config(config, str(folder))
+    rundir.RunDir(str(folder)).write_config(config)
     if checkpoint:
         os.makedirs(os.path.join(folder, "checkpoints"), exist_ok=True)
         open(os.path.join(folder, "checkpoints", "ckpt-2.index"), "w").close()
@@ -126,7 +126,7 @@ def test_writability_is_probed_in_the_run_directory_itself(tmp_path, monkeypatch
 
     monkeypatch.setattr(builtins, "open", refusing)
     with pytest.raises(configs.ConfigError, match=f"cannot write to {logdir}: Permission denied"):
-        rundir.check_writable(logdir)
+        rundir.RunDir(logdir).check_writable()
     assert os.path.isdir(os.path.join(logdir, "checkpoints"))  # that one took its probe
 
 
@@ -242,7 +242,7 @@ def test_evaluate_prior_temperature_of_a_dcgan_is_refused(tmp_path):
     logdir = str(tmp_path / "r")
     config = configs.make_config("fashion_mnist", model_overrides=dict(TINY_MODEL, use_memory=False),
                                  train_overrides=dict(batch_size=8, logdir=logdir))
-    rundir.write_config(config, logdir)
+    rundir.RunDir(logdir).write_config(config)
     assert_one_line_error(tool("evaluate.py", f"--logdir={logdir}", "--prior_temperature=2"),
                           "prior_temperature", "only a MemoryGAN")
 
@@ -470,7 +470,7 @@ def test_train_classifier_resume_with_other_settings_is_refused(tmp_path, flag, 
 
 @pytest.mark.messages
 def test_micgan_modes_beyond_memory_are_refused_up_front(npz, tmp_path):
-    from memorygan_tf import crp
+    from memorygan_tf.models.micgan import crp
 
     with pytest.raises(configs.ConfigError, match="--micgan_modes: 3000 modes need at least"):
         crp.check_fits(3000, available=16 * 2**30)

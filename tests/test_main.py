@@ -136,14 +136,15 @@ def test_flagfiles_parse_into_the_intended_config(name, monkeypatch):
 
 
 def test_latest_sample_is_the_highest_step(tmp_path):
-    from memorygan_tf import callbacks
+    from memorygan_tf import rundir
 
-    assert callbacks.latest_sample(str(tmp_path)) is None  # no samples/ yet
+    run = rundir.RunDir(str(tmp_path))
+    assert run.latest_sample() is None  # no samples/ yet
     for step in (2, 10, 9):
-        path = callbacks.sample_path(str(tmp_path), step)
+        path = run.sample(step)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         open(path, "wb").close()
-    assert callbacks.latest_sample(str(tmp_path)) == os.path.join(str(tmp_path), "samples", "step_00000010.png")
+    assert run.latest_sample() == os.path.join(str(tmp_path), "samples", "step_00000010.png")
 
 
 SPECS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(os.path.dirname(__file__), "..", "flags",

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from memorygan_tf import rundir
 from memorygan_tf import visualize as vis
+from memorygan_tf.models.memorygan import figures as memory_figures
 from tests.helpers import ROOT, TINY_FLAGS, assert_one_line_error, blobs, run_main
 
 
@@ -34,20 +35,20 @@ def png_shape(path):
 def test_grids_have_the_expected_sizes(trained, tmp_path):
     model, _ = rundir.load_trained_model(trained[0])
     assert vis.interpolate_z(model).shape == (8 * 28, 8 * 28, 1)
-    grid, mapped = vis.interpolate_keys(model)
+    grid, mapped = memory_figures.interpolate_keys(model)
     assert grid.shape == (224, 224, 1) and mapped.shape == (64,)
     assert set(mapped) <= set(range(model.memory.size))
-    grid, shown = vis.slots_grid(model, slots=[3, 5])
+    grid, shown = memory_figures.slots_grid(model, slots=[3, 5])
     assert grid.shape == (2 * 28, 8 * 28, 1) and shown == [3, 5]
-    slots = vis.probable_slots(model, 4)
-    prior = vis.prior_probabilities(model)
+    slots = memory_figures.probable_slots(model, 4)
+    prior = memory_figures.prior_probabilities(model)
     assert np.all(np.diff(prior[slots]) <= 0)  # most probable first
     train = blobs(30)
-    assert vis.nearest_neighbors(model, train, n=3, k=4).shape == (3 * 28, 5 * 28, 1)
+    assert memory_figures.nearest_neighbors(model, train, n=3, k=4).shape == (3 * 28, 5 * 28, 1)
     vis.save_png(vis.tile(vis.samples(model, 5), 3), str(tmp_path / "s.png"), scale=2)
     assert png_shape(str(tmp_path / "s.png")) == (2 * 28 * 2, 3 * 28 * 2, 1)
     with pytest.raises(ValueError, match="slot 999 is outside"):
-        vis.slots_grid(model, slots=[999])
+        memory_figures.slots_grid(model, slots=[999])
 
 
 def test_bilinear_corners_and_centre():

@@ -265,14 +265,15 @@ def main(argv):
         refused = cli.check_output(FLAGS.out, "out", cli.evaluation_file)
         if refused:
             return fail(refused)
-    if not os.path.exists(os.path.join(FLAGS.logdir, "config.json")):
-        return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no config.json)")
+    run = rundir.RunDir(FLAGS.logdir)
+    if not run.has_config():
+        return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no {run.CONFIG})")
     try:
-        config = configs.with_prior_temperature(rundir.load_run_config(FLAGS.logdir), FLAGS.prior_temperature)
+        config = configs.with_prior_temperature(run.load_config(), FLAGS.prior_temperature)
     except configs.ConfigError as err:
         return fail(err)
     # A changed temperature is another experiment: its scores and scalars get their own folder.
-    eval_dir = os.path.join(FLAGS.logdir, "eval")
+    eval_dir = run.evaluations
     if FLAGS.prior_temperature is not None:
         eval_dir = os.path.join(eval_dir, f"prior_temperature_{config.model.prior_temperature:g}")
     classifier_dir = FLAGS.classifier or os.path.join("classifiers", config.train.dataset)
@@ -322,7 +323,7 @@ def main(argv):
     try:
         heads, key, batch, inception_record = scoring_network(tuple(config.model.image_shape), classifier,
                                                               classifier_path)
-        model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint, config=config)
+        model, checkpoint = run.load_model(FLAGS.checkpoint, config=config)
     except (configs.ConfigError, OSError) as err:
         return fail(str(err))
     start = time.time()

@@ -62,7 +62,7 @@ def main(argv):
         if FLAGS.out:
             generation.check_output(FLAGS.out, FLAGS.overwrite)
         if FLAGS.logdir:
-            model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
+            model, checkpoint = rundir.RunDir(FLAGS.logdir).load_model(FLAGS.checkpoint)
             source = checkpoint
             generation.check_control(control, values, model.controls, model.config.model)
             if FLAGS.weights == "ema" and not model.has_ema:

@@ -16,7 +16,9 @@ Subcommands:
                (MemoryGAN: slots by the prior h v; InfoGAN: code values), noise along rows.
   codes        InfoGAN runs (Chen et al. 2016, Fig. 2): one row per value of the categorical
                code, continuous code --index from -1 to 1 along the rows.
-A thin wrapper over memorygan_tf.visualize.
+A run offers the figures its model declares (GAN.figures); another is refused in one
+line naming the model. A thin wrapper over memorygan_tf.visualize and the models'
+figures modules (models/memorygan/figures.py, models/infogan/figures.py).
 """
 
 import os
@@ -56,6 +58,8 @@ def main(argv):
     command = argv[1]
     from memorygan_tf import configs, data, rundir
     from memorygan_tf import visualize as vis
+    from memorygan_tf.models.infogan import figures as infogan_figures
+    from memorygan_tf.models.memorygan import figures as memory_figures
 
     out_dir = os.path.dirname(os.path.abspath(FLAGS.out))
     if os.path.isdir(FLAGS.out):
@@ -72,11 +76,12 @@ def main(argv):
         slots = [int(s) for s in FLAGS.slots] if FLAGS.slots else None
     except ValueError:
         return fail(f"--slots: expected integers, got {','.join(FLAGS.slots)}")
-    if not os.path.exists(os.path.join(FLAGS.logdir, "config.json")):
-        return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no config.json)")
+    run = rundir.RunDir(FLAGS.logdir)
+    if not run.has_config():
+        return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no {run.CONFIG})")
     try:
-        config = rundir.load_run_config(FLAGS.logdir)
-        model, checkpoint = rundir.load_trained_model(FLAGS.logdir, FLAGS.checkpoint)
+        config = run.load_config()
+        model, checkpoint = run.load_model(FLAGS.checkpoint, config=config)
 
         def split(name):
             path = data.resolve_data_path(config.train.dataset, FLAGS.data_path or config.train.data_path,
@@ -85,17 +90,15 @@ def main(argv):
                 return data.load_images(config.train.dataset, path, config.train.data_dir, config.train.seed)
             return data.load_labelled(config.train.dataset, path, config.train.data_dir, config.train.seed)[2]
 
-        if command not in ("samples", "interpolate", "codes", "clusters") and getattr(model, "memory", None) is None:
-            raise ValueError(f"{command} needs a MemoryGAN run with a memory (this run's model is "
-                             f"{type(model).__name__})")
-        if command == "codes" and "code" not in model.controls:
-            raise ValueError(f"codes needs an InfoGAN run (this run's model is {type(model).__name__})")
+        if command not in model.figures:
+            raise ValueError(f"{command} is not a figure of a {type(model).__name__} run; it offers "
+                             f"{', '.join(model.figures)}")
         if command == "interpolate":
             parts = [vis.interpolate_z(model, FLAGS.seed, slots[0] if slots else None)]
             if getattr(model, "conditional", False):
-                parts.append(vis.interpolate_keys(model, FLAGS.seed, slots)[0])
+                parts.append(memory_figures.interpolate_keys(model, FLAGS.seed, slots)[0])
             if FLAGS.logdir2:
-                other, _ = rundir.load_trained_model(FLAGS.logdir2)
+                other, _ = rundir.RunDir(FLAGS.logdir2).load_model()
                 parts.append(vis.interpolate_z(other, FLAGS.seed))
             gap = np.ones((parts[0].shape[0], 8, parts[0].shape[2]), np.float32)
             vis.save_png(np.concatenate(sum([[p, gap] for p in parts], [])[:-1], axis=1), FLAGS.out, FLAGS.scale)
@@ -104,9 +107,9 @@ def main(argv):
             vis.save_png(grid, FLAGS.out, FLAGS.scale)
             print(f"rows: clusters {', '.join(map(str, shown))}")
         elif command == "codes":
-            vis.save_png(vis.codes_grid(model, FLAGS.index, seed=FLAGS.seed), FLAGS.out, FLAGS.scale)
+            vis.save_png(infogan_figures.codes_grid(model, FLAGS.index, seed=FLAGS.seed), FLAGS.out, FLAGS.scale)
         elif command == "slots":
-            grid, shown = vis.slots_grid(model, slots, seed=FLAGS.seed)
+            grid, shown = memory_figures.slots_grid(model, slots, seed=FLAGS.seed)
             vis.save_png(grid, FLAGS.out, FLAGS.scale)
             print(f"rows: slots {', '.join(map(str, shown))}")
         elif command == "samples":
@@ -117,32 +120,32 @@ def main(argv):
                 vis.save_png(vis.tile(images, int(np.ceil(np.sqrt(len(images))))), FLAGS.out, FLAGS.scale)
         elif command == "neighbors":
             train = split("train")[: FLAGS.subset]
-            vis.save_png(vis.nearest_neighbors(model, train, seed=FLAGS.seed), FLAGS.out, FLAGS.scale)
+            vis.save_png(memory_figures.nearest_neighbors(model, train, seed=FLAGS.seed), FLAGS.out, FLAGS.scale)
         elif command == "posterior":
             test = split("test")
             if not 0 <= FLAGS.index < len(test):
                 return fail(f"--index: {FLAGS.index} is outside the {len(test)} test images")
-            fig, shown, probs = vis.posterior_figure(model, test[FLAGS.index], seed=FLAGS.seed)
+            fig, shown, probs = memory_figures.posterior_figure(model, test[FLAGS.index], seed=FLAGS.seed)
             fig.savefig(FLAGS.out, dpi=100)
             print("top slots: " + ", ".join(f"{s} ({p:.3f})" for s, p in zip(shown, probs)))
         elif command == "prior":
-            fig, holding = vis.prior_figure(model)
+            fig, holding = memory_figures.prior_figure(model)
             fig.savefig(FLAGS.out, dpi=100)
             print(f"{holding} slots hold 90 % of the prior")
         elif command == "likelihood":
             test = split("test")[: FLAGS.subset]
-            found = sorted(rundir.checkpoint_files(rundir.checkpoint_dir(FLAGS.logdir)))
+            found = sorted(run.checkpoint_files())
             steps, values = [], []
             for step, prefix in found:
                 try:
-                    loaded, _ = rundir.load_trained_model(FLAGS.logdir, prefix)
+                    loaded, _ = run.load_model(prefix, config=config)
                 except configs.ConfigError as err:
                     print(f"skipped {prefix}: {err}")
                     continue
                 steps.append(step)
-                values.append(vis.mean_log_likelihood(loaded, test))
+                values.append(memory_figures.mean_log_likelihood(loaded, test))
                 print(f"step {step}: mean log p(x) {values[-1]:.4f}")
-            vis.likelihood_figure(steps, values).savefig(FLAGS.out, dpi=100)
+            memory_figures.likelihood_figure(steps, values).savefig(FLAGS.out, dpi=100)
     except (ValueError, configs.ConfigError, data.DataError, OSError) as err:
         return fail(str(err).splitlines()[0])
     print(f"Wrote {FLAGS.out} ({command}, {checkpoint})")

@@ -16,6 +16,7 @@ tuner) uses a model only through the members of :class:`GAN` below, and nothing 
 * :meth:`diagnostics` (scalars at log steps), :meth:`epoch_summaries` (histograms and
   images at epoch ends), :meth:`evaluation_report` (model-specific scores of the test set);
 * :meth:`add_serving_endpoints` (its SavedModel signatures);
+* ``figures`` (the subcommands of tools/visualize.py it offers);
 * ``clusters``, :meth:`assign` (images -> cluster id, weight of each cluster),
   :meth:`cluster_weights` and ``cluster_control`` (the control that generates from a
   cluster), for the GANs that cluster data (InfoGAN's categorical code, MemoryGAN's slots).
@@ -263,6 +264,12 @@ class GAN(keras.Model):
         """Adds the model's signatures to a keras.export.ExportArchive (export.py); every
         model has serve(z) and sample(z, seed), plus one per control (README)."""
         raise NotImplementedError
+
+    @property
+    def figures(self):
+        """The tools/visualize.py subcommands this model offers: every GAN's samples and z
+        interpolation, clusters where it clusters, and a subclass adds its own."""
+        return ("samples", "interpolate") + (("clusters",) if self.clusters else ())
 
     def cluster_weights(self):
         """The weight of every cluster [K] (its prior share). Only where ``clusters``."""

@@ -1,7 +1,7 @@
 """An independent, loop-based NumPy reference of the memory (paper Sec. 3.1).
 
 Written from the paper and REFERENCE.md with per-sample Python loops and dicts,
-sharing no code with memorygan_tf.memory, so the vectorised TensorFlow version
+sharing no code with memorygan_tf.models.memorygan.memory, so the vectorised TensorFlow version
 (sorting, segment sums, scatter-adds) is checked against plain arithmetic.
 """
 

@@ -1,4 +1,4 @@
-"""The truncated CRP Gibbs sampler of MIC-GANs (memorygan_tf.crp) against hand-computed
+"""The truncated CRP Gibbs sampler of MIC-GANs (memorygan_tf.models.micgan.crp) against hand-computed
 cases, scipy, and a synthetic mixture it must recover."""
 
 import math
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from memorygan_tf import crp, evaluation
+from memorygan_tf import evaluation
+from memorygan_tf.models.micgan import crp
 
 
 def test_log_likelihoods_match_scipy_and_mark_pruned_modes():

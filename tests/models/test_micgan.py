@@ -1,6 +1,6 @@
-"""MIC-GANs (models/micgan.py): the ACRP schedule, the state a CRP round leaves, the
+"""MIC-GANs (models/micgan/): the ACRP schedule, the state a CRP round leaves, the
 conditional discriminator, exact resume, two replicas = one device. The Gibbs sweep
-itself is tested in test_crp.py; the harness's promises in test_models.py."""
+itself is tested in tests/models/test_crp.py; the harness's promises in test_models.py."""
 
 import keras
 import numpy as np
@@ -238,14 +238,14 @@ def compare_micgan_mirrored_with_one_device(steps=3):
 
 @pytest.mark.slow  # a fresh process (see test_models' InfoGAN case); ~25 s on 2 cores
 def test_micgan_two_replicas_match_one_device():
-    assert_passes_in_float64_process("tests.test_micgan", "compare_micgan_mirrored_with_one_device")
+    assert_passes_in_float64_process("tests.models.test_micgan", "compare_micgan_mirrored_with_one_device")
 
 
 def test_broadcast_from_first_hands_replica_zeros_values_to_every_replica():
     """Each replica computes its own values (here: different on purpose, as two workers
     on different CPUs could); every replica ends with replica 0's, dtype kept. In a fresh
     process: a second MirroredStrategy in one process reuses collective instance keys."""
-    assert_passes_in_float64_process("tests.test_micgan", "check_broadcast_from_first")
+    assert_passes_in_float64_process("tests.models.test_micgan", "check_broadcast_from_first")
 
 
 def check_broadcast_from_first():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from memorygan_tf.memory import Memory, initial_values
-from tests.reference_memory import NumpyMemory
+from memorygan_tf.models.memorygan.memory import Memory, initial_values
+from tests.models.reference_memory import NumpyMemory
 
 N, M, K = 48, 6, 5
 

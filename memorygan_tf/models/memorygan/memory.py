@@ -22,7 +22,7 @@ write step is *one* deterministic function of the whole batch:
 
 Because a write is split into a per-sample :meth:`plan_update` and a batch-wide
 :meth:`apply_update`, a distributed trainer can plan on each replica, all-gather
-the (small) plans and apply the same update everywhere; see ``model.py``.
+the (small) plans and apply the same update everywhere; see ``gan.py`` (MemoryGAN.write_memory).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ class Memory(keras.layers.Layer):
 
         def add(name, shape, initializer):
             # aggregation "none": every replica applies the same deterministic
-            # update to its own copy (see model.py), so no cross-replica reduction.
+            # update to its own copy (see gan.py), so no cross-replica reduction.
             return self.add_weight(
                 name=name,
                 shape=shape,

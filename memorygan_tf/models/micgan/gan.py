@@ -45,8 +45,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from memorygan_tf import crp, data, evaluation, networks, serving
+from memorygan_tf import data, evaluation, networks, serving
 from memorygan_tf.models import base
+from memorygan_tf.models.micgan import crp
 
 ENCODER_BATCH = 64  # global batch of the mode encoder's steps (the authors' batch)
 EMBED_BATCH = 1000  # images embedded per call when the training set is embedded

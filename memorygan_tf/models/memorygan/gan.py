@@ -14,7 +14,7 @@ deterministic update to its own copy, so all copies stay identical and equal to 
 one-device run.
 
 "- MCGN" (use_mcgn=False) feeds the generator z only and drops the mutual-information
-term (there is no K_i to be informative about). "- Memory" is the DCGAN (models/dcgan.py).
+term (there is no K_i to be informative about). "- Memory" is the DCGAN (models/dcgan/).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from memorygan_tf import evaluation, losses, serving, visualize
-from memorygan_tf import memory as memory_lib
+from memorygan_tf import evaluation, losses, serving
 from memorygan_tf.models import base
+from memorygan_tf.models.memorygan import figures, report
+from memorygan_tf.models.memorygan import memory as memory_lib
 
 
 def _all_gather(ctx, plan, after=()):
@@ -198,24 +199,30 @@ class MemoryGAN(base.GAN):
         return after
 
     # ------------------------------------------------------ the harness
+    @property
+    def figures(self):
+        """Also the figures of the memory (figures.py); slots needs the MCGN."""
+        own = ("posterior", "prior", "likelihood", "neighbors") + (("slots",) if self.conditional else ())
+        return super().figures + own
+
     def diagnostics(self):
         return self.memory.statistics()
 
     def epoch_summaries(self, step):
         tf.summary.histogram("memory/histogram", self.memory.histogram, step=step)
         tf.summary.histogram("memory/ages", self.memory.ages, step=step)
-        health = evaluation.memory_health(self.memory.keys.numpy(), self.memory.values.numpy(),
+        health = report.memory_health(self.memory.keys.numpy(), self.memory.values.numpy(),
                                           self.memory.histogram.numpy(), self.memory.prior_temperature)
         for name, value in dataclasses.asdict(health).items():
             tf.summary.scalar(f"memory/{name}", value, step=step)
         if self.conditional:  # what the most probable slots generate
-            grid, _ = visualize.slots_grid(self)
+            grid, _ = figures.slots_grid(self)
             tf.summary.image("slots", grid[np.newaxis], step=step)
 
     def evaluation_report(self, x_test, y_test):
-        report = evaluation.memory_report(self, x_test)
-        report.update(evaluation.clustering_report(self, x_test, y_test))
-        return report
+        out = report.memory_report(self, x_test)
+        out.update(evaluation.clustering_report(self, x_test, y_test))
+        return out
 
     def cluster_scores(self, images):
         """The unnormalised log posterior of every slot (Eq. 1): an image's cluster is its
@@ -224,7 +231,7 @@ class MemoryGAN(base.GAN):
 
     def cluster_weights(self):
         """The MCGN prior's mass (h v)^(1/T) of every slot (Sec. 3.2; T = prior_temperature)."""
-        return evaluation.prior_mass(self.memory.histogram.numpy(), self.memory.values.numpy(),
+        return report.prior_mass(self.memory.histogram.numpy(), self.memory.values.numpy(),
                                      self.memory.prior_temperature)
 
     def add_serving_endpoints(self, archive, z_spec):

@@ -90,6 +90,11 @@ class InfoGAN(dcgan.DCGAN):
         return losses.info_loss(onehot, logits, continuous, mean, self.config.info_continuous_weight)
 
     # ------------------------------------------------------ the harness
+    @property
+    def figures(self):
+        """Also what the codes control (figures.codes_grid)."""
+        return super().figures + ("codes",)
+
     def evaluation_report(self, x_test, y_test):
         return evaluation.clustering_report(self, x_test, y_test)
 
