@@ -86,7 +86,7 @@ def train_step_overhead(dataset, batch=64, repeats=10, jit_compile=False):
 
 def model_steps(dataset="fashion_mnist", batch=64, repeats=10):
     """Median step ms of every registered model (its defaults: the data set's preset and
-    configs.MODEL_PRESETS), interleaved in one process, with each one's ratio to the
+    its declaration's preset), interleaved in one process, with each one's ratio to the
     DCGAN's. MIC-GANs' step is timed without its CRP rounds (their cost, once per
     `micgan_round_steps`, is printed in its training log), in its initialisation stage
     (`micgan`) and after its first round (`micgan_conditional`: the R1 penalty's input

@@ -191,6 +191,29 @@ def progress(total, label, every=0.1, stream=None):
     return update
 
 
+def define_option_flag(section, name, default=None, help_text=None):
+    """Defines the absl flag of config field `section.name` from its declaration (its flag
+    name, type, choices and help; `default` and `help_text` as the caller's command takes
+    them): main defines every config field so, a tool the fields it shares with main."""
+    from absl import flags
+
+    from memorygan_tf import configs
+
+    _, _, flag, kind, field = next(entry for entry in configs.flag_fields() if entry[:2] == (section, name))
+    help_text = help_text or field.metadata["help"]
+    choices = field.metadata["choices"]
+    if kind is bool:
+        flags.DEFINE_boolean(flag, default, help_text)
+    elif choices is not None and kind is str:
+        flags.DEFINE_enum(flag, default, list(choices), help_text)
+    elif kind is int:
+        flags.DEFINE_integer(flag, default, help_text)
+    elif kind is float:
+        flags.DEFINE_float(flag, default, help_text)
+    else:
+        flags.DEFINE_string(flag, default, help_text)
+
+
 def run_directory_of(path):
     """The run directory (a folder holding config.json, as memorygan_tf.main writes) that
     `path` lies in, or None."""

@@ -7,28 +7,27 @@ Configuration flows one way: command-line flags -> :func:`make_config` -> a froz
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
+import os
 import typing
 from typing import Optional, Tuple
 
+from memorygan_tf.options import FIXED, FREE, Choice, ConfigError, ModelDeclaration, Range, option  # noqa: F401
+
 # Allowed values, declared once: the flags, `validate` and the modules that implement
-# them (memory, networks, losses, trainer) all read these.
+# them (networks, losses, trainer) all read these; a model's own are in its options.py.
 LOSSES = ("jsd", "alternative", "reverse_kl", "none")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
-UPDATE_RULES = ("em", "release", "kaiser")
-BATCH_WRITES = ("sum", "last")
-WRITES_PER_STEP = (1, 3)
 ARCHITECTURES = {(28, 28): "dcgan28", (40, 40): "dcgan40", (32, 32): "resnet32", (64, 64): "resnet64"}
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
 Z_DISTRIBUTIONS = ("uniform", "normal")
 LR_DECAYS = ("none", "linear")
-MODELS = ("memorygan", "dcgan", "infogan", "micgan")  # memorygan_tf.models.REGISTRY builds them
-
-# What a field may do when a run is resumed with a different value (main.py, README):
-FIXED = "fixed"  # defines the model, the memory or their semantics: refused unless overridden
-FREE = "free"  # applied and recorded (epochs, logging, learning rate, ...)
-
+# The registered GANs, --model name -> ModelDeclaration (register_model; memorygan_tf.models
+# names the built-in ones); MODELS is their names, in registration order.
+DECLARATIONS = {}
+MODELS = ()
 
 MIN_EVAL_SAMPLES = 10  # the Inception Score's 10 splits need one image each
 PAPER_EVAL_SAMPLES = 64000  # generated images per evaluation in the paper's Table 2
@@ -37,104 +36,35 @@ MNIST_EPOCH_STEPS = 60000 // 64  # 937: an epoch of Fashion-MNIST or MNIST at ba
 MAX_SEED = 2**31  # numpy, Keras and TensorFlow all take seeds below this
 
 
-class ConfigError(ValueError):
-    """A user-facing configuration mistake; `flag` names the offending flag."""
-
-    def __init__(self, flag, message):
-        super().__init__(f"--{flag}: {message}")
-        self.flag = flag
-
-
-@dataclasses.dataclass(frozen=True)
-class Range:
-    """Search space of a numeric field for tools/tune.py: [low, high], log-uniform if `log`."""
-
-    low: float
-    high: float
-    log: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Choice:
-    """Search space of a field for tools/tune.py: one of `values`."""
-
-    values: tuple
-
-
-def option(default, help, choices=None, flag=None, resume=FIXED, search=None, model=None):  # noqa: A002
-    """A config field that is also a command-line flag.
-
-    `help` is the flag's help, `choices` its allowed values (enum flags), `flag` the
-    flag's name when it differs from the field's, `resume` FIXED or FREE, `search` its
-    hyper-parameter search space (Range or Choice; tools/tune.py searches every field
-    that has one and belongs to the tuned model), `model` the one --model the option
-    belongs to (None: every GAN). A field declared with plain `dataclasses.field` / a
-    default is not a flag.
-    """
-    return dataclasses.field(default=default, metadata=dict(help=help, choices=choices, flag=flag,
-                                                            resume=resume, search=search, model=model))
-
-
-def _memory(default, help, choices=None, **kwargs):  # noqa: A002
-    """An option of MemoryGAN's memory (--model=memorygan only)."""
-    return option(default, help, choices, model="memorygan", **kwargs)
-
-
-def _infogan(default, help, choices=None, **kwargs):  # noqa: A002
-    """An option of InfoGAN's codes (--model=infogan only)."""
-    return option(default, help, choices, model="infogan", **kwargs)
-
-
-def _micgan(default, help, choices=None, **kwargs):  # noqa: A002
-    """An option of MIC-GANs' modes and Adversarial CRP (--model=micgan only)."""
-    return option(default, help, choices, model="micgan", **kwargs)
-
-
 def belongs_to(field, model_name):
     """Whether a config field applies to `model_name` (generic fields apply to every GAN)."""
     return field.metadata.get("model") in (None, model_name)
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Everything that defines the networks, the memory and the losses."""
+def _shape(default):
+    """A field that is no flag but sets the shape of checkpointed variables."""
+    return dataclasses.field(default=default, metadata=dict(shape=True))
 
-    image_shape: Tuple[int, int, int] = (28, 28, 1)  # from the data set (or the custom data)
-    model: str = option("memorygan", "GAN trained by the harness: memorygan (Kim et al. 2018), dcgan "
-                        "(the plain GAN with the same networks: Table 2's '- Memory'), infogan (Chen et al. 2016), "
-                        "micgan (MIC-GANs, Yin et al. 2021).",
-                        MODELS)
+
+@dataclasses.dataclass(frozen=True)
+class GenericModelConfig:
+    """The model options every GAN has; ModelConfig adds every registered model's own."""
+
+    image_shape: Tuple[int, int, int] = _shape((28, 28, 1))  # from the data set (or the custom data)
+    model: str = option("memorygan", "GAN trained by the harness.", shape=True)  # choices: the registered GANs
     output_activation: str = option("sigmoid", "Generator output / pixel range (sigmoid [0, 1], tanh [-1, 1]).",
-                                    OUTPUT_ACTIVATIONS)
-    architecture: str = option("auto", "Networks (auto: by image size).", ("auto",) + tuple(ARCHITECTURES.values()))
+                                    OUTPUT_ACTIVATIONS, shape=True)
+    architecture: str = option("auto", "Networks (auto: by image size).", ("auto",) + tuple(ARCHITECTURES.values()),
+                               shape=True)
     z_dim: int = option(2, "Noise dimension (default: the preset's; 2 for MemoryGAN, whose generator also reads a "
-                        "256-d key; 32 for the generators that read z only, as the paper's DCGAN: Z_ONLY_Z_DIM).")
-    key_dim: int = _memory(256, "Memory key / query dimension M.", search=Choice((64, 128, 256)))
-    memory_size: int = _memory(4096, "Memory slots N.", search=Choice((1024, 2048, 4096, 8192)))
-    choose_k: int = _memory(128, "Top-k slots k.", search=Choice((32, 64, 128, 256)))
-    alpha: float = _memory(0.5, "Histogram decay of the EM update.", search=Range(0.1, 1.0))
-    beta: float = _memory(1e-8, "Prior smoothing constant.")
-    prior_temperature: float = _memory(1.0, "Temperature T of the MCGN's slot draw, p(c) ~ (h_c v_c)^(1/T): 1 is "
-                                       "the paper's prior, T > 1 flattens it (not in the paper).",
-                                       search=Range(1.0, 4.0))
-    kappa: float = _memory(1.0, "vMF concentration.", search=Range(1.0, 100.0, log=True))
-    eps: float = _memory(1e-3, "Clip of the discriminator output.")
-    update_rule: str = _memory("em", "Memory write rule (kaiser = '- EM').", UPDATE_RULES)
-    em_iterations: int = _memory(1, "EM iterations T per write.")
-    correct_in_top: int = _memory(1, "Reset unless one of the top-n slots has the right label.")
-    fill_empty: bool = _memory(True, "Reset-write into empty slots first (False: as the release).")
-    batch_write: str = _memory("sum", "How a batch's writes to one slot combine: sum (EM statistics "
-                              "summed) or last (the release's scatter).", BATCH_WRITES)
-    writes_per_step: int = _memory(1, "Memory writes per iteration: 1 (Algorithm 1) or 3 (the release).",
-                                  WRITES_PER_STEP)
-    f_dim: int = option(64, "Base number of conv filters.")
-    fc_dim: int = option(1024, "Width of the generator's first dense layer (28x28 nets).")
-    use_memory: bool = _memory(True, "False: the '- Memory' plain DCGAN ablation.")
-    use_mcgn: bool = _memory(True, "False: the '- MCGN' ablation (generator reads z only).")
+                        "256-d key; 32 for the generators that read z only, as the paper's DCGAN: Z_ONLY_Z_DIM).",
+                        shape=True)
+    key_dim: int = option(256, "Dimension of the encoder's output: MemoryGAN's memory key / query dimension M, "
+                          "the feature size of every other GAN's head.", search=Choice((64, 128, 256)), shape=True)
+    f_dim: int = option(64, "Base number of conv filters.", shape=True)
+    fc_dim: int = option(1024, "Width of the generator's first dense layer (28x28 nets).", shape=True)
     loss: str = option("jsd", "Generator's GAN loss (none: only --feature_matching).", LOSSES,
                        search=Choice(("jsd", "alternative")))
-    mi_lambda: float = _memory(1e-2, "Weight lambda of the mutual-information term.",
-                              search=Range(1e-4, 1e-1, log=True))
     z_distribution: str = option("uniform", "Noise prior (uniform U(-1, 1) as the release, or normal).",
                                  Z_DISTRIBUTIONS)
     sync_batch_norm: bool = option(True, "Batch-norm statistics over the global batch under a strategy.")
@@ -147,46 +77,66 @@ class ModelConfig:
                                     "of mean encoder features of real and generated batches (Salimans et "
                                     "al. 2016); with --loss=none it is the whole loss.",
                                     search=Choice((False, True)))
+    # options that add variables (layers, power-iteration vectors, parameter averages): shape
     minibatch_discrimination: bool = option(False, "Minibatch-discrimination layer at the end of the "
                                             "encoder, before the query / logit head (Salimans et al. 2016).",
-                                            search=Choice((False, True)))
+                                            search=Choice((False, True)), shape=True)
     historical_averaging: float = option(0.0, "Weight of the penalty on the squared distance of the "
                                          "parameters to their running average (Salimans et al. 2016); 0: off.",
-                                         search=Choice((0.0, 1e-4, 1e-3)))
+                                         search=Choice((0.0, 1e-4, 1e-3)), shape=True)
     self_modulation: bool = option(False, "Generator batch norms take scale and shift from an MLP of the "
-                                   "generator input [z, K_i] (Chen et al. 2019).", search=Choice((False, True)))
-    # InfoGAN's codes (--model=infogan; memorygan_tf/models/infogan/).
-    info_categories: int = _infogan(10, "InfoGAN: values of the categorical code.")
-    info_continuous: int = _infogan(2, "InfoGAN: continuous codes, U(-1, 1).")
-    info_lambda: float = _infogan(1.0, "InfoGAN: weight lambda of the information term in both losses.",
-                                search=Range(0.1, 2.0, log=True))
-    info_continuous_weight: float = _infogan(0.1, "InfoGAN: weight of the continuous codes' Gaussian term "
-                                           "within the information term (the paper weights them below 1).")
-    # MIC-GANs' modes and Adversarial CRP (--model=micgan; memorygan_tf/models/micgan/).
-    micgan_modes: int = _micgan(20, "MIC-GANs: truncation K, the most modes the CRP may use (the paper's "
-                                "tables: 20).")
-    micgan_init_steps: int = _micgan(937, "MIC-GANs: steps of the initialisation stage (modes drawn "
-                                     "uniformly, unconditional D) before the first CRP round.")
-    micgan_round_steps: int = _micgan(469, "MIC-GANs: GAN steps between two CRP rounds (the authors: 600k "
-                                      "images, 9,375 steps).")
-    micgan_encoder_steps: int = _micgan(250, "MIC-GANs: steps (batch --batch_size) that train the mode "
-                                        "encoder on generated images before each CRP round (the authors: 1,000).")
-    micgan_gibbs_rounds: int = _micgan(3, "MIC-GANs: refits of the Gaussian mixture per CRP round.")
-    micgan_gibbs_sweeps: int = _micgan(3, "MIC-GANs: Gibbs sweeps over the labels per refit.")
-    micgan_concentration: float = _micgan(0.0, "MIC-GANs: CRP concentration alpha of Eq. 10 (an item may "
-                                          "open an empty mode); 0: the authors' rule, existing modes only.")
-    micgan_r1: float = _micgan(10.0, "MIC-GANs: weight gamma of the R1 penalty gamma E||grad_x logit(x)||^2 on "
-                               "real images from the first CRP round on (the authors' 10; without it the "
-                               "generator collapsed to black images in the conditional stage: README); 0: off.")
-    micgan_r1_init: bool = _micgan(False, "MIC-GANs: apply the R1 penalty in the initialisation stage too (the "
-                                   "authors do; with gamma 10 it held the discriminator at chance there, here).")
+                                   "generator input [z, K_i] (Chen et al. 2019).", search=Choice((False, True)),
+                                   shape=True)
     g_ema_decay: float = option(0.999, "Decay of the exponential moving average of the generator's weights "
                                 "(Yazici et al. 2019), kept beside the trained ones: evaluation scores both, the "
                                 "export serves the average; the decay ramps up as min(d, (1 + t) / (10 + t)) "
                                 "over the first steps. 0: off.")
     spectral_norm: bool = option(False, "Spectral normalisation of the encoder's conv and dense kernels "
                                  "(Miyato et al. 2018; keras.layers.SpectralNormalization).",
-                                 search=Choice((False, True)))
+                                 search=Choice((False, True)), shape=True)
+
+
+_MODEL_CONFIG_CLASSES = {}  # registered declarations -> their ModelConfig: one class per set of GANs
+
+
+def _model_config_class():
+    """The flat ModelConfig: GenericModelConfig's fields, then every registered model's own
+    options under their own names (config.json keeps one flat "model" section), each
+    marked with the model it belongs to. The same registrations give the same class (a
+    test's GAN registered and unregistered leaves the configs made before it comparable)."""
+    key = tuple((name, id(declaration)) for name, declaration in DECLARATIONS.items())
+    if key not in _MODEL_CONFIG_CLASSES:
+        _MODEL_CONFIG_CLASSES[key] = _make_model_config_class()
+    return _MODEL_CONFIG_CLASSES[key]
+
+
+def _make_model_config_class():
+    hints = typing.get_type_hints(GenericModelConfig)
+    fields, owner = [], {}
+    for f in dataclasses.fields(GenericModelConfig):
+        metadata = dict(f.metadata)
+        if f.name == "model":
+            metadata.update(choices=MODELS, help="GAN trained by the harness: " + ", ".join(
+                d.summary or d.name for d in DECLARATIONS.values()) + ".")
+        fields.append((f.name, hints[f.name], dataclasses.field(default=f.default, metadata=metadata)))
+        owner[f.name] = "every GAN"
+    for declaration in DECLARATIONS.values():
+        if declaration.options is None:
+            continue
+        hints = typing.get_type_hints(declaration.options)
+        for f in dataclasses.fields(declaration.options):
+            if f.name in owner:
+                raise ValueError(f"{declaration.name}'s option {f.name} is already declared by {owner[f.name]}")
+            owner[f.name] = declaration.name
+            metadata = dict(f.metadata, model=declaration.name)
+            fields.append((f.name, hints[f.name], dataclasses.field(default=f.default, metadata=metadata)))
+    return dataclasses.make_dataclass(
+        "ModelConfig", fields, frozen=True,
+        namespace=dict(__doc__="Everything that defines the networks, the model's state and the losses: "
+                       "the generic options and every registered GAN's own (flat).", __module__=__name__))
+
+
+ModelConfig = GenericModelConfig  # made by register_model below, once the built-in GANs are declared
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +157,7 @@ class TrainConfig:
     image_size: int = option(0, "Train on image_size x image_size images: each image is cut to a centred "
                              "square (--center_crop) and resized (bilinear, antialiased) as it is loaded, so a "
                              "folder may hold images of any sizes. 64 takes resnet64 (CelebA, Chairs); "
-                             "0: as stored.")
+                             "0: as stored.", shape=True)
     center_crop: int = option(0, "Side of the centred square cut from each image before --image_size resizes "
                               "it (e.g. 108 for aligned CelebA faces, DCGAN-tensorflow's recipe). 0: the "
                               "largest centred square when --image_size is set (the release's center_crop), "
@@ -243,12 +193,47 @@ class TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
-    model: ModelConfig = ModelConfig()
-    optimizer: OptimizerConfig = OptimizerConfig()
-    train: TrainConfig = TrainConfig()
+    model: ModelConfig = dataclasses.field(default_factory=lambda: ModelConfig())
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
 
 SECTIONS = {"model": ModelConfig, "optimizer": OptimizerConfig, "train": TrainConfig}
+
+# Where a model's package declares it, for MEMORYGAN_TF_MODELS: modules to import (comma-
+# separated) that register more GANs (configs.register_model), e.g. a plugin or a test's.
+PLUGINS_ENV = "MEMORYGAN_TF_MODELS"
+
+
+def register_model(declaration):
+    """Registers a GAN (a ModelDeclaration): its name becomes a --model value, its options
+    fields (and flags) of ModelConfig. Call it before configs are built or flags defined."""
+    global ModelConfig, MODELS
+    if not isinstance(declaration, ModelDeclaration):
+        raise TypeError(f"expected a ModelDeclaration, got {type(declaration).__name__}")
+    DECLARATIONS[declaration.name] = declaration
+    MODELS = tuple(DECLARATIONS)
+    try:
+        ModelConfig = SECTIONS["model"] = _model_config_class()
+    except ValueError:  # an option declared twice: the registration is undone
+        unregister_model(declaration.name)
+        raise
+    return declaration
+
+
+def unregister_model(name):
+    """Forgets a GAN registered by register_model (a test's)."""
+    global ModelConfig, MODELS
+    DECLARATIONS.pop(name, None)
+    MODELS = tuple(DECLARATIONS)
+    ModelConfig = SECTIONS["model"] = _model_config_class()
+
+
+def shape_fields():
+    """(section, field) of every field that sets the shape of a checkpointed variable: a
+    resume never changes them (rundir.resume_config), not even with --override_config."""
+    return frozenset((section, f.name) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
+                     if f.metadata.get("shape"))
 
 
 def flag_fields():
@@ -293,10 +278,6 @@ PRESETS = {
 }
 DATASETS = tuple(PRESETS) + ("custom",)
 
-# What a model changes of the data set's preset (flags still override it): InfoGAN's
-# noise is the paper's 62 dimensions (MNIST), not the 2 that MemoryGAN adds to a key;
-# MIC-GANs' is the authors' 256 Gaussian dimensions.
-MODEL_PRESETS = {"infogan": dict(z_dim=62), "micgan": dict(z_dim=256, z_distribution="normal")}
 
 # The noise of the generators that read z alone (--model=dcgan, and MemoryGAN's "- Memory"
 # and "- MCGN" ablations, which the paper calls equivalent to the DCGAN): the paper's
@@ -323,7 +304,10 @@ def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_o
         return out
 
     chosen = (model_overrides or {}).get("model") or preset["model"].get("model", "memorygan")
-    fields = merge(merge(preset["model"], MODEL_PRESETS.get(chosen)), model_overrides)
+    if chosen not in DECLARATIONS:
+        raise ConfigError("model", f"must be one of {', '.join(MODELS)}, got {chosen!r}")
+    # what the model changes of the data set's preset (its declaration's preset)
+    fields = merge(merge(preset["model"], DECLARATIONS[chosen].preset), model_overrides)
     if reads_z_only(ModelConfig(**fields)) and (model_overrides or {}).get("z_dim") is None:
         fields["z_dim"] = Z_ONLY_Z_DIM.get(dataset, DEFAULT_Z_ONLY_Z_DIM)
     side = (train_overrides or {}).get("image_size") or (train_overrides or {}).get("center_crop")
@@ -338,38 +322,15 @@ def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_o
 
 
 def reads_z_only(model_config):
-    """Whether the configured generator reads noise alone: the DCGAN, and MemoryGAN's "- Memory"
-    and "- MCGN" ablations (their default noise is Z_ONLY_Z_DIM's, the paper's DCGAN's)."""
-    return model_config.model == "dcgan" or (
-        model_config.model == "memorygan" and not (model_config.use_memory and model_config.use_mcgn))
+    """Whether the configured generator reads noise alone (its declaration says): the DCGAN,
+    and MemoryGAN's "- Memory" and "- MCGN" ablations (their default noise is Z_ONLY_Z_DIM's,
+    the paper's DCGAN's)."""
+    return bool(DECLARATIONS[model_config.model].reads_z_only(model_config))
 
 
 def uses_memory(model_config):
     """Whether the configured model holds MemoryGAN's memory."""
     return model_config.model == "memorygan" and model_config.use_memory
-
-
-def _validate_memory(m, t):
-    """The memory's own rules (MemoryGAN only)."""
-    if m.choose_k > m.memory_size:
-        raise ConfigError("choose_k", f"choose_k ({m.choose_k}) must not exceed memory_size ({m.memory_size})")
-    if not 1 <= m.correct_in_top <= m.choose_k:
-        raise ConfigError("correct_in_top", "must lie in [1, choose_k]")
-    if m.memory_size < 2 * t.batch_size:
-        raise ConfigError(
-            "memory_size",
-            f"must be at least twice the global batch ({2 * t.batch_size}) so every reset gets its own slot",
-        )
-    if m.kappa <= 0:
-        raise ConfigError("kappa", f"the vMF concentration must be positive, got {m.kappa}")
-    if m.beta < 0:
-        raise ConfigError("beta", f"the prior smoothing must be >= 0, got {m.beta}")
-    if not 0.0 < m.alpha <= 1.0:
-        raise ConfigError("alpha", "must lie in (0, 1]")
-    if not 0 < m.prior_temperature < float("inf"):
-        raise ConfigError("prior_temperature", f"must be positive and finite, got {m.prior_temperature}")
-    if not 0.0 <= m.eps < 0.5:
-        raise ConfigError("eps", "must lie in [0, 0.5)")
 
 
 def with_prior_temperature(config, prior_temperature):
@@ -393,8 +354,7 @@ def validate(config, num_replicas=1):
     """Checks values that would otherwise fail deep inside TensorFlow."""
     m, o, t = config.model, config.optimizer, config.train
     positive = dict(
-        z_dim=m.z_dim, key_dim=m.key_dim, memory_size=m.memory_size, choose_k=m.choose_k,
-        f_dim=m.f_dim, fc_dim=m.fc_dim, em_iterations=m.em_iterations, d_steps=m.d_steps, batch_size=t.batch_size,
+        z_dim=m.z_dim, key_dim=m.key_dim, f_dim=m.f_dim, fc_dim=m.fc_dim, d_steps=m.d_steps, batch_size=t.batch_size,
         epochs=t.epochs, learning_rate=o.learning_rate, keep_checkpoints=t.keep_checkpoints,
         log_every_steps=t.log_every_steps, num_sample_images=t.num_sample_images,
     )
@@ -407,8 +367,8 @@ def validate(config, num_replicas=1):
         raise ConfigError("steps_per_epoch", f"must be positive, got {t.steps_per_epoch}")
     if t.checkpoint_every_steps < 0:
         raise ConfigError("checkpoint_every_steps", "must be >= 0")
-    if uses_memory(m):
-        _validate_memory(m, t)
+    if m.model not in DECLARATIONS:
+        raise ConfigError("model", f"must be one of {', '.join(MODELS)}, got {m.model!r}")
     for section, name, flag, _, field in flag_fields():
         choices = field.metadata["choices"]
         value = getattr(getattr(config, section), name)
@@ -434,34 +394,14 @@ def validate(config, num_replicas=1):
         expected = {name: shape for shape, name in ARCHITECTURES.items()}[m.architecture]
         raise ConfigError("architecture", f"{m.architecture} takes {expected[0]}x{expected[1]} images, "
                           f"the data are {size[0]}x{size[1]}")
-    if m.mi_lambda < 0:
-        raise ConfigError("mi_lambda", "must be >= 0")
     if not 0.0 <= m.g_ema_decay < 1.0:
         raise ConfigError("g_ema_decay", f"must lie in [0, 1) (0: off), got {m.g_ema_decay}")
     if not 0.0 < m.label_smoothing <= 1.0:
         raise ConfigError("label_smoothing", f"the real target must lie in (0, 1], got {m.label_smoothing}")
     if m.historical_averaging < 0:
         raise ConfigError("historical_averaging", f"the penalty weight must be >= 0, got {m.historical_averaging}")
-    if m.model == "infogan":
-        if m.info_categories < 2:
-            raise ConfigError("info_categories", f"the categorical code needs at least 2 values, got {m.info_categories}")
-        if m.info_continuous < 0:
-            raise ConfigError("info_continuous", f"must be >= 0, got {m.info_continuous}")
-        if m.info_lambda < 0 or m.info_continuous_weight < 0:
-            raise ConfigError("info_lambda" if m.info_lambda < 0 else "info_continuous_weight", "must be >= 0")
-    if m.model == "micgan":
-        if m.micgan_modes < 2:
-            raise ConfigError("micgan_modes", f"the truncation needs at least 2 modes, got {m.micgan_modes}")
-        for name in ("micgan_init_steps", "micgan_round_steps", "micgan_encoder_steps", "micgan_gibbs_rounds",
-                     "micgan_gibbs_sweeps"):
-            if getattr(m, name) < (0 if name == "micgan_init_steps" else 1):
-                raise ConfigError(name, f"must be >= {0 if name == 'micgan_init_steps' else 1}, "
-                                  f"got {getattr(m, name)}")
-        if m.micgan_concentration < 0 or m.micgan_r1 < 0:
-            raise ConfigError("micgan_concentration" if m.micgan_concentration < 0 else "micgan_r1", "must be >= 0")
-        if m.d_steps != 1:
-            raise ConfigError("d_steps", "--model=micgan takes one D step per G step (the real batch's mode "
-                              "labels condition both)")
+    if DECLARATIONS[m.model].validate is not None:  # the model's own rules
+        DECLARATIONS[m.model].validate(config)
     if m.loss == "none" and not m.feature_matching:
         raise ConfigError("loss", "--loss=none leaves the generator without an objective; add --feature_matching")
     if not (0.0 <= o.beta_1 < 1.0 and 0.0 <= o.beta_2 < 1.0):
@@ -479,3 +419,17 @@ def validate(config, num_replicas=1):
         raise ConfigError("eval_samples", f"must be at least {MIN_EVAL_SAMPLES} (the Inception Score's splits)")
     if t.dataset == "custom" and not t.data_path:
         raise ConfigError("data_path", "--dataset=custom needs --data_path (npz, IDX file or image folder)")
+
+
+def _register_builtin_and_plugins():
+    from memorygan_tf import models  # TensorFlow-free: the names of the built-in GANs' declarations
+
+    for module in models.BUILTIN:
+        register_model(importlib.import_module(module).DECLARATION)
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        declaration = getattr(importlib.import_module(module), "DECLARATION", None)
+        if declaration is not None and declaration.name not in DECLARATIONS:
+            register_model(declaration)
+
+
+_register_builtin_and_plugins()

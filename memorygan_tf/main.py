@@ -39,17 +39,7 @@ def define_config_flags():
             preset = "the data set's preset, else " if any(
                 name in p.get(section, {}) for p in configs.PRESETS.values()) else ""
             help_text = f"{help_text} Default: {preset}{field.default}."
-        choices = field.metadata["choices"]
-        if kind is bool:
-            flags.DEFINE_boolean(flag, default, help_text)
-        elif choices is not None and kind is str:
-            flags.DEFINE_enum(flag, default, list(choices), help_text)
-        elif kind is int:
-            flags.DEFINE_integer(flag, default, help_text)
-        elif kind is float:
-            flags.DEFINE_float(flag, default, help_text)
-        else:
-            flags.DEFINE_string(flag, default, help_text)
+        cli.define_option_flag(section, name, default, help_text)
 
 
 define_config_flags()

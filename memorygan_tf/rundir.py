@@ -29,17 +29,6 @@ import time
 
 from memorygan_tf import configs
 
-# FIXED fields that set the shape of a variable in the checkpoint: never changed on resume.
-SHAPE_FIELDS = frozenset({
-    ("model", "image_shape"), ("model", "model"), ("model", "architecture"), ("model", "z_dim"),
-    ("model", "key_dim"), ("model", "memory_size"), ("model", "f_dim"), ("model", "fc_dim"),
-    ("model", "use_memory"), ("model", "use_mcgn"), ("model", "output_activation"),
-    # options that add variables (layers, power-iteration vectors, parameter averages):
-    ("model", "minibatch_discrimination"), ("model", "self_modulation"), ("model", "spectral_norm"),
-    ("model", "historical_averaging"), ("model", "info_categories"), ("model", "info_continuous"),
-    ("model", "micgan_modes"),  # MIC-GANs: the mode embeddings, the K + 1 logits, the mode encoder, the mixture
-    ("train", "image_size"),  # the size the images are resized to: the networks' input and output
-})
 CHECKPOINT_PATTERN = re.compile(r"^ckpt-(\d+)\.index$")
 
 
@@ -72,6 +61,7 @@ def resume_config(saved, requested, explicit, override=False):
     sections = {}
     changes = {}
     refused = []
+    shape = configs.shape_fields()  # declared with the options (shape=True): never changed on resume
     for section, cls in configs.SECTIONS.items():
         values = {}
         for field in dataclasses.fields(cls):
@@ -82,8 +72,8 @@ def resume_config(saved, requested, explicit, override=False):
                 values[field.name] = old if field.name != "logdir" else new
                 continue
             flag = _flag(section, field.name)
-            if _resume_kind(section, field.name) == configs.FIXED and (not override or key in SHAPE_FIELDS):
-                refused.append((flag, old, new, key in SHAPE_FIELDS))
+            if _resume_kind(section, field.name) == configs.FIXED and (not override or key in shape):
+                refused.append((flag, old, new, key in shape))
                 values[field.name] = old
                 continue
             values[field.name] = new

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from memorygan_tf import configs, models, networks
-from memorygan_tf.models.memorygan import MemoryGAN
+from memorygan_tf.models import MemoryGAN
 from tests.helpers import blobs, tiny_config
 
 
@@ -138,8 +138,8 @@ def test_d_loss_matches_eq7_on_first_step():
     real = images_for(config)
     latent = model.local_latent(8, 0)
     fake = model.generator(latent, training=True)
-    log_d_real, _, _, _ = model.discriminate(real, training=True)
-    _, log_1m_fake, _, _ = model.discriminate(fake, training=True)
+    log_d_real, _, _, _ = model.judge(model.encoder(real, training=True))
+    _, log_1m_fake, _, _ = model.judge(model.encoder(fake, training=True))
     expected = float(tf.reduce_mean(-log_d_real - log_1m_fake))
     logs = model.train_step(real)
     assert float(logs["d_loss"]) == pytest.approx(expected, rel=1e-5)
@@ -168,6 +168,6 @@ def test_g_step_loss_is_the_configured_generator_loss(loss):
     model = make_model(config)
     latent = model.local_latent(8, 1)
     _, g_loss, _, _, _ = model.generator_gradients(latent, None)
-    log_d, log_1m_d, _, _ = model.discriminate(model.generator(latent, training=True), training=True)
+    log_d, log_1m_d, _, _ = model.judge(model.encoder(model.generator(latent, training=True), training=True))
     expected = {"jsd": log_1m_d, "alternative": -log_d, "reverse_kl": log_1m_d - log_d}[loss]
     assert float(g_loss) == pytest.approx(float(tf.reduce_mean(expected)), rel=1e-5)

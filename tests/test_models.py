@@ -43,11 +43,11 @@ def test_use_memory_false_builds_the_dcgan():
     assert models.model_class(tiny_config().model) is models.MemoryGAN
 
 
-def _inputs_for(spec, n, rng):
+def _inputs_for(spec, n, rng, control=0):
     if spec.name == "seed":
         return tf.constant([3, 4], tf.int64)
     if spec.dtype == tf.int32:
-        return tf.zeros([n], tf.int32)
+        return tf.fill([n], control)
     shape = [n] + list(spec.shape[1:])
     return tf.constant(rng.uniform(-1, 1, shape).astype(np.float32))
 
@@ -101,10 +101,13 @@ def test_conformance_train_resume_export_evaluate_assign(name, tmp_path):
                         "micgan": "generate_from_mode"}.get(name)
     if expected_control:
         assert expected_control in endpoints
+    # a control of a cluster that exists (MIC-GANs' CRP may prune any mode, mode 0 too)
+    exported, _ = rundir.load_trained_model(config.train.logdir)  # the newest checkpoint, as exported
+    control = int(np.argmax(exported.cluster_weights())) if exported.clusters else 0
     for endpoint in endpoints:
         function = getattr(loaded, endpoint)
         specs = function.concrete_functions[0].structured_input_signature[0]
-        result = function(*[_inputs_for(s, 5, rng) for s in specs])
+        result = function(*[_inputs_for(s, 5, rng, control) for s in specs])
         images_out = result["images"].numpy()
         assert images_out.shape == (5, 28, 28, 1), endpoint
         assert 0.0 <= images_out.min() and images_out.max() <= 1.0

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from memorygan_tf import configs, rundir, trainer
-from memorygan_tf.models.memorygan import MemoryGAN
+from memorygan_tf.models import MemoryGAN
 from tests.helpers import ROOT, TINY_FLAGS, TINY_MODEL, blobs
 
 

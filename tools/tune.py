@@ -4,9 +4,9 @@
         --search=kappa,mi_lambda,learning_rate,loss --out_flagfile=flags/tuned.flags
     python -m memorygan_tf.main --flagfile=flags/tuned.flags --logdir=runs/tuned
 
-Searches every config field declared with a search space (memorygan_tf/configs.py:
-kappa, alpha, choose_k, memory_size, key_dim, mi_lambda, learning_rate, loss and the
-training options), or the flags named by --search. Rerun the same command to continue
+Searches every config field declared with a search space (memorygan_tf/configs.py and
+the --model's own options.py: for MemoryGAN kappa, alpha, choose_k, memory_size, key_dim,
+mi_lambda, learning_rate, loss and the training options), or the flags named by --search. Rerun the same command to continue
 an interrupted search: keras-tuner's state and every trial's run directory (with its
 checkpoints) live under --directory. Without --classifier the evaluation classifier is
 trained once into DIRECTORY/classifier. --quick makes tiny trials (for tests).
@@ -21,15 +21,16 @@ from absl import flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from memorygan_tf import configs  # noqa: E402 - after the path; imports no TensorFlow
+from memorygan_tf import cli, configs  # noqa: E402 - after the path; imports no TensorFlow
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("dataset", "fashion_mnist", "fashion_mnist | mnist | affine_mnist (labelled test split needed).")
-flags.DEFINE_string("data_path", None, "Local .npz / IDX data (default: <dataset>.npz on the search path, else TFDS).")
-flags.DEFINE_string("data_dir", None, "TensorFlow Datasets data_dir.")
+cli.define_option_flag("train", "data_path")  # main's flags, from their declarations
+cli.define_option_flag("train", "data_dir")
 flags.DEFINE_string("directory", None, "Tuner state, trial runs and the classifier go here.")
 flags.DEFINE_string("project", "memorygan", "keras-tuner project name inside --directory.")
-flags.DEFINE_enum("model", "memorygan", list(configs.MODELS), "The GAN whose options are searched and trained.")
+cli.define_option_flag("model", "model", "memorygan", "The GAN whose options are searched and trained: "
+                       + ", ".join(configs.MODELS) + ".")
 flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm.")
 flags.DEFINE_integer("max_trials", 10, "Trials (random, bayesian).")
 flags.DEFINE_integer("epochs", 1, "Training epochs per trial (hyperband: the most a trial gets).")

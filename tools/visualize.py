@@ -95,7 +95,7 @@ def main(argv):
                              f"{', '.join(model.figures)}")
         if command == "interpolate":
             parts = [vis.interpolate_z(model, FLAGS.seed, slots[0] if slots else None)]
-            if getattr(model, "conditional", False):
+            if "slots" in model.figures:  # a MemoryGAN whose generator reads keys: Fig. 1 beside
                 parts.append(memory_figures.interpolate_keys(model, FLAGS.seed, slots)[0])
             if FLAGS.logdir2:
                 other, _ = rundir.RunDir(FLAGS.logdir2).load_model()

@@ -1,5 +1,6 @@
-"""The DCGAN: MemoryGAN's networks with a one-logit head (Table 2's "- Memory")."""
+"""The DCGAN, MemoryGAN's networks with a one-logit head (Table 2's "- Memory"): its
+declaration (options.py) and the model (gan.py).
 
-from memorygan_tf.models.dcgan.gan import DCGAN
-
-__all__ = ["DCGAN"]
+Nothing is imported here: options.py is read without TensorFlow (memorygan_tf.models
+names the class).
+"""

@@ -29,10 +29,6 @@ class DCGAN(base.GAN):
         logit = self.logit_head(features, training=training)
         return tf.math.log_sigmoid(logit), tf.math.log_sigmoid(-logit), tf.sigmoid(logit)
 
-    def discriminate(self, images, training):
-        """(log D(x), log(1 - D(x)), D(x), None): the discriminator on images."""
-        return (*self.judge(self.encoder(images, training=training), training), None)
-
     def information(self, latent, features):
         """The information term of the generated batch (none for the plain GAN)."""
         return tf.zeros([], keras.backend.floatx())

@@ -1,5 +1,6 @@
-"""InfoGAN (Chen et al. 2016): the model (gan.py) and its codes figure (figures.py)."""
+"""InfoGAN (Chen et al. 2016): its declaration (options.py), the model (gan.py) and its
+codes figure (figures.py).
 
-from memorygan_tf.models.infogan.gan import InfoGAN
-
-__all__ = ["InfoGAN"]
+Nothing is imported here: options.py is read without TensorFlow (memorygan_tf.models
+names the class).
+"""

@@ -17,10 +17,11 @@ import numpy as np
 import tensorflow as tf
 
 from memorygan_tf import evaluation, losses, networks, serving
-from memorygan_tf.models import base, dcgan
+from memorygan_tf.models import base
+from memorygan_tf.models.dcgan.gan import DCGAN
 
 
-class InfoGAN(dcgan.DCGAN):
+class InfoGAN(DCGAN):
     """DCGAN + categorical and continuous codes + Q head."""
 
     clusters = True

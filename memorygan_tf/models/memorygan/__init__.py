@@ -1,6 +1,6 @@
-"""MemoryGAN (Kim, Kim & Kim, ICLR 2018): the model (gan.py), its memory layer and EM step
-(memory.py), its evaluation report (report.py) and its figures (figures.py)."""
+"""MemoryGAN (Kim, Kim & Kim, ICLR 2018): its declaration (options.py), the model (gan.py), its memory
+layer and EM step (memory.py), its evaluation report (report.py) and figures (figures.py).
 
-from memorygan_tf.models.memorygan.gan import MemoryGAN
-
-__all__ = ["MemoryGAN"]
+Nothing is imported here: options.py is read without TensorFlow (memorygan_tf.models
+names the class).
+"""

@@ -118,12 +118,9 @@ class MemoryGAN(base.GAN):
         return tf.concat([z, tf.gather(keys, slot)], axis=-1)
 
     # ----------------------------------------------------------- the DMN
-    def discriminate(self, images, training):
-        """Returns (log D(x), log(1 - D(x)), D(x), query)."""
-        return self.judge(self.encoder(images, training=training))
-
     def judge(self, features):
-        """discriminate() from the encoder's output: the memory's read (Eqs. 2-4)."""
+        """(log D(x), log(1 - D(x)), D(x), query) from the encoder's output: the memory's
+        read (Eqs. 2-4)."""
         query = self.memory.normalize(features)
         p_real = self.memory.read(query)
         return tf.math.log(p_real), tf.math.log(1.0 - p_real), p_real, query

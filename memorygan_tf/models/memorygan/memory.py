@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from memorygan_tf import compat
-from memorygan_tf.configs import BATCH_WRITES, UPDATE_RULES  # noqa: E402 - declared once, in configs
+from memorygan_tf.models.memorygan.options import BATCH_WRITES, UPDATE_RULES  # noqa: E402 - declared once
 
 # Pushes a masked logit below every real one without producing NaN in softmax.
 _MASKED = -1e30

@@ -1,5 +1,6 @@
-"""MIC-GANs (Yin et al. 2021): the model (gan.py) and its Adversarial CRP (crp.py)."""
+"""MIC-GANs (Yin et al. 2021): its declaration (options.py), the model (gan.py) and its
+Adversarial CRP (crp.py).
 
-from memorygan_tf.models.micgan.gan import MICGAN
-
-__all__ = ["MICGAN"]
+Nothing is imported here: options.py is read without TensorFlow (memorygan_tf.models
+names the class).
+"""

@@ -1,0 +1,79 @@
+"""MemoryGAN's options, preset and rules: its memory (Sec. 3.1), the MCGN's prior and
+the mutual-information term, declared once (TensorFlow-free; configs.ModelConfig takes
+the fields flat, under these names)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from memorygan_tf.options import Choice, ConfigError, ModelDeclaration, Range, option
+
+# Allowed values, declared once: the flags, `validate` and the memory (memory.py) read these.
+UPDATE_RULES = ("em", "release", "kaiser")
+BATCH_WRITES = ("sum", "last")
+WRITES_PER_STEP = (1, 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryGANOptions:
+    memory_size: int = option(4096, "Memory slots N.", search=Choice((1024, 2048, 4096, 8192)), shape=True)
+    choose_k: int = option(128, "Top-k slots k.", search=Choice((32, 64, 128, 256)))
+    alpha: float = option(0.5, "Histogram decay of the EM update.", search=Range(0.1, 1.0))
+    beta: float = option(1e-8, "Prior smoothing constant.")
+    prior_temperature: float = option(1.0, "Temperature T of the MCGN's slot draw, p(c) ~ (h_c v_c)^(1/T): 1 is "
+                                      "the paper's prior, T > 1 flattens it (not in the paper).",
+                                      search=Range(1.0, 4.0))
+    kappa: float = option(1.0, "vMF concentration.", search=Range(1.0, 100.0, log=True))
+    eps: float = option(1e-3, "Clip of the discriminator output.")
+    update_rule: str = option("em", "Memory write rule (kaiser = '- EM').", UPDATE_RULES)
+    em_iterations: int = option(1, "EM iterations T per write.")
+    correct_in_top: int = option(1, "Reset unless one of the top-n slots has the right label.")
+    fill_empty: bool = option(True, "Reset-write into empty slots first (False: as the release).")
+    batch_write: str = option("sum", "How a batch's writes to one slot combine: sum (EM statistics "
+                              "summed) or last (the release's scatter).", BATCH_WRITES)
+    writes_per_step: int = option(1, "Memory writes per iteration: 1 (Algorithm 1) or 3 (the release).",
+                                  WRITES_PER_STEP)
+    use_memory: bool = option(True, "False: the '- Memory' plain DCGAN ablation.", shape=True)
+    use_mcgn: bool = option(True, "False: the '- MCGN' ablation (generator reads z only).", shape=True)
+    mi_lambda: float = option(1e-2, "Weight lambda of the mutual-information term.",
+                              search=Range(1e-4, 1e-1, log=True))
+
+
+def validate(config):
+    """The memory's own rules (with a memory only: use_memory)."""
+    m, t = config.model, config.train
+    if not m.use_memory:
+        return
+    for name in ("memory_size", "choose_k", "em_iterations"):
+        if getattr(m, name) <= 0:
+            raise ConfigError(name, f"must be positive, got {getattr(m, name)}")
+    if m.choose_k > m.memory_size:
+        raise ConfigError("choose_k", f"choose_k ({m.choose_k}) must not exceed memory_size ({m.memory_size})")
+    if not 1 <= m.correct_in_top <= m.choose_k:
+        raise ConfigError("correct_in_top", "must lie in [1, choose_k]")
+    if m.memory_size < 2 * t.batch_size:
+        raise ConfigError(
+            "memory_size",
+            f"must be at least twice the global batch ({2 * t.batch_size}) so every reset gets its own slot",
+        )
+    if m.kappa <= 0:
+        raise ConfigError("kappa", f"the vMF concentration must be positive, got {m.kappa}")
+    if m.beta < 0:
+        raise ConfigError("beta", f"the prior smoothing must be >= 0, got {m.beta}")
+    if not 0.0 < m.alpha <= 1.0:
+        raise ConfigError("alpha", "must lie in (0, 1]")
+    if not 0 < m.prior_temperature < float("inf"):
+        raise ConfigError("prior_temperature", f"must be positive and finite, got {m.prior_temperature}")
+    if not 0.0 <= m.eps < 0.5:
+        raise ConfigError("eps", "must lie in [0, 0.5)")
+    if m.mi_lambda < 0:
+        raise ConfigError("mi_lambda", "must be >= 0")
+
+
+DECLARATION = ModelDeclaration(
+    name="memorygan", model="memorygan_tf.models.memorygan.gan:MemoryGAN", options=MemoryGANOptions,
+    validate=validate,
+    # "- Memory" (the DCGAN) and "- MCGN" read z alone, as the paper's DCGAN
+    reads_z_only=lambda m: not (m.use_memory and m.use_mcgn),
+    summary="memorygan (Kim et al. 2018)",
+)
