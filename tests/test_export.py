@@ -60,7 +60,8 @@ def test_export_round_trip_in_fresh_process(trained_run, tmp_path):
     z = rng.uniform(-1, 1, size=(6, 2)).astype(np.float32)
     real = np.flatnonzero(model.memory.values.numpy() == 1.0)
     slot = real[rng.integers(0, len(real), 6)].astype(np.int32)
-    images = model.generator(model.latent_from(tf.constant(z), tf.constant(slot)), training=False).numpy()
+    with model.ema_generator():  # the export serves the generator's moving average (--weights=auto)
+        images = model.generator(model.latent_from(tf.constant(z), tf.constant(slot)), training=False).numpy()
     expected = str(tmp_path / "expected.npz")
     np.savez(expected, z=z, slot=slot, images=images, values=model.memory.values.numpy())
     script = tmp_path / "load.py"

@@ -80,7 +80,7 @@ def main(argv):
     if len(x_test) < MIN_TEST_IMAGES:  # the Inception Score's 10 splits of the real test images
         return fail(f"--{'limit' if FLAGS.limit else 'data_path'}: {len(x_test)} test images; the reference scores "
                     f"of real images need at least {MIN_TEST_IMAGES}")
-    if len(x_train) < FLAGS.batch_size:
+    if len(x_train) < FLAGS.batch_size and not FLAGS.reference_only:  # --reference_only trains nothing
         return fail(f"--batch_size: {FLAGS.batch_size} is more than the {len(x_train)} training images")
     record_path = os.path.join(out, "classifier.json")
     if FLAGS.reference_only:
