@@ -173,7 +173,9 @@ def test_a_crp_round_leaves_consistent_state(tmp_path):
 
 def test_the_mode_encoder_learns_the_mode_means():
     """The encoder steps lower 0.1 x MSE(Q(G(z, k)), mu_k) (from 0.1 x 1/3 at the start
-    towards 0.1 x 2/9, what predicting the modes' mean target gives, or below)."""
+    towards 0.1 x 2/9, what predicting the modes' mean target gives, or below). The weights'
+    seed is pinned: 40 steps from some initialisations (left by earlier tests) only reach 0.85."""
+    keras.utils.set_random_seed(0)
     config = micgan_config(micgan_encoder_steps=40)
     model = trainer.build_model(config, tf.distribute.get_strategy(), 10)
     first = float(model.encoder_step(tf.constant(1, tf.int64), tf.constant(0, tf.int64)))
