@@ -1,4 +1,4 @@
-"""Careless inputs (issue 22): each ends in one line naming the flag or file, or in a
+"""Careless inputs: each ends in one line naming the flag or file, or in a
 documented safe behaviour; nothing the user owns is lost.
 
 The cases that fail before any training run in the default suite (marked `messages`);
@@ -393,7 +393,7 @@ def test_output_piped_into_head_saves_and_exits_quietly(npz, tmp_path):
     assert indexes(logdir)  # the steps trained are kept
 
 
-# ======================================================= second round (issue: 20 more cases)
+# ======================================================= second round: twenty more cases
 def fake_classifier(folder, dataset="fashion_mnist", image_shape=(28, 28, 1)):
     """An untrained classifier folder (classifier.keras + classifier.json): enough for every
     check that comes before scoring."""

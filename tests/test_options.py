@@ -1,4 +1,4 @@
-"""Training options of the seed papers (issue 12): each changes the graph or the loss as
+"""Training options of the seed papers: each changes the graph or the loss as
 claimed, trains with finite losses with and without the memory, and survives a
 checkpoint, MirroredStrategy and export."""
 

@@ -241,6 +241,6 @@ def test_export_refusals_are_one_line(run, tmp_path):
         f.truncate(10)
     one_line_error(export(run, str(tmp_path / "e2"), f"--checkpoint={run}/checkpoints/ckpt-4"),
                    "--checkpoint", "does not load")
-    # --overwrite replaces an earlier export only, never the user's files (issue 22).
+    # --overwrite replaces an earlier export only, never the user's files.
     one_line_error(export(run, str(occupied), "--overwrite"), "--export_dir", "not an export", "keep.txt")
     assert (occupied / "keep.txt").read_text() == "someone's file"
