@@ -563,8 +563,11 @@ def test_ctrl_c_in_a_tool_is_one_line(tmp_path, name, args):
     images, labels = blobs(80)[..., 0], (np.arange(80) % 4).astype(np.uint8)
     npz_path = labelled_npz(tmp_path / "labelled.npz", images[:56], labels[:56], images[56:], labels[56:])
     args = [a.format(run=run, npz=npz_path, tmp=tmp_path, spec=spec) for a in args]
+    # SIGINT back to its default in the child: a shell that starts jobs in the background (as CI
+    # runners may) leaves it ignored, and Python then installs no KeyboardInterrupt handler.
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", name), *args], cwd=ROOT, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for_tensorflow(process)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=300)
