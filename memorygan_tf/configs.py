@@ -20,6 +20,7 @@ from memorygan_tf.options import FIXED, FREE, Choice, ConfigError, ModelDeclarat
 LOSSES = ("jsd", "alternative", "reverse_kl", "none")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+# The image size of each architecture (its networks: its entry of networks.NETWORKS).
 ARCHITECTURES = {(28, 28): "dcgan28", (40, 40): "dcgan40", (32, 32): "resnet32", (64, 64): "resnet64"}
 OUTPUT_ACTIVATIONS = ("sigmoid", "tanh")
 Z_DISTRIBUTIONS = ("uniform", "normal")

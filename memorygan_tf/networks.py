@@ -39,6 +39,7 @@ from the generator input. The encoder's last hidden activation is the layer name
 from __future__ import annotations
 
 import contextlib
+from typing import Callable, NamedTuple
 
 import keras
 from keras import layers
@@ -66,15 +67,18 @@ def precision(policy):
 
 def architecture_for(model_config):
     """The architecture name for the configured image size (or the explicit choice)."""
-    if model_config.architecture != "auto":
-        return model_config.architecture
-    size = tuple(model_config.image_shape[:2])
-    if size not in ARCHITECTURES:
-        raise ValueError(
-            f"no network for {size[0]}x{size[1]} images; supported sizes: "
-            + ", ".join(f"{h}x{w}" for h, w in ARCHITECTURES)
-        )
-    return ARCHITECTURES[size]
+    name = model_config.architecture
+    if name == "auto":
+        size = tuple(model_config.image_shape[:2])
+        if size not in ARCHITECTURES:
+            raise ValueError(
+                f"no network for {size[0]}x{size[1]} images; supported sizes: "
+                + ", ".join(f"{h}x{w}" for h, w in ARCHITECTURES)
+            )
+        name = ARCHITECTURES[size]
+    if name not in NETWORKS:
+        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(NETWORKS)}")
+    return name
 
 
 # Minibatch discrimination (Salimans et al. 2016, Sec. 3.2): B kernels of C dimensions.
@@ -215,57 +219,139 @@ class _Blocks:
         return layers.Add()([shortcut, h])
 
 
+# ------------------------------------------------------------- the architectures
+FEATURES = "features"  # the encoder's last hidden activation (feature matching)
+
+# Each architecture is one entry of NETWORKS: its encoder body (blocks, image input,
+# model config -> the query before the optional minibatch layer and the output cast) and
+# its generator body (blocks, latent, model config -> the image before the output
+# activation). build_encoder / build_generator add what every architecture shares. Its
+# image size is its line of configs.ARCHITECTURES (TensorFlow-free: the flags, validation
+# and `--architecture`'s choices read it); tests check the two name the same networks.
+
+
+def _dcgan28_encoder(b, x, m):
+    f = m.f_dim
+    h = b.lrelu(b.conv(x, f, 4, 2))
+    h = b.lrelu(b.bn(b.conv(h, f * 2, 4, 2, bias=False)))
+    h = b.lrelu(b.bn(b.conv(h, f * 4, 4, 2, bias=False)), name=FEATURES)  # 4x4
+    q = b.bn(b.conv(h, m.key_dim, 4, 4, bias=False))  # 1x1, no activation
+    return layers.Flatten()(q)
+
+
+def _dcgan28_generator(b, latent, m):
+    f = m.f_dim
+    height, width, channels = m.image_shape
+    h = b.lrelu(b.bn(b.dense(latent, m.fc_dim, bias=False)))
+    h = layers.ReLU()(b.bn(b.dense(h, f * 2 * (height // 4) * (width // 4), bias=False)))
+    h = layers.Reshape((height // 4, width // 4, f * 2))(h)
+    h = layers.ReLU()(b.bn(b.deconv(h, f * 2, 4, 2, bias=False)))
+    return b.deconv(h, channels, 4, 2)
+
+
+def _dcgan40_encoder(b, x, m):
+    f = m.f_dim
+    h = b.lrelu(b.conv(x, f, 4, 2))  # 20x20
+    for c in (2, 4):
+        h = b.lrelu(b.bn(b.conv(h, f * c, 4, 2, bias=False)))
+        h = b.lrelu(b.bn(b.conv(h, f * c, 1, 1, bias=False)), name=FEATURES if c == 4 else None)
+    q = b.bn(b.conv(h, m.key_dim, h.shape[1], h.shape[1], padding="valid", bias=False))  # 5x5 -> 1x1
+    return layers.Flatten()(q)
+
+
+def _dcgan40_generator(b, latent, m):
+    f = m.f_dim
+    height, _, channels = m.image_shape
+    s = height // 8
+    h = b.lrelu(b.bn(b.dense(latent, f * 4 * s * s, bias=False)))
+    h = layers.Reshape((s, s, f * 4))(h)
+    for c in (2, 1):
+        h = layers.ReLU()(b.bn(b.deconv(h, f * c, 4, 2, bias=False)))
+        h = layers.ReLU()(b.bn(b.deconv(h, f * c, 1, 1, bias=False)))
+    return b.deconv(h, channels, 4, 2)
+
+
+def _elu(t):
+    return layers.Activation("elu")(t)
+
+
+def _resnet32_encoder(b, x, m):
+    f = m.f_dim
+    act = layers.Activation("elu")  # created before the first convolution (the layers' names keep this order)
+    h = act(b.conv(x, f, 3, 1))
+    h = layers.Add()([b.conv_mean_pool(h, f, 3), b.conv_mean_pool(x, f, 1)])
+    h = _elu(b.ln(h))  # 16x16
+    h = b.residual_block(h, f, "down", b.ln, _elu)  # 8x8
+    h = b.residual_block(h, f, None, b.ln, _elu)
+    h = b.residual_block(h, f, None, b.ln, _elu)
+    h = layers.Identity(name=FEATURES)(h)
+    q = b.conv(h, m.key_dim, 4, 2)
+    return layers.GlobalAveragePooling2D()(q)
+
+
+def _resnet32_generator(b, latent, m):
+    f = m.f_dim
+    height, _, channels = m.image_shape
+    s = height // 8
+    h = b.dense(latent, f * s * s)
+    h = layers.Reshape((s, s, f))(h)
+    h = _elu(b.ln(h))
+    for _ in range(3):
+        h = b.residual_block(h, f, "up", b.ln, _elu)
+    return b.conv(h, channels, 3, 1)
+
+
+def _resnet64_encoder(b, x, m):
+    f = m.f_dim
+    h = _elu(b.conv(x, f, 3, 1))  # 64x64
+    h = layers.Add()([b.conv_mean_pool(h, f, 3), b.conv_mean_pool(x, f, 1)])
+    h = _elu(b.ln(h))  # 32x32
+    for c in (2, 4, 8):
+        h = b.residual_block(h, f * c, "down", b.ln, _elu)  # 16, 8, 4
+    h = layers.Identity(name=FEATURES)(h)  # 4x4x8f, no norm or activation (as resnet32 and WGAN-GP)
+    return b.dense(layers.Flatten()(h), m.key_dim)
+
+
+def _resnet64_generator(b, latent, m):
+    f = m.f_dim
+    height, _, channels = m.image_shape
+    s = height // 16
+    h = b.dense(latent, f * 8 * s * s)
+    h = layers.Reshape((s, s, f * 8))(h)
+    h = _elu(b.ln(h))  # 4x4x8f
+    for c in (8, 4, 2, 1):
+        h = b.residual_block(h, f * c, "up", b.ln, _elu)  # 8, 16, 32, 64
+    return b.conv(h, channels, 3, 1)
+
+
+class Architecture(NamedTuple):
+    """One architecture's two networks (see the comment above NETWORKS' builders)."""
+
+    encoder: Callable  # (blocks, image input, model config) -> query (before minibatch discrimination)
+    generator: Callable  # (blocks, latent, model config) -> image (before the output activation)
+
+
+NETWORKS = {
+    "dcgan28": Architecture(_dcgan28_encoder, _dcgan28_generator),
+    "dcgan40": Architecture(_dcgan40_encoder, _dcgan40_generator),
+    "resnet32": Architecture(_resnet32_encoder, _resnet32_generator),
+    "resnet64": Architecture(_resnet64_encoder, _resnet64_generator),
+}
+
+
 def build_encoder(model_config, name="encoder"):
     """The inference network mu(x): image -> raw query of size key_dim (Sec. 3.1)."""
-    arch = architecture_for(model_config)
-    f, m = model_config.f_dim, model_config.key_dim
+    network = NETWORKS[architecture_for(model_config)]
     b = _Blocks(model_config, spectral=model_config.spectral_norm)
     x = keras.Input(shape=tuple(model_config.image_shape), name="image")
-    if arch == "dcgan28":
-        h = b.lrelu(b.conv(x, f, 4, 2))
-        h = b.lrelu(b.bn(b.conv(h, f * 2, 4, 2, bias=False)))
-        h = b.lrelu(b.bn(b.conv(h, f * 4, 4, 2, bias=False)), name=FEATURES)  # 4x4
-        q = b.bn(b.conv(h, m, 4, 4, bias=False))  # 1x1, no activation
-        q = layers.Flatten()(q)
-    elif arch == "dcgan40":
-        h = b.lrelu(b.conv(x, f, 4, 2))  # 20x20
-        for c in (2, 4):
-            h = b.lrelu(b.bn(b.conv(h, f * c, 4, 2, bias=False)))
-            h = b.lrelu(b.bn(b.conv(h, f * c, 1, 1, bias=False)), name=FEATURES if c == 4 else None)
-        q = b.bn(b.conv(h, m, h.shape[1], h.shape[1], padding="valid", bias=False))  # 5x5 -> 1x1
-        q = layers.Flatten()(q)
-    elif arch == "resnet32":
-        act = layers.Activation("elu")
-        h = act(b.conv(x, f, 3, 1))
-        h = layers.Add()([b.conv_mean_pool(h, f, 3), b.conv_mean_pool(x, f, 1)])
-        h = layers.Activation("elu")(b.ln(h))  # 16x16
-        elu = lambda t: layers.Activation("elu")(t)  # noqa: E731
-        h = b.residual_block(h, f, "down", b.ln, elu)  # 8x8
-        h = b.residual_block(h, f, None, b.ln, elu)
-        h = b.residual_block(h, f, None, b.ln, elu)
-        h = layers.Identity(name=FEATURES)(h)
-        q = b.conv(h, m, 4, 2)
-        q = layers.GlobalAveragePooling2D()(q)
-    elif arch == "resnet64":
-        elu = lambda t: layers.Activation("elu")(t)  # noqa: E731
-        h = elu(b.conv(x, f, 3, 1))  # 64x64
-        h = layers.Add()([b.conv_mean_pool(h, f, 3), b.conv_mean_pool(x, f, 1)])
-        h = elu(b.ln(h))  # 32x32
-        for c in (2, 4, 8):
-            h = b.residual_block(h, f * c, "down", b.ln, elu)  # 16, 8, 4
-        h = layers.Identity(name=FEATURES)(h)  # 4x4x8f, no norm or activation (as resnet32 and WGAN-GP)
-        q = b.dense(layers.Flatten()(h), m)
-    else:
-        raise ValueError(f"unknown architecture {arch!r}")
+    q = network.encoder(b, x, model_config)
     if model_config.minibatch_discrimination:
-        q = b.dense(MinibatchDiscrimination()(q), m)
+        q = b.dense(MinibatchDiscrimination()(q), model_config.key_dim)
     # The query leaves in the variables' dtype (float32) whatever the compute precision:
     # the memory, its EM step and the losses run in it (configs' `precision`).
     q = layers.Activation("linear", dtype=keras.config.floatx(), name="query")(q)
     return keras.Model(x, q, name=name)
 
-
-FEATURES = "features"  # the encoder's last hidden activation (feature matching)
 
 
 def feature_view(encoder):
@@ -327,10 +413,7 @@ def build_generator(model_config, input_dim, name="generator", modes=0):
     the network reads z + e_k, a learned embedding per mode of z's size initialised
     N(0, I) like z itself (the authors' "embedding_add" conditioning), so the mode moves
     the input as much as the noise does from the first step."""
-    arch = architecture_for(model_config)
-    f = model_config.f_dim
-    height, width, channels = model_config.image_shape
-    out_act = model_config.output_activation
+    network = NETWORKS[architecture_for(model_config)]
     inputs = keras.Input(shape=(input_dim,), name="latent")
     latent = inputs
     if modes:
@@ -339,39 +422,6 @@ def build_generator(model_config, input_dim, name="generator", modes=0):
                                  name="mode_embedding")(inputs[:, z_dim:])
         latent = layers.Add()([inputs[:, :z_dim], embedding])
     b = _Blocks(model_config, modulate_by=inputs if model_config.self_modulation else None)
-    if arch == "dcgan28":
-        h = b.lrelu(b.bn(b.dense(latent, model_config.fc_dim, bias=False)))
-        h = layers.ReLU()(b.bn(b.dense(h, f * 2 * (height // 4) * (width // 4), bias=False)))
-        h = layers.Reshape((height // 4, width // 4, f * 2))(h)
-        h = layers.ReLU()(b.bn(b.deconv(h, f * 2, 4, 2, bias=False)))
-        x = b.deconv(h, channels, 4, 2)
-    elif arch == "dcgan40":
-        s = height // 8
-        h = b.lrelu(b.bn(b.dense(latent, f * 4 * s * s, bias=False)))
-        h = layers.Reshape((s, s, f * 4))(h)
-        for c in (2, 1):
-            h = layers.ReLU()(b.bn(b.deconv(h, f * c, 4, 2, bias=False)))
-            h = layers.ReLU()(b.bn(b.deconv(h, f * c, 1, 1, bias=False)))
-        x = b.deconv(h, channels, 4, 2)
-    elif arch == "resnet32":
-        s = height // 8
-        elu = lambda t: layers.Activation("elu")(t)  # noqa: E731
-        h = b.dense(latent, f * s * s)
-        h = layers.Reshape((s, s, f))(h)
-        h = elu(b.ln(h))
-        for _ in range(3):
-            h = b.residual_block(h, f, "up", b.ln, elu)
-        x = b.conv(h, channels, 3, 1)
-    elif arch == "resnet64":
-        s = height // 16
-        elu = lambda t: layers.Activation("elu")(t)  # noqa: E731
-        h = b.dense(latent, f * 8 * s * s)
-        h = layers.Reshape((s, s, f * 8))(h)
-        h = elu(b.ln(h))  # 4x4x8f
-        for c in (8, 4, 2, 1):
-            h = b.residual_block(h, f * c, "up", b.ln, elu)  # 8, 16, 32, 64
-        x = b.conv(h, channels, 3, 1)
-    else:
-        raise ValueError(f"unknown architecture {arch!r}")
-    x = layers.Activation(out_act, dtype="float32")(x)
+    x = network.generator(b, latent, model_config)
+    x = layers.Activation(model_config.output_activation, dtype="float32")(x)
     return keras.Model(inputs, x, name=name)

@@ -1,0 +1,52 @@
+"""The architectures: one entry each of networks.NETWORKS, one image size each in
+configs.ARCHITECTURES, and a variable layout that a checkpoint of an earlier build loads into."""
+
+import dataclasses
+import math
+
+import pytest
+import tensorflow as tf
+
+from memorygan_tf import configs, networks
+
+SIZES = {name: size for size, name in configs.ARCHITECTURES.items()}
+CHANNELS = {"dcgan28": 1, "dcgan40": 1, "resnet32": 3, "resnet64": 3}
+# (variables, values) of the encoder and of the generator of each architecture at f_dim 8,
+# fc_dim 32, key_dim 16 and a latent of 18: the layout checkpoints written before the
+# architectures became entries of one table hold (BN's moving statistics included).
+LAYOUT = {
+    "dcgan28": ((17, 18824), (17, 33345)),
+    "dcgan40": ((27, 24904), (27, 28481)),
+    "resnet32": ((36, 22864), (36, 33507)),
+    "resnet64": ((40, 195240), (46, 321155)),
+}
+
+
+def small(name):
+    return configs.ModelConfig(image_shape=SIZES[name] + (CHANNELS[name],), architecture=name, f_dim=8, fc_dim=32,
+                               key_dim=16)
+
+
+def test_every_architecture_has_its_networks_and_one_image_size():
+    assert set(networks.NETWORKS) == set(configs.ARCHITECTURES.values()) == set(LAYOUT)
+    field = next(f for f in dataclasses.fields(configs.ModelConfig) if f.name == "architecture")
+    assert set(field.metadata["choices"]) == {"auto"} | set(networks.NETWORKS)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUT))
+def test_each_architecture_builds_its_layout_and_shapes(name):
+    m = small(name)
+    encoder, generator = networks.build_encoder(m), networks.build_generator(m, 18)
+    layout = tuple((len(net.weights), sum(math.prod(v.shape) for v in net.weights)) for net in (encoder, generator))
+    assert layout == LAYOUT[name]
+    images = generator(tf.random.uniform((2, 18), -1.0, 1.0))
+    assert images.shape == (2,) + m.image_shape
+    assert encoder(images).shape == (2, m.key_dim)
+    assert networks.architecture_for(configs.ModelConfig(image_shape=m.image_shape)) == name  # auto: by size
+    networks.feature_view(encoder)  # every encoder names its features layer
+
+
+def test_an_unknown_architecture_is_a_clear_error():
+    m = configs.ModelConfig(architecture="vgg16")
+    with pytest.raises(ValueError, match="unknown architecture 'vgg16'"):
+        networks.build_encoder(m)
