@@ -30,3 +30,9 @@ repeat
 study --runs=no_em,no_mcgn,dcgan_z258 --max_epochs=3
 # 3. The same to epoch 10.
 study --runs=no_em,no_mcgn,dcgan_z258
+# 4. Table 2 on affine-MNIST with the paper's baselines, three seeds, one epoch.
+python tools/run_study.py --root="$ROOT" --classifier="$ROOT/classifiers/affine_mnist_w16" --classifier_width=16 \
+  --classifier_epochs=5 --spec=flags/studies/affine_mnist_fair.json
+# 5. The peer table's DCGAN row on MNIST with the paper's baseline, beside MemoryGAN.
+python tools/run_study.py --root="$ROOT" --classifier="$ROOT/classifiers/mnist_w16" --classifier_width=16 \
+  --classifier_epochs=5 --spec=flags/studies/mnist_peers_fair.json
