@@ -282,6 +282,47 @@ def load_classifier(path):
     return keras.models.load_model(path, compile=False)
 
 
+def load_scoring_classifier(classifier_dir, dataset, allow_mismatch=False, flag="classifier"):
+    """The classifier that scores `dataset`'s images (tools/train_classifier.py's folder:
+    classifier.keras and its record classifier.json; None: classifiers/<dataset>), as
+    (keras model, record): the record is classifier.json's object with `path`, the
+    classifier file's absolute path. Raises configs.ConfigError naming `flag`, one line,
+    for a missing file, an unreadable record, a classifier trained on another data set
+    than `dataset` (unless `allow_mismatch`: --allow_mismatch) and a file that does not
+    load: the same refusal wherever a classifier is loaded to score."""
+    import json
+
+    classifier_dir = classifier_dir or os.path.join("classifiers", dataset)
+    path, record_path = (os.path.join(classifier_dir, name) for name in ("classifier.keras", "classifier.json"))
+    for needed in (path, record_path):
+        if not os.path.isfile(needed):
+            raise configs.ConfigError(flag, f"no {needed}; train one with tools/train_classifier.py")
+    try:
+        with open(record_path) as f:
+            record = json.load(f)
+        if not isinstance(record, dict):
+            raise ValueError(f"expected an object, got {type(record).__name__}")
+    except (OSError, ValueError) as err:
+        raise configs.ConfigError(flag, f"{record_path} is unreadable ({_first_line(err)}); train the classifier "
+                                  "again with tools/train_classifier.py") from None
+    trained_on = record.get("dataset")
+    if trained_on and trained_on != dataset and not allow_mismatch:
+        raise configs.ConfigError(flag, f"{classifier_dir} was trained on {trained_on}, not {dataset}; use "
+                                  f"classifiers/{dataset} (or pass --allow_mismatch)")
+    try:
+        classifier = load_classifier(path)
+    except Exception as err:  # noqa: BLE001 - any way a saved Keras model can fail to load
+        raise configs.ConfigError(flag, f"{path} does not load ({_first_line(err)}); train it again with "
+                                  "tools/train_classifier.py") from None
+    return classifier, dict(record, path=os.path.abspath(path))
+
+
+def _first_line(err):
+    """An exception's first line (at most 160 characters), else its type's name."""
+    text = str(err).strip()
+    return text.splitlines()[0][:160] if text else type(err).__name__
+
+
 def classify(heads, images, batch_size=500, progress=None):
     """(probabilities [n, classes], features [n, d]) of images in [0, 1] ([n, H, W, C])."""
     probs, features = [], []
@@ -313,12 +354,19 @@ def cluster_purity(assignments, labels):
     return float(correct / len(labels))
 
 
-def normalized_mutual_information(assignments, labels):
-    """NMI(clusters, labels) = I / sqrt(H(clusters) H(labels)) (0 when either is constant)."""
+def contingency_table(assignments, labels):
+    """Counts [clusters, labels] of the items in each (cluster, label) pair, the clusters
+    and labels that occur numbered from 0 in sorted order."""
     _, a = np.unique(np.asarray(assignments), return_inverse=True)
     _, b = np.unique(np.asarray(labels), return_inverse=True)
-    joint = np.zeros((a.max() + 1, b.max() + 1))
-    np.add.at(joint, (a, b), 1.0)
+    table = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(table, (a, b), 1.0)
+    return table
+
+
+def normalized_mutual_information(assignments, labels):
+    """NMI(clusters, labels) = I / sqrt(H(clusters) H(labels)) (0 when either is constant)."""
+    joint = contingency_table(assignments, labels)
     joint /= joint.sum()
     pa, pb = joint.sum(axis=1), joint.sum(axis=0)
     nz = joint > 0
@@ -336,12 +384,9 @@ def clustering_accuracy(assignments, labels):
     unmatched count as wrong."""
     from scipy.optimize import linear_sum_assignment
 
-    _, a = np.unique(np.asarray(assignments), return_inverse=True)
-    _, b = np.unique(np.asarray(labels), return_inverse=True)
-    table = np.zeros((a.max() + 1, b.max() + 1))
-    np.add.at(table, (a, b), 1.0)
+    table = contingency_table(assignments, labels)
     rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / len(a))
+    return float(table[rows, cols].sum() / table.sum())
 
 
 def heaviest_clusters(weights, count):

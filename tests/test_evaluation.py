@@ -2,6 +2,7 @@
 tests/models/test_memory_report.py)."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -105,6 +106,62 @@ def test_classifier_trains_one_short_epoch_and_reloads(tmp_path):
     probs, features = ev.classify(ev.classifier_heads(classifier), images[:10].astype(np.float32) / 255.0)
     assert probs.shape == (10, 2) and features.shape == (10, 128)
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+
+
+def _classifier_folder(folder, dataset="mnist"):
+    from tests.test_careless import fake_classifier
+
+    return fake_classifier(folder, dataset=dataset)
+
+
+def test_scoring_classifier_loads_with_its_record(tmp_path):
+    folder = _classifier_folder(tmp_path / "clf")
+    classifier, record = ev.load_scoring_classifier(folder, "mnist")
+    assert classifier.input_shape[1:] == (28, 28, 1)
+    assert record == dict(dataset="mnist", test_accuracy=0.5,
+                          path=os.path.abspath(os.path.join(folder, "classifier.keras")))
+    # another data set's classifier only when asked, and then its record says whose it is
+    assert ev.load_scoring_classifier(folder, "fashion_mnist", allow_mismatch=True)[1]["dataset"] == "mnist"
+
+
+def _remove(folder, name):
+    os.remove(os.path.join(folder, name))
+
+
+@pytest.mark.parametrize("damage, dataset, needles", [
+    (lambda f: _remove(f, "classifier.keras"), "mnist", ["no ", "classifier.keras", "train_classifier.py"]),
+    (lambda f: _remove(f, "classifier.json"), "mnist", ["no ", "classifier.json", "train_classifier.py"]),
+    (lambda f: open(os.path.join(f, "classifier.json"), "w").write("[]"), "mnist",
+     ["classifier.json", "unreadable", "expected an object"]),
+    (lambda f: open(os.path.join(f, "classifier.json"), "w").write('{"data'), "mnist",
+     ["classifier.json", "unreadable"]),
+    (lambda f: None, "fashion_mnist", ["trained on mnist, not fashion_mnist", "classifiers/fashion_mnist",
+                                       "--allow_mismatch"]),
+    (lambda f: open(os.path.join(f, "classifier.keras"), "wb").write(b"PK\x03\x04 not a keras file"), "mnist",
+     ["classifier.keras", "does not load"]),
+], ids=["no-model", "no-record", "record-not-an-object", "record-truncated", "other-data-set", "corrupt-model"])
+def test_scoring_classifier_refusals_are_one_line_naming_the_flag(tmp_path, damage, dataset, needles):
+    from memorygan_tf import configs
+
+    folder = _classifier_folder(tmp_path / "clf")
+    damage(folder)
+    for flag in ("classifier", "eval_classifier"):
+        with pytest.raises(configs.ConfigError) as caught:
+            ev.load_scoring_classifier(folder, dataset, flag=flag)
+        message = str(caught.value)
+        assert message.startswith(f"--{flag}: ") and "\n" not in message, message
+        for needle in needles:
+            assert needle in message, message
+
+
+def test_scoring_classifier_defaults_to_the_data_sets_folder(tmp_path, monkeypatch):
+    from memorygan_tf import configs
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(configs.ConfigError, match=r"no classifiers/mnist/classifier\.keras"):
+        ev.load_scoring_classifier(None, "mnist")
+    _classifier_folder(tmp_path / "classifiers" / "mnist")
+    assert ev.load_scoring_classifier(None, "mnist")[1]["path"] == str(tmp_path / "classifiers/mnist/classifier.keras")
 
 
 def test_evaluate_model_with_precomputed_test_features_gives_the_same_result():

@@ -217,3 +217,24 @@ def test_samples_mistakes_are_one_line(tmp_path):
                                 f"--out={tmp_path / 'x.npz'}"), "--logdir", "one of the two")
     assert_one_line_error(_tool("generate.py", tmp_path, f"--export_dir={tmp_path}", f"--out={tmp_path / 'x.npz'}"),
                           "--export_dir", "saved_model.pb")
+
+
+@pytest.mark.messages
+def test_a_run_and_brought_images_get_the_same_classifier_refusals(tmp_path):
+    """A run's scoring and --samples load the classifier through one function: the same
+    one-line refusal of a classifier of another data set, or of none, from both."""
+    from tests.helpers import assert_one_line_error
+    from tests.test_careless import fake_classifier, fake_run, labelled_npz
+
+    run = fake_run(tmp_path / "r", checkpoint=True)  # a Fashion-MNIST run
+    images = tmp_path / "s.npz"
+    np.savez(images, images=np.zeros((20, 28, 28, 1), np.float32))
+    test_set = labelled_npz(tmp_path / "labelled.npz")
+    for classifier, needles in ((fake_classifier(tmp_path / "mnist_clf", dataset="mnist"),
+                                 ["trained on mnist, not fashion_mnist", "--allow_mismatch"]),
+                                (str(tmp_path / "none"), ["no ", "none/classifier.keras"])):
+        by_run = _tool("evaluate.py", tmp_path, f"--logdir={run}", f"--classifier={classifier}")
+        by_samples = _tool("evaluate.py", tmp_path, f"--samples={images}", "--dataset=fashion_mnist",
+                           f"--data_path={test_set}", f"--classifier={classifier}")
+        assert (assert_one_line_error(by_run, "--classifier", *needles)
+                == assert_one_line_error(by_samples, "--classifier", *needles))

@@ -89,11 +89,11 @@ def count_progress(model, update):
 
 
 def test_set_mismatch(config, x_test, classifier, path, data):
-    from memorygan_tf import cli
-
     """None, or the one-line refusal of a test set the run's images cannot be scored against:
     another image shape than the run's (or the classifier's input), or (without
     --allow_mismatch) a --data_path of another data set than the run's."""
+    from memorygan_tf import cli
+
     shape = tuple(config.model.image_shape)
     if tuple(x_test.shape[1:]) != shape:
         return (f"--data_path: its test images are {tuple(x_test.shape[1:])}, the run's {shape}; give the test "
@@ -166,69 +166,93 @@ def cache_dir():
     return evaluation.default_cache_dir(os.environ) if FLAGS.cache else None
 
 
-def score_samples():
-    """--samples: scores the images a user brings against --dataset's test split."""
+class Refused(Exception):
+    """A one-line refusal whose text names the flag (main prints it with cli.fail)."""
+
+
+def check_out():
+    """Refuses an --out the scores cannot be written to, before any scoring so that they
+    cannot be lost: a file the run owns (config.json, checkpoints, logs), a folder, a place
+    that is missing or read-only."""
+    from memorygan_tf import cli
+
+    if FLAGS.out is None:
+        return
+    refused = cli.check_output(FLAGS.out, "out", cli.evaluation_file)
+    if refused:
+        raise Refused(refused)
+    if os.path.isdir(FLAGS.out):
+        raise Refused(f"--out: {FLAGS.out} is a folder; give a file name, e.g. {FLAGS.out}/scores.json")
+    folder = os.path.dirname(os.path.abspath(FLAGS.out))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise Refused(f"--out: cannot write into {folder} (missing or read-only)")
+
+
+def load_test_set(dataset, data_path, data_dir=None, seed=0):
+    """(path, x_test, y_test) of `dataset`'s test split; a refusal names --data_path unless
+    the data's own message names a flag."""
+    from memorygan_tf import data
+
+    try:
+        path = data.resolve_data_path(dataset, data_path, data.default_search_path(os.environ))
+        _, _, x_test, y_test = data.load_labelled(dataset, path, data_dir, seed)
+    except (data.DataError, OSError) as err:
+        raise Refused(str(err) if str(err).startswith("--") else f"--data_path: {err}") from None
+    return path, x_test, y_test
+
+
+def write_scores(result, out):
+    """Writes the scores to `out` (atomically); if that fails, prints them and refuses."""
     import numpy as np
 
+    def encode(value):
+        return value.tolist() if isinstance(value, np.ndarray) else str(value)
+
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out + ".tmp", "w") as f:
+            json.dump(result, f, indent=2, default=encode)
+        os.replace(out + ".tmp", out)
+    except OSError as err:
+        print(json.dumps(result, default=encode))
+        raise Refused(f"--out: cannot write {out} ({err.strerror or err}); the scores are printed above") from None
+
+
+def show_scores(result):
+    shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "seconds"}
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
+
+
+def score_samples():
+    """--samples: scores the images a user brings against --dataset's test split."""
     from memorygan_tf import cli, data, evaluation, hardware
-    from memorygan_tf.cli import fail
 
     if FLAGS.logdir:
-        return fail("--samples: scores images you bring; --logdir scores a run: give one of the two")
+        raise Refused("--samples: scores images you bring; --logdir scores a run: give one of the two")
     if not FLAGS.dataset:
-        return fail("--dataset: --samples needs the data set whose test split is the reference, e.g. "
-                    "--dataset=fashion_mnist")
+        raise Refused("--dataset: --samples needs the data set whose test split is the reference, e.g. "
+                      "--dataset=fashion_mnist")
     if FLAGS.dataset not in configs.DATASETS:
-        return fail(f"--dataset: unknown data set {FLAGS.dataset!r}; choose one of {', '.join(configs.DATASETS)}")
-    if FLAGS.out is not None:
-        refused = cli.check_output(FLAGS.out, "out", cli.evaluation_file)
-        if refused:
-            return fail(refused)
-        if os.path.isdir(FLAGS.out) or not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.out))):
-            return fail(f"--out: give a file in an existing folder, got {FLAGS.out}")
+        raise Refused(f"--dataset: unknown data set {FLAGS.dataset!r}; choose one of {', '.join(configs.DATASETS)}")
+    check_out()
     if not os.path.exists(FLAGS.samples):
-        return fail(f"--samples: {FLAGS.samples} does not exist")
+        raise Refused(f"--samples: {FLAGS.samples} does not exist")
     try:
         images = evaluation.as_unit_images(data.load_local(FLAGS.samples), FLAGS.samples)
     except (data.DataError, OSError) as err:
-        return fail(f"--samples: {err}")
-    try:
-        path = data.resolve_data_path(FLAGS.dataset, FLAGS.data_path, data.default_search_path(os.environ))
-        _, _, x_test, _ = data.load_labelled(FLAGS.dataset, path, None, 0)
-    except data.DataError as err:
-        return fail(str(err) if str(err).startswith("--") else f"--data_path: {err}")
-    except (configs.ConfigError, OSError) as err:
-        return fail(str(err))
+        raise Refused(f"--samples: {err}") from None
+    _, x_test, _ = load_test_set(FLAGS.dataset, FLAGS.data_path)
     if len(images) < FLAGS.splits:
-        return fail(f"--samples: {len(images)} images; the Inception Score's {FLAGS.splits} splits need at least "
-                    f"{FLAGS.splits}")
+        raise Refused(f"--samples: {len(images)} images; the Inception Score's {FLAGS.splits} splits need at least "
+                      f"{FLAGS.splits}")
     if images.shape[1:] != x_test.shape[1:]:
-        return fail(f"--samples: the images are {images.shape[1:]}, {FLAGS.dataset}'s test images "
-                    f"{x_test.shape[1:]}; score them against the data set they imitate")
-    classifier, classifier_path, record = None, None, None
+        raise Refused(f"--samples: the images are {images.shape[1:]}, {FLAGS.dataset}'s test images "
+                      f"{x_test.shape[1:]}; score them against the data set they imitate")
+    classifier, record = None, None
     if FLAGS.feature_network == "classifier":
-        classifier_dir = FLAGS.classifier or os.path.join("classifiers", FLAGS.dataset)
-        classifier_path = os.path.join(classifier_dir, "classifier.keras")
-        if not os.path.isfile(classifier_path):
-            return fail(f"--classifier: no {classifier_path}; train one with tools/train_classifier.py")
-        try:
-            with open(os.path.join(classifier_dir, "classifier.json")) as f:
-                record = json.load(f)
-        except (OSError, ValueError):
-            record = {}
-        if record.get("dataset") not in (None, FLAGS.dataset) and not FLAGS.allow_mismatch:
-            return fail(f"--classifier: {classifier_dir} was trained on {record['dataset']}, not {FLAGS.dataset} "
-                        "(or pass --allow_mismatch)")
-        try:
-            classifier = evaluation.load_classifier(classifier_path)
-        except Exception as err:  # noqa: BLE001 - any way a saved Keras model can fail to load
-            return fail(f"--classifier: {classifier_path} does not load ({str(err).strip()[:160]})")
-        record = dict(record, path=os.path.abspath(classifier_path))
-    try:
-        heads, key, batch, inception_record = scoring_network(x_test.shape[1:], classifier, classifier_path)
-    except configs.ConfigError as err:
-        return fail(err)
-    record = inception_record or record
+        classifier, record = evaluation.load_scoring_classifier(FLAGS.classifier, FLAGS.dataset, FLAGS.allow_mismatch)
+    classifier_path = record and record["path"]
+    heads, key, batch, inception_record = scoring_network(x_test.shape[1:], classifier, classifier_path)
     start = time.time()
     reference = evaluation.load_reference(classifier, classifier_path, x_test, cache_dir(), log=print, heads=heads,
                                           network_key=key, batch_size=batch)
@@ -236,14 +260,71 @@ def score_samples():
     result = evaluation.score_images(images, heads, reference.features, FLAGS.splits, reference,
                                      lambda done, total: progress(done), batch)
     result.update(samples=os.path.abspath(FLAGS.samples), num_samples=int(len(images)), dataset=FLAGS.dataset,
-                  classifier=record, seconds=round(time.time() - start, 1), machine=hardware.machine_info())
-    shown = {k: v for k, v in result.items() if isinstance(v, float) and k != "seconds"}
-    print(" ".join(f"{k}={v:.4g}" for k, v in shown.items()))
+                  classifier=inception_record or record, seconds=round(time.time() - start, 1),
+                  machine=hardware.machine_info())
+    show_scores(result)
     if FLAGS.out:
-        with open(FLAGS.out + ".tmp", "w") as f:
-            json.dump(result, f, indent=2, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o))
-        os.replace(FLAGS.out + ".tmp", FLAGS.out)
+        write_scores(result, FLAGS.out)
         print(f"Wrote {FLAGS.out}")
+    return 0
+
+
+def score_run():
+    """--logdir: scores the run's generator, trained weights and moving average."""
+    from memorygan_tf import cli, data, evaluation, hardware, rundir, summaries
+
+    if not FLAGS.logdir:
+        raise Refused("--logdir: give a run directory to score (or --samples=FILE.npz|DIR with --dataset)")
+    check_out()
+    run = rundir.RunDir(FLAGS.logdir)
+    if not run.has_config():
+        raise Refused(f"--logdir: {FLAGS.logdir} is not a run directory (no {run.CONFIG})")
+    config = configs.with_prior_temperature(run.load_config(), FLAGS.prior_temperature)
+    # A changed temperature is another experiment: its scores and scalars get their own folder.
+    eval_dir = run.evaluations
+    if FLAGS.prior_temperature is not None:
+        eval_dir = os.path.join(eval_dir, f"prior_temperature_{config.model.prior_temperature:g}")
+    classifier, record = evaluation.load_scoring_classifier(FLAGS.classifier, config.train.dataset,
+                                                            FLAGS.allow_mismatch)
+    path, x_test, y_test = load_test_set(config.train.dataset, FLAGS.data_path or config.train.data_path,
+                                         config.train.data_dir, config.train.seed)
+    mismatch = test_set_mismatch(config, x_test, classifier, path, data)
+    if mismatch:
+        raise Refused(mismatch)
+    samples_bound = num_samples_bound(config, classifier, hardware.available_memory_bytes())
+    if samples_bound is not None and FLAGS.num_samples > samples_bound:
+        raise Refused(f"--num_samples: {FLAGS.num_samples} generated images (held in memory with their classifier "
+                      f"outputs) need more than the {hardware.available_memory_bytes() / 2**30:.1f} GiB available; "
+                      f"at most {samples_bound} fit (the paper scores 64000)")
+    heads, key, batch, inception_record = scoring_network(tuple(config.model.image_shape), classifier, record["path"])
+    try:
+        model, checkpoint = run.load_model(FLAGS.checkpoint, config=config)
+    except OSError as err:
+        raise Refused(str(err)) from None
+    start = time.time()
+    reference = evaluation.load_reference(classifier, record["path"], x_test, cache_dir(), log=print, heads=heads,
+                                          network_key=key, batch_size=batch)
+    passes = 2 if getattr(model, "has_ema", False) else 1  # the moving average scores the same latents again
+    count_progress(model, cli.progress(2 * passes * FLAGS.num_samples, "images generated and classified"))
+    result = evaluation.evaluate_model(model, classifier, x_test, y_test, FLAGS.num_samples, FLAGS.splits,
+                                       FLAGS.seed, progress=_PROGRESS.classified, reference=reference, heads=heads,
+                                       batch_size=batch)
+    result["classifier"] = inception_record or record
+    result["config"] = dataclasses.asdict(config)  # the run's full config, with the scores
+    result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=hardware.machine_info())
+    if configs.uses_memory(config.model):
+        result["prior_temperature"] = config.model.prior_temperature
+    out = FLAGS.out or os.path.join(eval_dir, f"step_{result['step']:08d}.json")
+    write_scores(result, out)  # the scores first: nothing after this may lose them
+    # The run's TensorBoard takes the scores that go into its eval/ folder, or any when asked with --tensorboard.
+    into_run = os.path.realpath(out).startswith(os.path.realpath(eval_dir) + os.sep)
+    if FLAGS.tensorboard and (into_run or FLAGS["tensorboard"].present):
+        summaries.write_evaluation(eval_dir, config, result)
+    show_scores(result)
+    if "ema" in result:
+        print("moving average of the generator: " + " ".join(
+            f"{k}={v:.4g}" for k, v in result["ema"].items() if isinstance(v, float)))
+    print(f"Wrote {out}")
     return 0
 
 
@@ -252,113 +333,12 @@ def main(argv):
     from memorygan_tf import cli
 
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
-    from memorygan_tf import data, evaluation, hardware, rundir, summaries
-    from memorygan_tf.cli import fail
-
     if FLAGS.num_samples < FLAGS.splits or FLAGS.splits <= 0:
-        return fail("--num_samples must be at least --splits, and --splits positive")
-    if FLAGS.samples:
-        return score_samples()
-    if not FLAGS.logdir:
-        return fail("--logdir: give a run directory to score (or --samples=FILE.npz|DIR with --dataset)")
-    if FLAGS.out is not None:  # a file the run owns (config.json, checkpoints, logs) is never replaced
-        refused = cli.check_output(FLAGS.out, "out", cli.evaluation_file)
-        if refused:
-            return fail(refused)
-    run = rundir.RunDir(FLAGS.logdir)
-    if not run.has_config():
-        return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no {run.CONFIG})")
+        return cli.fail("--num_samples must be at least --splits, and --splits positive")
     try:
-        config = configs.with_prior_temperature(run.load_config(), FLAGS.prior_temperature)
-    except configs.ConfigError as err:
-        return fail(err)
-    # A changed temperature is another experiment: its scores and scalars get their own folder.
-    eval_dir = run.evaluations
-    if FLAGS.prior_temperature is not None:
-        eval_dir = os.path.join(eval_dir, f"prior_temperature_{config.model.prior_temperature:g}")
-    classifier_dir = FLAGS.classifier or os.path.join("classifiers", config.train.dataset)
-    classifier_path = os.path.join(classifier_dir, "classifier.keras")
-    for needed in (classifier_path, os.path.join(classifier_dir, "classifier.json")):
-        if not os.path.isfile(needed):
-            return fail(f"--classifier: no {needed}; train one with tools/train_classifier.py")
-    try:
-        with open(os.path.join(classifier_dir, "classifier.json")) as f:
-            classifier_record = json.load(f)
-        if not isinstance(classifier_record, dict):
-            raise ValueError(f"expected an object, got {type(classifier_record).__name__}")
-    except (OSError, ValueError) as err:
-        return fail(f"--classifier: {os.path.join(classifier_dir, 'classifier.json')} is unreadable ({err}); "
-                    "train the classifier again with tools/train_classifier.py")
-    trained_on = classifier_record.get("dataset")
-    if trained_on and trained_on != config.train.dataset and not FLAGS.allow_mismatch:
-        return fail(f"--classifier: {classifier_dir} was trained on {trained_on}, the run on "
-                    f"{config.train.dataset}; use classifiers/{config.train.dataset} (or pass --allow_mismatch)")
-    if FLAGS.out is not None:  # checked before the scoring, so the scores cannot be lost
-        out_folder = os.path.dirname(os.path.abspath(FLAGS.out))
-        if os.path.isdir(FLAGS.out):
-            return fail(f"--out: {FLAGS.out} is a folder; give a file name, e.g. {FLAGS.out}/scores.json")
-        if not os.path.isdir(out_folder) or not os.access(out_folder, os.W_OK):
-            return fail(f"--out: cannot write into {out_folder} (missing or read-only)")
-    try:
-        classifier = evaluation.load_classifier(classifier_path)
-    except Exception as err:  # noqa: BLE001 - any way a saved Keras model can fail to load
-        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        return fail(f"--classifier: {classifier_path} does not load ({reason}); train it again "
-                    "with tools/train_classifier.py")
-    try:
-        path = data.resolve_data_path(config.train.dataset, FLAGS.data_path or config.train.data_path,
-                                       data.default_search_path(os.environ))
-        _, _, x_test, y_test = data.load_labelled(config.train.dataset, path, config.train.data_dir,
-                                                  config.train.seed)
-    except (data.DataError, configs.ConfigError, OSError) as err:
-        return fail(str(err))
-    mismatch = test_set_mismatch(config, x_test, classifier, path, data)
-    if mismatch:
-        return fail(mismatch)
-    samples_bound = num_samples_bound(config, classifier, hardware.available_memory_bytes())
-    if samples_bound is not None and FLAGS.num_samples > samples_bound:
-        return fail(f"--num_samples: {FLAGS.num_samples} generated images (held in memory with their classifier "
-                    f"outputs) need more than the {hardware.available_memory_bytes() / 2**30:.1f} GiB available; "
-                    f"at most {samples_bound} fit (the paper scores 64000)")
-    try:
-        heads, key, batch, inception_record = scoring_network(tuple(config.model.image_shape), classifier,
-                                                              classifier_path)
-        model, checkpoint = run.load_model(FLAGS.checkpoint, config=config)
-    except (configs.ConfigError, OSError) as err:
-        return fail(str(err))
-    start = time.time()
-    reference = evaluation.load_reference(classifier, classifier_path, x_test, cache_dir(), log=print, heads=heads,
-                                          network_key=key, batch_size=batch)
-    passes = 2 if getattr(model, "has_ema", False) else 1  # the moving average scores the same latents again
-    count_progress(model, cli.progress(2 * passes * FLAGS.num_samples, "images generated and classified"))
-    result = evaluation.evaluate_model(model, classifier, x_test, y_test, FLAGS.num_samples, FLAGS.splits,
-                                       FLAGS.seed, progress=_PROGRESS.classified, reference=reference, heads=heads,
-                                       batch_size=batch)
-    result["classifier"] = inception_record or dict(classifier_record, path=os.path.abspath(classifier_path))
-    result["config"] = dataclasses.asdict(config)  # the run's full config, with the scores
-    result.update(checkpoint=checkpoint, seconds=round(time.time() - start, 1), machine=hardware.machine_info())
-    if configs.uses_memory(config.model):
-        result["prior_temperature"] = config.model.prior_temperature
-    out = FLAGS.out or os.path.join(eval_dir, f"step_{result['step']:08d}.json")
-    try:  # the scores first: nothing after this may lose them
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out + ".tmp", "w") as f:
-            json.dump(result, f, indent=2)
-        os.replace(out + ".tmp", out)
-    except OSError as err:
-        print(json.dumps(result))
-        return fail(f"--out: cannot write {out} ({err.strerror or err}); the scores are printed above")
-    # The run's TensorBoard takes the scores that go into its eval/ folder, or any when asked with --tensorboard.
-    into_run = os.path.realpath(out).startswith(os.path.realpath(eval_dir) + os.sep)
-    if FLAGS.tensorboard and (into_run or FLAGS["tensorboard"].present):
-        summaries.write_evaluation(eval_dir, config, result)
-    shown = {k: v for k, v in result.items() if isinstance(v, (int, float)) and k != "seconds"}
-    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()))
-    if "ema" in result:
-        print("moving average of the generator: " + " ".join(
-            f"{k}={v:.4g}" for k, v in result["ema"].items() if isinstance(v, float)))
-    print(f"Wrote {out}")
-    return 0
+        return score_samples() if FLAGS.samples else score_run()
+    except (Refused, configs.ConfigError) as err:
+        return cli.fail(err)
 
 
 if __name__ == "__main__":
