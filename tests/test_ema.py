@@ -46,6 +46,14 @@ def _train(config, steps, seed=0):
     return model, ds
 
 
+def _fitted(model_name, decay, steps=3):
+    """A model trained `steps` steps with --g_ema_decay=`decay`, and its config."""
+    config = tiny_config(model=model_name, g_ema_decay=decay)
+    model, ds = _train(config, steps)
+    model.fit(ds, epochs=1, verbose=0)
+    return model, config
+
+
 @pytest.mark.parametrize("model_name", ["dcgan", "memorygan"])
 def test_moving_average_follows_the_update_rule(model_name):
     """After each step the average equals a NumPy replay of d_t a + (1 - d_t) w with the
@@ -66,9 +74,7 @@ def test_moving_average_follows_the_update_rule(model_name):
 
 
 def test_ema_generator_swaps_in_and_restores():
-    config = tiny_config(model="dcgan", g_ema_decay=0.5)
-    model, ds = _train(config, 3)
-    model.fit(ds, epochs=1, verbose=0)
+    model, config = _fitted("dcgan", 0.5)
     trained = [w.numpy().copy() for w in model.ema_tracked_weights]
     z = tf.random.stateless_uniform([4, config.model.z_dim], [1, 2], -1, 1)
     raw = model.generator(z).numpy()
@@ -89,9 +95,7 @@ def tiny_config_model_without_ema():
 
 
 def test_moving_average_round_trips_through_a_checkpoint(tmp_path):
-    config = tiny_config(model="memorygan", g_ema_decay=0.9)
-    model, ds = _train(config, 3)
-    model.fit(ds, epochs=1, verbose=0)
+    model, config = _fitted("memorygan", 0.9)
     path = trainer.make_checkpoint(model).save(str(tmp_path / "ckpt"))
     fresh = trainer.build_model(config, tf.distribute.get_strategy(), 3)
     trainer.make_checkpoint(fresh).restore(path).assert_existing_objects_matched()
@@ -101,9 +105,7 @@ def test_moving_average_round_trips_through_a_checkpoint(tmp_path):
 
 def test_export_serves_the_moving_average_unless_told_otherwise(tmp_path):
     from memorygan_tf import export
-    config = tiny_config(model="dcgan", g_ema_decay=0.5)
-    model, ds = _train(config, 3)
-    model.fit(ds, epochs=1, verbose=0)
+    model, config = _fitted("dcgan", 0.5)
     z = tf.random.stateless_uniform([4, config.model.z_dim], [3, 4], -1, 1)
     raw = model.generator(z).numpy()
     with model.ema_generator():
@@ -118,3 +120,49 @@ def test_export_serves_the_moving_average_unless_told_otherwise(tmp_path):
     np.testing.assert_allclose(served["trained"], raw, atol=1e-5)
     with pytest.raises(configs.ConfigError, match="--weights"):
         export.export_generator(tiny_config_model_without_ema(), str(tmp_path / "none"), "ema")
+
+
+def _averaged_by_hand(model, n, seed):
+    """Images of model.generate(n, seed) with the average copied into the generator by hand
+    (not through ema_generator), and the trained weights put back."""
+    weights = model.ema_tracked_weights
+    trained = [w.numpy().copy() for w in weights]
+    for weight, average in zip(weights, model.g_ema):
+        weight.assign(average.numpy())
+    images = model.generate(n, seed).numpy()
+    for weight, value in zip(weights, trained):
+        weight.assign(value)
+    return images
+
+
+@pytest.mark.parametrize("model_name", ["dcgan", "memorygan"])
+def test_auto_weights_generate_from_the_average_where_the_run_keeps_one(model_name):
+    model, _ = _fitted(model_name, 0.5)
+    seed = tf.constant([5, 6], tf.int64)
+    trained = model.generate(8, seed).numpy()
+    averaged = _averaged_by_hand(model, 8, seed)
+    gap = float(np.abs(trained - averaged).max())  # a tiny generator's outputs lie near 0.5
+    assert gap > 1e-6
+    for choice, expected, used in (("auto", averaged, "ema"), ("ema", averaged, "ema"),
+                                   ("trained", trained, "trained")):
+        with model.generator_weights(choice) as got:
+            assert got == used, choice
+            np.testing.assert_allclose(model.generate(8, seed).numpy(), expected, rtol=0, atol=gap / 100,
+                                       err_msg=choice)
+        np.testing.assert_array_equal(model.generate(8, seed).numpy(), trained)  # the trained weights are back
+
+
+def test_a_run_without_an_average_serves_its_trained_weights_and_refuses_ema_in_one_line():
+    model = tiny_config_model_without_ema()
+    seed = tf.constant([5, 6], tf.int64)
+    trained = model.generate(4, seed).numpy()
+    with model.generator_weights("auto") as used:
+        assert used == "trained"
+        np.testing.assert_array_equal(model.generate(4, seed).numpy(), trained)
+    with pytest.raises(configs.ConfigError) as caught:
+        model.generator_weights("ema")  # at the call: nothing is generated before the refusal
+    message = str(caught.value)
+    assert message.startswith("--weights: ") and "\n" not in message, message
+    assert "no moving average" in message and "--g_ema_decay=0" in message and "--weights=trained" in message
+    with pytest.raises(configs.ConfigError, match="--weights: must be one of auto, ema, trained, got 'average'"):
+        model.generator_weights("average")

@@ -12,6 +12,7 @@ memory slot (slot=), InfoGAN's categorical code (code=), MIC-GANs' mode (mode=);
 gets --num_images images. A thin wrapper over memorygan_tf.generation.
 """
 
+import contextlib
 import os
 import sys
 
@@ -65,19 +66,12 @@ def main(argv):
             model, checkpoint = rundir.RunDir(FLAGS.logdir).load_model(FLAGS.checkpoint)
             source = checkpoint
             generation.check_control(control, values, model.controls, model.config.model)
-            if FLAGS.weights == "ema" and not model.has_ema:
-                raise configs.ConfigError("weights", "the run keeps no moving average of its generator "
-                                          "(trained with --g_ema_decay=0); use --weights=trained")
-            use_ema = model.has_ema and FLAGS.weights != "trained"
+            weights = model.generator_weights(FLAGS.weights)  # refuses ema of a run without an average
 
             def make(value):
-                if use_ema:
-                    with model.ema_generator():
-                        return generation.generate(model, FLAGS.num_images, FLAGS.seed, control, value)
                 return generation.generate(model, FLAGS.num_images, FLAGS.seed, control, value)
 
-            title = f"{model.config.model}, {FLAGS.logdir}, step {int(model.step.numpy())}, " \
-                    f"{'moving average' if use_ema else 'trained weights'}"
+            title = f"{model.config.model}, {FLAGS.logdir}, step {int(model.step.numpy())}"
         else:
             import tensorflow as tf
 
@@ -90,6 +84,7 @@ def main(argv):
                 return generation.generate_from_export(loaded, FLAGS.num_images, FLAGS.seed, control, value,
                                                        FLAGS.z_distribution)
 
+            weights = contextlib.nullcontext(None)  # an export serves the weights it was exported with
             title = f"export {FLAGS.export_dir}"
         import numpy as np
 
@@ -98,10 +93,13 @@ def main(argv):
             from keras.utils import Progbar
             progress = Progbar(len(values), unit_name="control value")
         rows = []
-        for i, value in enumerate(values):
-            rows.append(make(value))
-            if progress is not None:
-                progress.update(i + 1)
+        with weights as used:
+            for i, value in enumerate(values):
+                rows.append(make(value))
+                if progress is not None:
+                    progress.update(i + 1)
+        if used is not None:
+            title = f"{title}, {'moving average' if used == 'ema' else 'trained weights'}"
     except (configs.ConfigError, OSError) as err:
         return fail(err)
     images = np.concatenate(rows)

@@ -16,6 +16,8 @@ tuner) uses a model only through the members of :class:`GAN` below, and nothing 
 * :meth:`diagnostics` (scalars at log steps), :meth:`epoch_summaries` (histograms and
   images at epoch ends), :meth:`evaluation_report` (model-specific scores of the test set);
 * :meth:`add_serving_endpoints` (its SavedModel signatures);
+* :meth:`generator_weights` (the generator's moving average or its trained weights, for
+  whatever generates, scores or exports: --weights);
 * ``figures`` (the subcommands of tools/visualize.py it offers);
 * ``clusters``, :meth:`assign` (images -> cluster id, weight of each cluster),
   :meth:`cluster_weights` and ``cluster_control`` (the control that generates from a
@@ -46,10 +48,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from memorygan_tf import compat, losses, networks
+from memorygan_tf import compat, configs, losses, networks
 
 # Seed streams of the stateless generator, one per purpose within a step.
 D_STEP, G_STEP = 0, 1
+
+# The generator weights a tool may ask for (--weights): the moving average, the trained
+# weights, or auto (the average where the model keeps one). See GAN.generator_weights.
+GENERATOR_WEIGHTS = ("auto", "ema", "trained")
 
 
 def replica():
@@ -444,6 +450,27 @@ class GAN(keras.Model):
         finally:
             for weight, value in zip(weights, trained):
                 weight.assign(value)
+
+    def generator_weights(self, choice="auto"):
+        """A context manager within which the generator holds the weights `choice` picks
+        (GENERATOR_WEIGHTS): "ema" its moving average (:meth:`ema_generator`), "trained" the
+        trained weights, "auto" the average where the model keeps one, else the trained
+        weights. Entering it gives what is used, "ema" or "trained". Raises
+        configs.ConfigError naming --weights, at the call, for an unknown choice and for
+        "ema" of a model that keeps no average (--g_ema_decay=0)."""
+        if choice not in GENERATOR_WEIGHTS:
+            raise configs.ConfigError("weights", f"must be one of {', '.join(GENERATOR_WEIGHTS)}, got {choice!r}")
+        if choice == "ema" and not self.has_ema:
+            raise configs.ConfigError("weights", "the run keeps no moving average of its generator (it was "
+                                      "trained with --g_ema_decay=0); use --weights=trained")
+        if choice == "trained" or not self.has_ema:
+            return contextlib.nullcontext("trained")
+        return self._averaged("ema")
+
+    @contextlib.contextmanager
+    def _averaged(self, used):
+        with self.ema_generator():
+            yield used
 
     def history_penalty(self, variables, averages):
         """historical_averaging * ||theta - theta_bar||^2, scaled for the replicas' sum."""
