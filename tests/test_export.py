@@ -55,6 +55,12 @@ def test_export_round_trip_in_fresh_process(trained_run, tmp_path):
                          env=env, capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr[-3000:]
     assert "Exported" in cli.stdout and os.path.exists(os.path.join(export_dir, "saved_model.pb"))
+    # each step is said as it starts, in order
+    steps = ["importing TensorFlow", "Loading the newest checkpoint", "Loaded ", "moving average",
+             "Tracing serve (1/4)", "Tracing sample (2/4)", "Tracing generate_from_slot (3/4)", "Tracing noise (4/4)",
+             "Writing the SavedModel", "Verifying", "Exported"]
+    at = [cli.stdout.find(step) for step in steps]
+    assert -1 not in at and at == sorted(at), cli.stdout
 
     rng = np.random.default_rng(0)
     z = rng.uniform(-1, 1, size=(6, 2)).astype(np.float32)
@@ -122,3 +128,50 @@ def test_generate_from_slot_rejects_slots_outside_the_memory(trained_run, tmp_pa
         with pytest.raises(tf.errors.InvalidArgumentError, match="input slot must lie in"):
             generate(z=z, slot=tf.constant(slots, tf.int32))
     assert generate(z=z, slot=tf.constant([0, size - 1], tf.int32))["images"].shape == (2, 28, 28, 1)
+
+
+def test_export_refuses_a_savedmodel_that_does_not_serve_what_the_model_does(trained_run, tmp_path, monkeypatch):
+    """The written SavedModel is loaded back and must serve the model's images: one that
+    does not (here a load that shifts serve's images) is refused naming --export_dir, and
+    export_from_logdir leaves nothing in its place."""
+    logdir, _ = trained_run
+    load = tf.saved_model.load
+
+    class Shifted:
+        def __init__(self, loaded):
+            self.loaded = loaded
+            self.noise = loaded.noise
+
+        def serve(self, z):
+            out = dict(self.loaded.serve(z))
+            out["images"] = out["images"] + 0.01
+            return out
+
+    monkeypatch.setattr(tf.saved_model, "load", lambda path: Shifted(load(path)))
+    export_dir = tmp_path / "export"
+    with pytest.raises(configs.ConfigError, match=r"--export_dir: the written SavedModel serves other images"):
+        export.export_from_logdir(logdir, str(export_dir))
+    assert not export_dir.exists() and not list(tmp_path.glob("export.partial-*"))
+    monkeypatch.setattr(tf.saved_model, "load", load)
+    export.export_from_logdir(logdir, str(export_dir))  # the same export, loaded as it is: accepted
+    assert (export_dir / "saved_model.pb").exists()
+
+
+@pytest.mark.messages
+def test_ema_of_a_run_without_an_average_is_one_line_from_both_tools(tmp_path):
+    logdir = str(tmp_path / "run")
+    config = configs.make_config("fashion_mnist", model_overrides=dict(TINY_MODEL, g_ema_decay=0.0),
+                                 train_overrides=dict(batch_size=8, steps_per_epoch=2, logdir=logdir,
+                                                      num_sample_images=4))
+    trainer.train(config, blobs(16), verbose=0)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    exported = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_generator.py"), f"--logdir={logdir}",
+                               f"--export_dir={tmp_path / 'export'}", "--weights=ema"],
+                              capture_output=True, text=True, timeout=300, env=env)
+    generated = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "generate.py"), f"--logdir={logdir}",
+                                f"--out={tmp_path / 'images.npz'}", "--weights=ema"],
+                               capture_output=True, text=True, timeout=300, env=env)
+    needles = ["--weights", "no moving average", "--g_ema_decay=0", "--weights=trained"]
+    assert assert_one_line_error(exported, *needles) == assert_one_line_error(generated, *needles)
+    assert not (tmp_path / "export").exists() and not (tmp_path / "images.npz").exists()
+    assert not list(tmp_path.glob("export.partial-*"))

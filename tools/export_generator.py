@@ -2,7 +2,9 @@
 
     python tools/export_generator.py --logdir=runs/fashion_mnist --export_dir=exports/fashion_mnist
 
-A thin wrapper over memorygan_tf.export.export_from_logdir.
+Says each step as it starts (loading the checkpoint, tracing each signature, writing,
+verifying the written SavedModel against the generator). A thin wrapper over
+memorygan_tf.export.export_from_logdir.
 """
 
 import os
@@ -22,18 +24,21 @@ flags.DEFINE_enum("weights", "auto", ["auto", "ema", "trained"], "Generator weig
 flags.mark_flags_as_required(["logdir", "export_dir"])
 
 
+def say(message):
+    print(message, flush=True)  # each step as it starts, also when stdout is a pipe
+
+
 def main(argv):
     del argv
     from memorygan_tf import cli
 
+    say(f"Exporting the generator of {FLAGS.logdir} to {FLAGS.export_dir}: importing TensorFlow ...")
     cli.quiet_logging(FLAGS.verbosity)  # first: it imports TensorFlow without its start-up lines
     from memorygan_tf import configs, export
-    print(f"Exporting the generator of {FLAGS.logdir} (loading the checkpoint, tracing and writing the "
-          "signatures: seconds to a minute) ...", flush=True)
+
     try:
         checkpoint = export.export_from_logdir(FLAGS.logdir, FLAGS.export_dir, FLAGS.checkpoint,
-                                               overwrite=FLAGS.overwrite, log=print,
-                                               weights=FLAGS.weights)
+                                               overwrite=FLAGS.overwrite, log=say, weights=FLAGS.weights)
     except (configs.ConfigError, OSError) as err:
         return cli.fail(err)
     size = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(FLAGS.export_dir)
