@@ -13,7 +13,8 @@ import os
 import typing
 from typing import Optional, Tuple
 
-from memorygan_tf.options import FIXED, FREE, Choice, ConfigError, ModelDeclaration, Range, option  # noqa: F401
+from memorygan_tf.options import (  # noqa: F401 - re-exported
+    FIXED, FREE, Choice, ConfigError, ModelDeclaration, Range, check_choice, option)
 
 # Allowed values, declared once: the flags, `validate` and the modules that implement
 # them (networks, losses, trainer) all read these; a model's own are in its options.py.
@@ -252,19 +253,16 @@ def flag_fields():
     return out
 
 
-# The release's hyper-parameters per dataset (REFERENCE.md). Flags override them.
-# Two deliberate departures, both measured on real Fashion-MNIST (docs/RESULTS.md):
-# kappa = 10, not the paper's 1. With unit keys and queries in 256 dimensions, kappa = 1
-# lets exp(kappa K.q) vary by at most e^2, so the log prior log h decides the top-k and
-# the posterior; the memory collapsed (2 distinct real keys, every test image in one
-# slot, IS 2.1 / FID 52.5 after an epoch) while kappa = 10 kept 1,248 distinct real keys
-# and scored IS 5.0 / FID 23.2. And the non-saturating generator loss ("alternative"),
-# not the release's minimax "jsd": at kappa = 10 it scored IS 5.3 / FID 18.6 (and helped
-# the plain DCGAN too; kappa = 20 tied it). --kappa=1 --loss=jsd (flags/*_paper.flags)
-# gives the paper's setting.
+# Each data set's own settings, the release's (REFERENCE.md), that every GAN shares: image
+# size and pixel range, the encoder's widths, the generator loss and Adam. What one GAN
+# changes of them is its declaration's (ModelDeclaration.preset, .dataset_presets: e.g.
+# MemoryGAN's memory sizes and kappa, models/memorygan/options.py). Flags override both.
+# One deliberate departure, measured on real Fashion-MNIST (docs/RESULTS.md): the
+# non-saturating generator loss ("alternative"), not the release's minimax "jsd": with
+# MemoryGAN at kappa = 10 it scored IS 5.3 / FID 18.6 (and helped the plain DCGAN too;
+# kappa = 20 tied it). --kappa=1 --loss=jsd (flags/*_paper.flags) gives the paper's setting.
 _MNIST_LIKE = dict(
-    model=dict(image_shape=(28, 28, 1), z_dim=2, key_dim=256, memory_size=4096,
-               choose_k=128, mi_lambda=1e-2, output_activation="sigmoid", kappa=10.0, loss="alternative"),
+    model=dict(image_shape=(28, 28, 1), key_dim=256, output_activation="sigmoid", loss="alternative"),
     optimizer=dict(learning_rate=2e-4, beta_1=0.5, beta_2=0.999),
 )
 PRESETS = {
@@ -272,8 +270,7 @@ PRESETS = {
     "mnist": _MNIST_LIKE,
     "affine_mnist": dict(_MNIST_LIKE, model=dict(_MNIST_LIKE["model"], image_shape=(40, 40, 1))),
     "cifar10": dict(
-        model=dict(image_shape=(32, 32, 3), z_dim=16, key_dim=512, memory_size=16384,
-                   choose_k=256, mi_lambda=2e-6, f_dim=128, output_activation="tanh"),
+        model=dict(image_shape=(32, 32, 3), key_dim=512, f_dim=128, output_activation="tanh"),
         optimizer=dict(learning_rate=2e-4, beta_1=0.0, beta_2=0.9, lr_decay="linear"),
     ),
 }
@@ -289,6 +286,34 @@ Z_ONLY_Z_DIM = {"cifar10": 100}
 DEFAULT_Z_ONLY_Z_DIM = 32
 
 
+def preset_of(dataset):
+    """The preset `dataset` takes: its own, else (custom images) Fashion-MNIST's."""
+    return dataset if dataset in PRESETS else "fashion_mnist"
+
+
+def model_preset(dataset, model):
+    """The model fields `model`'s config takes on `dataset` before any flag: the data set's
+    preset, then what the model's declaration changes of every data set's and of this one's."""
+    declaration = DECLARATIONS[model]
+    key = preset_of(dataset)
+    return {**PRESETS[key]["model"], **declaration.preset, **declaration.dataset_presets.get(key, {})}
+
+
+def preset_fields():
+    """{(section, field): whose presets set it, a subset of ("data set", "--model")} for every
+    field some preset sets (a data set's, configs.PRESETS, or a model's declaration)."""
+    setters = {}
+    for preset in PRESETS.values():
+        for section, values in preset.items():
+            for name in values:
+                setters.setdefault((section, name), set()).add("data set")
+    for declaration in DECLARATIONS.values():
+        for values in (declaration.preset, *declaration.dataset_presets.values()):
+            for name in values:
+                setters.setdefault(("model", name), set()).add("--model")
+    return {key: tuple(sorted(kinds, key=("data set", "--model").index)) for key, kinds in setters.items()}
+
+
 def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_overrides=None):
     """Builds a validated ExperimentConfig from a dataset preset and overrides.
 
@@ -297,7 +322,7 @@ def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_o
     """
     if dataset not in DATASETS:
         raise ConfigError("dataset", f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    preset = PRESETS.get(dataset, PRESETS["fashion_mnist"])
+    preset = PRESETS[preset_of(dataset)]
 
     def merge(base, overrides):
         out = dict(base)
@@ -307,8 +332,7 @@ def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_o
     chosen = (model_overrides or {}).get("model") or preset["model"].get("model", "memorygan")
     if chosen not in DECLARATIONS:
         raise ConfigError("model", f"must be one of {', '.join(MODELS)}, got {chosen!r}")
-    # what the model changes of the data set's preset (its declaration's preset)
-    fields = merge(merge(preset["model"], DECLARATIONS[chosen].preset), model_overrides)
+    fields = merge(model_preset(dataset, chosen), model_overrides)
     if reads_z_only(ModelConfig(**fields)) and (model_overrides or {}).get("z_dim") is None:
         fields["z_dim"] = Z_ONLY_Z_DIM.get(dataset, DEFAULT_Z_ONLY_Z_DIM)
     side = (train_overrides or {}).get("image_size") or (train_overrides or {}).get("center_crop")
@@ -371,10 +395,7 @@ def validate(config, num_replicas=1):
     if m.model not in DECLARATIONS:
         raise ConfigError("model", f"must be one of {', '.join(MODELS)}, got {m.model!r}")
     for section, name, flag, _, field in flag_fields():
-        choices = field.metadata["choices"]
-        value = getattr(getattr(config, section), name)
-        if choices is not None and value not in choices:
-            raise ConfigError(flag, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
+        check_choice(flag, getattr(getattr(config, section), name), field.metadata["choices"])
     for section, name, flag, kind, _ in flag_fields():
         value = getattr(getattr(config, section), name)
         if kind is float and value is not None and not math.isfinite(value):

@@ -1,6 +1,7 @@
 """Train MemoryGAN: `python -m memorygan_tf.main --dataset=fashion_mnist`.
 
-Flags left unset take the release's value for the chosen data set (configs.PRESETS).
+Flags left unset take the release's value for the chosen data set (configs.PRESETS) and
+--model (its declaration's presets).
 Rerunning the same command resumes from the last checkpoint in --logdir.
 `--flagfile=flags/<experiment>.flags` reproduces one row of the paper's Table 2.
 """
@@ -29,15 +30,19 @@ flags.DEFINE_boolean("override_config", False, "On resume, apply given flags tha
 def define_config_flags():
     """One flag per config field declared with `configs.option` (name, type, help, choices).
 
-    Model and optimizer flags default to None: unset, they take the data set's preset
-    (configs.PRESETS), else the field's default, which their help states.
+    Model and optimizer flags default to None: unset, they take the preset of the data set
+    (configs.PRESETS) and of --model (its declaration's), else the field's default, which
+    their help states.
     """
+    preset_fields = configs.preset_fields()
     for section, name, flag, kind, field in configs.flag_fields():
         help_text = field.metadata["help"]
         default = field.default if section == "train" else None
         if section != "train":
-            preset = "the data set's preset, else " if any(
-                name in p.get(section, {}) for p in configs.PRESETS.values()) else ""
+            preset = {("data set",): "the data set's preset, else ",
+                      ("--model",): "--model's preset for the data set, else ",
+                      ("data set", "--model"): "the data set's or --model's preset, else "}.get(
+                preset_fields.get((section, name)), "")
             help_text = f"{help_text} Default: {preset}{field.default}."
         cli.define_option_flag(section, name, default, help_text)
 

@@ -40,6 +40,12 @@ class Choice:
     values: tuple
 
 
+def check_choice(flag, value, choices):
+    """Raises ConfigError unless `value` is one of `choices` (None: any value)."""
+    if choices is not None and value not in choices:
+        raise ConfigError(flag, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
+
+
 def option(default, help, choices=None, flag=None, resume=FIXED, search=None, model=None, shape=False):  # noqa: A002
     """A config field that is also a command-line flag.
 
@@ -63,7 +69,9 @@ class ModelDeclaration:
     `name`: its --model value. `options`: a frozen dataclass of its own options (fields
     declared with :func:`option`; they join the flat ModelConfig under their own names,
     so config.json stays flat), or None. `preset`: what it changes of every data set's
-    preset (flags still override it). `validate(config)`: its rules on an
+    preset (configs.PRESETS: the data set's own settings); `dataset_presets`: what it
+    changes of one data set's, by data set (after `preset`; custom images take
+    Fashion-MNIST's); flags still override both. `validate(config)`: its rules on an
     ExperimentConfig, raising ConfigError. `reads_z_only(model_config)`: whether its
     generator reads noise alone (then the noise defaults to the paper's DCGAN's).
     `model`: "module:Class" of its GAN (imported when the model is built).
@@ -73,6 +81,7 @@ class ModelDeclaration:
     model: str
     options: Optional[type] = None
     preset: Mapping = dataclasses.field(default_factory=dict)
+    dataset_presets: Mapping = dataclasses.field(default_factory=dict)
     validate: Optional[Callable] = None
     reads_z_only: Callable = lambda model_config: False
     summary: str = ""

@@ -55,19 +55,42 @@ def test_explicit_architecture_must_fit_the_images():
         configs.make_config("fashion_mnist", model_overrides=dict(architecture="dcgan40"))
 
 
+def test_shared_presets_hold_what_every_gan_has_and_each_gan_its_own():
+    """The data sets' presets set only fields every GAN has; a GAN's own options are set
+    by its own declaration's presets alone, so another GAN's config keeps their defaults."""
+    generic = {f.name for f in dataclasses.fields(configs.GenericModelConfig)}
+    for dataset, preset in configs.PRESETS.items():
+        assert set(preset["model"]) <= generic, dataset
+    for name, declaration in configs.DECLARATIONS.items():
+        own = {f.name for f in dataclasses.fields(declaration.options)} if declaration.options else set()
+        for values in (declaration.preset, *declaration.dataset_presets.values()):
+            assert set(values) <= own | generic, name
+        assert set(declaration.dataset_presets) <= set(configs.PRESETS), name
+    defaults = configs.ModelConfig()
+    for dataset in ("fashion_mnist", "cifar10"):
+        memorygan = configs.make_config(dataset).model
+        dcgan = configs.make_config(dataset, model_overrides=dict(model="dcgan")).model
+        for field in ("kappa", "memory_size", "choose_k", "mi_lambda"):
+            assert getattr(dcgan, field) == getattr(defaults, field), (dataset, field)
+        assert (memorygan.kappa, memorygan.memory_size) == {"fashion_mnist": (10.0, 4096),
+                                                            "cifar10": (1.0, 16384)}[dataset]
+    custom = configs.make_config("custom", train_overrides=dict(data_path="x.npz")).model  # Fashion-MNIST's
+    assert custom == configs.make_config("fashion_mnist").model
+
+
 def test_run_config_tolerates_added_and_removed_fields(tmp_path):
     config = configs.make_config("fashion_mnist", model_overrides=dict(kappa=10.0))
     raw = dataclasses.asdict(config)
     del raw["model"]["batch_write"]  # written before the field existed
     raw["model"]["some_retired_option"] = 3  # written by a version that had it
     (tmp_path / "config.json").write_text(json.dumps(raw))
-    loaded = rundir.load_run_config(str(tmp_path))
+    loaded = rundir.RunDir(tmp_path).load_config()
     assert loaded.model.kappa == 10.0 and loaded.model.batch_write == "sum"
     assert loaded.model.image_shape == (28, 28, 1)
     raw["model"]["kappa"] = -1.0
     (tmp_path / "config.json").write_text(json.dumps(raw))
     with pytest.raises(configs.ConfigError, match="--kappa"):
-        rundir.load_run_config(str(tmp_path))
+        rundir.RunDir(tmp_path).load_config()
 
 
 # --------------------------------------------------------------- pixel ranges

@@ -1,10 +1,15 @@
 """Memory numerics against the independent NumPy reference, plus invariants."""
 
+import dataclasses
+import inspect
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from memorygan_tf import configs
 from memorygan_tf.models.memorygan.memory import Memory, initial_values
+from memorygan_tf.models.memorygan.options import DATASET_PRESETS, MemoryGANOptions
 from tests.models.reference_memory import NumpyMemory
 
 N, M, K = 48, 6, 5
@@ -347,6 +352,30 @@ def test_bad_arguments_are_rejected(kwargs):
     args.update(kwargs)
     with pytest.raises(ValueError):
         Memory(**args)
+
+
+def test_constructor_defaults_are_the_declared_options():
+    """One default per argument: the options' declaration, which the flags' defaults are too
+    (kappa: the paper's 1; the 28/40-pixel data sets' 10 is MemoryGAN's preset there)."""
+    declared = {f.name: f.default for f in dataclasses.fields(MemoryGANOptions)}
+    for name, parameter in inspect.signature(Memory.__init__).parameters.items():
+        if parameter.default is not inspect.Parameter.empty:
+            assert parameter.default == declared[name], name
+    assert Memory(4, 2, 1).kappa == declared["kappa"] == configs.ModelConfig().kappa == 1.0
+    assert configs.make_config("cifar10").model.kappa == 1.0
+    assert configs.make_config("fashion_mnist").model.kappa == DATASET_PRESETS["fashion_mnist"]["kappa"] == 10.0
+
+
+@pytest.mark.parametrize("kwargs,flag", [(dict(choose_k=300), "choose_k"), (dict(kappa=0.0), "kappa"),
+                                         (dict(update_rule="bogus"), "update_rule"), (dict(alpha=1.5), "alpha")])
+def test_bad_arguments_fail_as_the_flags_do(kwargs, flag):
+    """The constructor's checks are the options' rules: the same message as the flag's."""
+    with pytest.raises(ValueError) as from_memory:
+        Memory(**dict(dict(size=256, key_dim=4, choose_k=5), **kwargs))
+    overrides = {"memory_size": 256, "choose_k": 5, **kwargs}
+    with pytest.raises(configs.ConfigError) as from_flags:
+        configs.make_config("fashion_mnist", model_overrides=overrides, train_overrides=dict(batch_size=8))
+    assert str(from_memory.value) == str(from_flags.value) and str(from_flags.value).startswith(f"--{flag}: ")
 
 
 def test_empty_memory_is_filled_with_distinct_queries():

@@ -34,7 +34,11 @@ import numpy as np
 import tensorflow as tf
 
 from memorygan_tf import compat
-from memorygan_tf.models.memorygan.options import BATCH_WRITES, UPDATE_RULES  # noqa: E402 - declared once
+from memorygan_tf.models.memorygan.options import MemoryGANOptions, check_memory
+
+# The options' declared defaults (one place: models/memorygan/options.py), as the
+# constructor's; a run's Memory gets every argument from its config.
+DEFAULTS = MemoryGANOptions()
 
 # Pushes a masked logit below every real one without producing NaN in softmax.
 _MASKED = -1e30
@@ -80,6 +84,9 @@ def initial_values(size):
 class Memory(keras.layers.Layer):
     """vMF-mixture memory with top-k read, conditional write and incremental EM.
 
+    Every argument after `choose_k` defaults to its option's declared default
+    (options.MemoryGANOptions) and obeys the options' rules (options.check_memory).
+
     Args:
         size: N, number of slots.
         key_dim: M, dimension of keys and queries.
@@ -120,33 +127,24 @@ class Memory(keras.layers.Layer):
         size,
         key_dim,
         choose_k,
-        alpha=0.5,
-        beta=1e-8,
-        kappa=1.0,
-        eps=1e-3,
-        update_rule="em",
-        em_iterations=1,
-        correct_in_top=1,
-        fill_empty=True,
-        batch_write="sum",
-        prior_temperature=1.0,
+        alpha=DEFAULTS.alpha,
+        beta=DEFAULTS.beta,
+        kappa=DEFAULTS.kappa,
+        eps=DEFAULTS.eps,
+        update_rule=DEFAULTS.update_rule,
+        em_iterations=DEFAULTS.em_iterations,
+        correct_in_top=DEFAULTS.correct_in_top,
+        fill_empty=DEFAULTS.fill_empty,
+        batch_write=DEFAULTS.batch_write,
+        prior_temperature=DEFAULTS.prior_temperature,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if size <= 0 or key_dim <= 0 or choose_k <= 0:
-            raise ValueError("size, key_dim and choose_k must be positive")
-        if choose_k > size:
-            raise ValueError(f"choose_k ({choose_k}) must not exceed size ({size})")
-        if update_rule not in UPDATE_RULES:
-            raise ValueError(f"update_rule must be one of {UPDATE_RULES}, got {update_rule!r}")
-        if not 1 <= correct_in_top <= choose_k:
-            raise ValueError("correct_in_top must lie in [1, choose_k]")
-        if em_iterations < 1:
-            raise ValueError("em_iterations must be >= 1")
-        if batch_write not in BATCH_WRITES:
-            raise ValueError(f"batch_write must be one of {BATCH_WRITES}, got {batch_write!r}")
-        if not 0 < prior_temperature < float("inf"):
-            raise ValueError(f"prior_temperature must be positive and finite, got {prior_temperature}")
+        # the options' rules, naming the flag of the offending argument (a ValueError)
+        check_memory(MemoryGANOptions(
+            memory_size=size, choose_k=choose_k, alpha=alpha, beta=beta, kappa=kappa, eps=eps,
+            update_rule=update_rule, em_iterations=em_iterations, correct_in_top=correct_in_top,
+            fill_empty=fill_empty, batch_write=batch_write, prior_temperature=prior_temperature))
         self.size = int(size)
         self.key_dim = int(key_dim)
         self.choose_k = int(choose_k)
