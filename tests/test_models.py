@@ -63,7 +63,7 @@ def test_conformance_train_resume_export_evaluate_assign(name, tmp_path):
 
     # Checkpoint round-trip: the newest checkpoint restores every variable of the model
     # (a reader has no training set: MIC-GANs' per-image labels are the trainer's only).
-    restored, path = rundir.load_trained_model(config.train.logdir)
+    restored, path = rundir.RunDir(config.train.logdir).load_model()
     trained = [w for w in model.weights if w.path != "data_labels"]
     assert path.endswith("ckpt-2") and len(trained) == len(restored.weights)
     for a, b in zip(trained, restored.weights):
@@ -71,19 +71,19 @@ def test_conformance_train_resume_export_evaluate_assign(name, tmp_path):
     # A trained MemoryGAN restores with another slot-draw temperature (no variable depends
     # on it): its prior mass becomes (h v)^(1/T); a model without that prior refuses one.
     if name == "memorygan":
-        run_config = rundir.load_run_config(config.train.logdir)
-        tempered, _ = rundir.load_trained_model(config.train.logdir,
-                                                config=configs.with_prior_temperature(run_config, 2.0))
+        run_config = rundir.RunDir(config.train.logdir).load_config()
+        tempered, _ = rundir.RunDir(config.train.logdir).load_model(
+            config=configs.with_prior_temperature(run_config, 2.0))
         assert tempered.memory.prior_temperature == 2.0 and restored.memory.prior_temperature == 1.0
         np.testing.assert_allclose(tempered.cluster_weights(), np.sqrt(restored.cluster_weights()), rtol=1e-5)
         # A config the caller already read (and changed) is the one built, not the run's file.
         given = configs.with_prior_temperature(run_config, 4.0)
-        quartered, _ = rundir.load_trained_model(config.train.logdir, config=given)
+        quartered, _ = rundir.RunDir(config.train.logdir).load_model(config=given)
         assert quartered.memory.prior_temperature == 4.0
         np.testing.assert_allclose(quartered.cluster_weights(), np.sqrt(tempered.cluster_weights()), rtol=1e-5)
     else:
         with pytest.raises(configs.ConfigError, match="prior_temperature"):
-            configs.with_prior_temperature(rundir.load_run_config(config.train.logdir), 2.0)
+            configs.with_prior_temperature(rundir.RunDir(config.train.logdir).load_config(), 2.0)
     # Resuming with more epochs continues from step 2.
     longer = configs.ExperimentConfig(model=config.model, optimizer=config.optimizer,
                                       train=configs.TrainConfig(**{**config.train.__dict__, "epochs": 2}))
@@ -102,7 +102,7 @@ def test_conformance_train_resume_export_evaluate_assign(name, tmp_path):
     if expected_control:
         assert expected_control in endpoints
     # a control of a cluster that exists (MIC-GANs' CRP may prune any mode, mode 0 too)
-    exported, _ = rundir.load_trained_model(config.train.logdir)  # the newest checkpoint, as exported
+    exported, _ = rundir.RunDir(config.train.logdir).load_model()  # the newest checkpoint, as exported
     control = int(np.argmax(exported.cluster_weights())) if exported.clusters else 0
     for endpoint in endpoints:
         function = getattr(loaded, endpoint)
@@ -262,7 +262,7 @@ def test_run_config_records_the_model(tmp_path):
     trainer.train(config, blobs(32), verbose=0, log=lambda m: None)
     saved = json.load(open(os.path.join(config.train.logdir, "config.json")))
     assert saved["model"]["model"] == "infogan" and saved["model"]["info_categories"] == 3
-    assert rundir.load_run_config(config.train.logdir).model == config.model
+    assert rundir.RunDir(config.train.logdir).load_config().model == config.model
 
 
 @pytest.mark.parametrize("name", ["memorygan", "infogan", "micgan"])
@@ -322,7 +322,7 @@ def test_readers_restore_lazily_built_layers(tmp_path):
     slow export round trip on an AVX2 machine)."""
     config = config_for("memorygan", tmp_path, self_modulation=True)
     model = trainer.train(config, blobs(32), verbose=0, log=lambda m: None)
-    restored, _ = rundir.load_trained_model(config.train.logdir)
+    restored, _ = rundir.RunDir(config.train.logdir).load_model()
     for a, b in zip(model.generator.weights, restored.generator.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 

@@ -269,7 +269,7 @@ def test_all_options_through_main_checkpoint_resume_and_export(tmp_path):
     z = tf.random.stateless_uniform([5, 2], [1, 2], minval=-1.0, maxval=1.0)
     out = served(z=z)
     from memorygan_tf import rundir
-    model, _ = rundir.load_trained_model(str(logdir))
+    model, _ = rundir.RunDir(logdir).load_model()
     with model.ema_generator():  # the export serves the generator's moving average (--weights=auto)
         expected = model.generator(model.latent_from(z, out["slots"]), training=False)
     np.testing.assert_allclose(out["images"].numpy(), expected.numpy(), atol=1e-5)

@@ -54,7 +54,7 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tmp_path, monkey
     config = tiny_train_config(logdir, steps_per_epoch=10, checkpoint_every_steps=2)
     with pytest.raises(trainer.TrainingDiverged, match=r"_loss became nan at step 5.*ckpt-4"):
         trainer.train(config, blobs(32), verbose=0)
-    latest = tf.train.latest_checkpoint(rundir.checkpoint_dir(logdir))
+    latest = tf.train.latest_checkpoint(rundir.RunDir(logdir).checkpoints)
     assert latest.endswith("ckpt-4")
     reader = tf.train.load_checkpoint(latest)
     for name in reader.get_variable_to_shape_map():
@@ -64,7 +64,7 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tmp_path, monkey
 
 
 def final_state(logdir):
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(rundir.checkpoint_dir(logdir)))
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(rundir.RunDir(logdir).checkpoints))
     names = sorted(n for n in reader.get_variable_to_shape_map() if not n.startswith("_CHECKPOINTABLE"))
     return {n: reader.get_tensor(n) for n in names}
 
