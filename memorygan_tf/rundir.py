@@ -488,11 +488,7 @@ class RunDir:
         return model, checkpoint
 
 
-# The module-level readers, for callers that hold a path (RunDir(logdir) is the object).
-def checkpoint_dir(logdir):
-    return RunDir(logdir).checkpoints
-
-
+# Module-level shorthands of RunDir's readers; RunDir(logdir) is the way to read a run.
 def load_run_config(logdir):
     """RunDir(logdir).load_config()."""
     return RunDir(logdir).load_config()
