@@ -141,26 +141,14 @@ def write_images(images, out, labels=None, control=None):
 
 
 def grid_figure(rows, row_labels, title, columns=8):
-    """A matplotlib figure of image rows (each [k, H, W, C] in [0, 1]), each row labelled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """A matplotlib figure of image rows (each [k, H, W, C] in [0, 1]), each row labelled:
+    visualize.image_figure of the rows tiled (the first `columns` images of each, blank
+    cells white)."""
+    from memorygan_tf import visualize
 
     columns = min(columns, max(len(r) for r in rows))
-    fig, axes = plt.subplots(len(rows), columns, figsize=(columns * 0.9 + 1.2, len(rows) * 0.9 + 0.6),
-                             squeeze=False)
-    for r, (images, label) in enumerate(zip(rows, row_labels)):
-        for c in range(columns):
-            ax = axes[r][c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if c < len(images):
-                image = images[c]
-                ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
-        axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    cells = []
+    for images in rows:
+        images = np.asarray(images, np.float32)[:columns]
+        cells.append(np.concatenate([images, np.ones((columns - len(images),) + images.shape[1:], np.float32)]))
+    return visualize.image_figure(visualize.tile(np.concatenate(cells), columns), title, row_labels=list(row_labels))

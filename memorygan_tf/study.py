@@ -419,6 +419,39 @@ def curve_table(spec, results, columns=CURVE_COLUMNS):
     return "\n".join(lines)
 
 
+def classifier_label(record):
+    """'ResNet w16 (test accuracy 0.9303)' from a classifier's record (its classifier.json, as
+    every evaluation stores it under "classifier"); None without one."""
+    if not isinstance(record, dict) or not record:
+        return None
+    name = f"ResNet w{record['width']}" if "width" in record else os.path.basename(
+        os.path.dirname(str(record.get("path", "")))) or "classifier"
+    accuracy = record.get("test_accuracy")
+    return name if accuracy is None else f"{name} (test accuracy {float(accuracy):.4f})"
+
+
+def curve_figure_title(spec, results, weights="trained generator"):
+    """The title pieces of the learning-curves figure (visualize.learning_curves_figure's
+    keywords) of `results` (curve_view's, of the generator `weights` name): the study's
+    name, its data set, the budget (the last epoch scored of the last round, the epoch's
+    steps, the images a point) and the classifier(s) that scored the points, as their
+    evaluations record them."""
+    steps, records = [], {}
+    for per_seed in results.values():
+        for by_step in per_seed.values():
+            for step, result in by_step.items():
+                steps.append(int(step))
+                record = result.get("classifier")
+                if isinstance(record, dict):
+                    records.setdefault(record.get("path"), record)
+    last = f"{max(steps) / spec.steps_per_epoch:g}" if steps else "0"
+    budget = (f"scored to epoch {last} of {max(spec.rounds)} ({spec.steps_per_epoch} steps an epoch, "
+              f"{spec.num_samples:,} images a point), {weights}")
+    labels = [classifier_label(r) for _, r in sorted(records.items(), key=lambda item: str(item[0]))]
+    return dict(title=spec.name, dataset=dataset_of(spec), budget=budget,
+                classifier="; ".join(label for label in labels if label) or None)
+
+
 # ------------------------------------------------------------- statistics over seeds
 LOWER_IS_BETTER = frozenset({"fid", "kid"})
 VERDICT_ALPHA = 0.05  # Welch's two-sided p below this, and the bootstrap CI excludes 0

@@ -109,9 +109,10 @@ def main(argv):
     if FLAGS.figure:
         from memorygan_tf import visualize
 
-        fig, drawn = visualize.learning_curves_figure(study.curve_view(spec, results), spec.steps_per_epoch,
-                                                      title=spec.name)
-        fig.savefig(FLAGS.figure, dpi=100)
+        view = study.curve_view(spec, results)
+        fig, drawn = visualize.learning_curves_figure(view, spec.steps_per_epoch,
+                                                      **study.curve_figure_title(spec, view))
+        visualize.save_figure(fig, FLAGS.figure)
         print(f"Wrote {FLAGS.figure} ({', '.join(drawn) or 'nothing scored yet'})")
     return 0
 

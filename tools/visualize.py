@@ -8,7 +8,7 @@ Subcommands:
                --logdir2 the second run's z interpolation is put beside (e.g. a DCGAN).
   posterior    Fig. 3b: p(c|x) over the top slots of test image --index, with samples.
   prior        Fig. 3c: the MCGN prior p(c) ~ h v, sorted; slots holding 90 % of it.
-  likelihood   Fig. 3a: mean test log-likelihood over the run's checkpoints.
+  likelihood   Fig. 3a: mean test log-likelihood at every checkpoint the run kept.
   neighbors    Fig. 5: generated images and their nearest training images (query cosine).
   slots        One row per slot (most probable first, or --slots=3,17,...), z along rows.
   samples      --num images as a PNG grid, or an .npz (--out=FILE.npz) for outside scoring.
@@ -16,9 +16,11 @@ Subcommands:
                (MemoryGAN: slots by the prior h v; InfoGAN: code values), noise along rows.
   codes        InfoGAN runs (Chen et al. 2016, Fig. 2): one row per value of the categorical
                code, continuous code --index from -1 to 1 along the rows.
-A run offers the figures its model declares (GAN.figures); another is refused in one
-line naming the model. A thin wrapper over memorygan_tf.visualize and the models'
-figures modules (models/memorygan/figures.py, models/infogan/figures.py).
+Every PNG is titled with the model, the data set, the checkpoint's epoch and step and,
+where the generator draws it, its weights (--weights); rows that mean something (slots,
+clusters, codes) are labelled. A run offers the figures its model declares (GAN.figures);
+another is refused in one line naming the model. A thin wrapper over memorygan_tf.visualize
+and the models' figures modules (models/memorygan/figures.py, models/infogan/figures.py).
 """
 
 import os
@@ -41,12 +43,16 @@ flags.DEFINE_integer("index", 0, "posterior: index of the test image used as que
                      "varied along the rows.")
 flags.DEFINE_integer("num", 64, "samples: number of images; clusters: rows (default 10).")
 flags.DEFINE_integer("seed", 0, "Seed of the noise.")
-flags.DEFINE_integer("scale", 2, "Upscaling of PNG image grids.")
+flags.DEFINE_integer("scale", 2, "Screen pixels per image pixel in image grids.")
+flags.DEFINE_enum("weights", "auto", ["auto", "ema", "trained"], "The generator's weights in the figures it draws: "
+                  "its moving average (ema), its trained weights, or auto (the average where the run keeps one).")
 flags.DEFINE_integer("subset", 10000, "neighbors / likelihood: images of the data used.")
 flags.mark_flags_as_required(["logdir", "out"])
 
 
 def main(argv):
+    import contextlib
+
     import numpy as np
 
     from memorygan_tf import cli
@@ -79,73 +85,110 @@ def main(argv):
     run = rundir.RunDir(FLAGS.logdir)
     if not run.has_config():
         return fail(f"--logdir: {FLAGS.logdir} is not a run directory (no {run.CONFIG})")
+    loaded = {}
+
+    def data_path(cfg):
+        """Where a run's data is: --data_path for --logdir's data set, else the run's own."""
+        given = FLAGS.data_path if cfg.train.dataset == config.train.dataset else None
+        return data.resolve_data_path(cfg.train.dataset, given or cfg.train.data_path,
+                                      data.default_search_path(os.environ))
+
+    def split(cfg, name):
+        """A run's training images or labelled test images (read once)."""
+        key = (cfg.train.dataset, data_path(cfg), name)
+        if key not in loaded:
+            if name == "train":
+                loaded[key] = data.load_images(cfg.train.dataset, key[1], cfg.train.data_dir, cfg.train.seed)
+            else:
+                loaded[key] = data.load_labelled(cfg.train.dataset, key[1], cfg.train.data_dir, cfg.train.seed)[2]
+        return loaded[key]
+
+    def epoch_steps(cfg):
+        """A run's steps per epoch: its --steps_per_epoch, else counted from a local copy of
+        its data (None without one: the title then gives the step alone)."""
+        if cfg.train.steps_per_epoch or not data_path(cfg):
+            return vis.steps_per_epoch(cfg)
+        try:
+            return vis.steps_per_epoch(cfg, split(cfg, "train"))
+        except (data.DataError, OSError):
+            return None
+
+    def title(model, cfg, weights=None):
+        return vis.run_title(cfg, int(model.step.numpy()), epoch_steps(cfg), weights)
+
+    def bar(total, label):
+        """progress(done, total) for the library, from now: Keras's Progbar with an ETA on a
+        terminal, a line now and then in a log."""
+        update = cli.progress(total, label)
+        return lambda done, _total: update(done)
+
+    def say(line):  # a line of its own above the progress bar on a terminal
+        print(f"\r{line}\x1b[K" if cli.interactive() else line, flush=True)
+
     try:
         config = run.load_config()
         model, checkpoint = run.load_model(FLAGS.checkpoint, config=config)
-
-        def split(name):
-            path = data.resolve_data_path(config.train.dataset, FLAGS.data_path or config.train.data_path,
-                                          data.default_search_path(os.environ))
-            if name == "train":
-                return data.load_images(config.train.dataset, path, config.train.data_dir, config.train.seed)
-            return data.load_labelled(config.train.dataset, path, config.train.data_dir, config.train.seed)[2]
-
         if command not in model.figures:
             raise ValueError(f"{command} is not a figure of a {type(model).__name__} run; it offers "
                              f"{', '.join(model.figures)}")
-        if command == "interpolate":
-            parts = [vis.interpolate_z(model, FLAGS.seed, slots[0] if slots else None)]
-            if "slots" in model.figures:  # a MemoryGAN whose generator reads keys: Fig. 1 beside
-                parts.append(memory_figures.interpolate_keys(model, FLAGS.seed, slots)[0])
-            if FLAGS.logdir2:
-                other, _ = rundir.RunDir(FLAGS.logdir2).load_model()
-                parts.append(vis.interpolate_z(other, FLAGS.seed))
-            gap = np.ones((parts[0].shape[0], 8, parts[0].shape[2]), np.float32)
-            vis.save_png(np.concatenate(sum([[p, gap] for p in parts], [])[:-1], axis=1), FLAGS.out, FLAGS.scale)
-        elif command == "clusters":
-            grid, shown = vis.clusters_grid(model, FLAGS.num if FLAGS["num"].present else 10, seed=FLAGS.seed)
-            vis.save_png(grid, FLAGS.out, FLAGS.scale)
-            print(f"rows: clusters {', '.join(map(str, shown))}")
-        elif command == "codes":
-            vis.save_png(infogan_figures.codes_grid(model, FLAGS.index, seed=FLAGS.seed), FLAGS.out, FLAGS.scale)
-        elif command == "slots":
-            grid, shown = memory_figures.slots_grid(model, slots, seed=FLAGS.seed)
-            vis.save_png(grid, FLAGS.out, FLAGS.scale)
-            print(f"rows: slots {', '.join(map(str, shown))}")
-        elif command == "samples":
-            images = vis.samples(model, FLAGS.num, FLAGS.seed)
-            if FLAGS.out.endswith(".npz"):
-                np.savez_compressed(FLAGS.out, images=(np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8))
-            else:
-                vis.save_png(vis.tile(images, int(np.ceil(np.sqrt(len(images))))), FLAGS.out, FLAGS.scale)
-        elif command == "neighbors":
-            train = split("train")[: FLAGS.subset]
-            vis.save_png(memory_figures.nearest_neighbors(model, train, seed=FLAGS.seed), FLAGS.out, FLAGS.scale)
-        elif command == "posterior":
-            test = split("test")
-            if not 0 <= FLAGS.index < len(test):
-                return fail(f"--index: {FLAGS.index} is outside the {len(test)} test images")
-            fig, shown, probs = memory_figures.posterior_figure(model, test[FLAGS.index], seed=FLAGS.seed)
-            fig.savefig(FLAGS.out, dpi=100)
-            print("top slots: " + ", ".join(f"{s} ({p:.3f})" for s, p in zip(shown, probs)))
-        elif command == "prior":
-            fig, holding = memory_figures.prior_figure(model)
-            fig.savefig(FLAGS.out, dpi=100)
-            print(f"{holding} slots hold 90 % of the prior")
-        elif command == "likelihood":
-            test = split("test")[: FLAGS.subset]
-            found = sorted(run.checkpoint_files())
-            steps, values = [], []
-            for step, prefix in found:
-                try:
-                    loaded, _ = run.load_model(prefix, config=config)
-                except configs.ConfigError as err:
-                    print(f"skipped {prefix}: {err}")
-                    continue
-                steps.append(step)
-                values.append(memory_figures.mean_log_likelihood(loaded, test))
-                print(f"step {step}: mean log p(x) {values[-1]:.4f}")
-            memory_figures.likelihood_figure(steps, values).savefig(FLAGS.out, dpi=100)
+        with contextlib.ExitStack() as stack:
+            # What the generator draws: every figure but the memory's own (and a posterior without samples)
+            draws = command not in ("prior", "likelihood") and (command != "posterior" or model.conditional)
+            weights = None
+            if draws:
+                weights = vis.WEIGHT_NAMES[stack.enter_context(model.generator_weights(FLAGS.weights))]
+            run_title = title(model, config, weights)
+            pixels = dict(pixels=FLAGS.scale)
+            fig = None
+            if command == "interpolate":
+                panels = [vis.interpolation_panel(model, FLAGS.seed, slots[0] if slots else None)]
+                if "slots" in model.figures:  # a MemoryGAN whose generator reads keys: Fig. 1 beside
+                    panels.append(memory_figures.key_interpolation_panel(model, FLAGS.seed, slots))
+                if FLAGS.logdir2:
+                    other_run = rundir.RunDir(FLAGS.logdir2)
+                    other_config = other_run.load_config()
+                    other, _ = other_run.load_model(config=other_config)
+                    used = stack.enter_context(other.generator_weights(FLAGS.weights))
+                    other_weights = vis.WEIGHT_NAMES[used]
+                    panels.append(vis.interpolation_panel(other, FLAGS.seed,
+                                                          run=title(other, other_config, other_weights)))
+                fig = vis.interpolation_figure(panels, run_title, **pixels)
+            elif command == "clusters":
+                fig, shown = vis.clusters_figure(model, FLAGS.num if FLAGS["num"].present else 10, FLAGS.seed,
+                                                 run_title, **pixels)
+                print(f"rows: clusters {', '.join(map(str, shown))}")
+            elif command == "codes":
+                fig = infogan_figures.codes_figure(model, FLAGS.index, FLAGS.seed, run_title, **pixels)
+            elif command == "slots":
+                fig, shown = memory_figures.slots_figure(model, slots, FLAGS.seed, run_title, **pixels)
+                print(f"rows: slots {', '.join(map(str, shown))}")
+            elif command == "samples":
+                images = vis.samples(model, FLAGS.num, FLAGS.seed)
+                if FLAGS.out.endswith(".npz"):  # data, not a figure
+                    np.savez_compressed(FLAGS.out, images=(np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8))
+                else:
+                    fig = vis.samples_figure(images, run_title, FLAGS.seed, **pixels)
+            elif command == "neighbors":
+                train = split(config, "train")[: FLAGS.subset]
+                fig = memory_figures.neighbors_figure(model, train, FLAGS.seed, run_title,
+                                                      progress=bar(len(train), "training images encoded"), **pixels)
+            elif command == "posterior":
+                test = split(config, "test")
+                if not 0 <= FLAGS.index < len(test):
+                    return fail(f"--index: {FLAGS.index} is outside the {len(test)} test images")
+                fig, shown, probs = memory_figures.posterior_figure(
+                    model, test[FLAGS.index], seed=FLAGS.seed, title=run_title,
+                    query=f"query x: test image {FLAGS.index}")
+                print("top slots: " + ", ".join(f"{s} ({p:.3f})" for s, p in zip(shown, probs)))
+            elif command == "prior":
+                fig, holding = memory_figures.prior_figure(model, title=run_title)
+                print(f"{holding} slots hold 90 % of the prior")
+            elif command == "likelihood":
+                fig = memory_figures.likelihood_over_checkpoints(
+                    run, config, split(config, "test")[: FLAGS.subset], epoch_steps(config), log=say,
+                    progress=bar(len(run.checkpoint_files()), "checkpoints"))
+        if fig is not None:
+            vis.save_figure(fig, FLAGS.out)
     except (ValueError, configs.ConfigError, data.DataError, OSError) as err:
         return fail(str(err).splitlines()[0])
     print(f"Wrote {FLAGS.out} ({command}, {checkpoint})")
