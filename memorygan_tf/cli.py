@@ -191,15 +191,20 @@ def progress(total, label, every=0.1, stream=None):
     return update
 
 
-def define_option_flag(section, name, default=None, help_text=None):
+FIELD_DEFAULT = object()  # define_option_flag's default: the field's declared one
+
+
+def define_option_flag(section, name, default=FIELD_DEFAULT, help_text=None):
     """Defines the absl flag of config field `section.name` from its declaration (its flag
-    name, type, choices and help; `default` and `help_text` as the caller's command takes
-    them): main defines every config field so, a tool the fields it shares with main."""
+    name, type, choices, default and help; `default` and `help_text` where the caller's
+    command takes others): main defines every config field so, a tool the fields it
+    shares with main."""
     from absl import flags
 
     from memorygan_tf import configs
 
     _, _, flag, kind, field = next(entry for entry in configs.flag_fields() if entry[:2] == (section, name))
+    default = field.default if default is FIELD_DEFAULT else default
     help_text = help_text or field.metadata["help"]
     choices = field.metadata["choices"]
     if kind is bool:

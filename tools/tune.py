@@ -33,15 +33,18 @@ cli.define_option_flag("model", "model", "memorygan", "The GAN whose options are
                        + ", ".join(configs.MODELS) + ".")
 flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm.")
 flags.DEFINE_integer("max_trials", 10, "Trials (random, bayesian).")
-flags.DEFINE_integer("epochs", 1, "Training epochs per trial (hyperband: the most a trial gets).")
-flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch of a trial (default: one pass over the data).")
-flags.DEFINE_integer("eval_samples", 5000, "Generated images scored per trial.")
+# main's flags of every trial, from their declarations (a trial is a run of main's config)
+cli.define_option_flag("train", "epochs", help_text="Training epochs per trial (hyperband: the most a trial gets).")
+cli.define_option_flag("train", "steps_per_epoch", help_text="Steps per epoch of a trial (default: one pass over "
+                       "the data).")
+cli.define_option_flag("train", "eval_samples", help_text="Generated images scored per trial.")
+cli.define_option_flag("train", "seed", help_text="Seed of the search and of every trial.")
+flags.adopt_module_key_flags(cli)  # the flags defined through cli are this tool's (--help lists them)
 flags.DEFINE_list("search", None, "Flags to search (default: every searchable field).")
 flags.DEFINE_string("classifier", None, "Evaluation classifier folder (tools/train_classifier.py). "
                     "Default: DIRECTORY/classifier, trained on first use.")
 flags.DEFINE_string("out_flagfile", None, "Where the best trial's flags go (default DIRECTORY/best.flags).")
 flags.DEFINE_boolean("quick", False, "Tiny trials: 2 trials of 2 steps with small networks (for tests).")
-flags.DEFINE_integer("seed", 0, "Seed of the search and of every trial.")
 flags.mark_flags_as_required(["directory"])
 
 QUICK_MODEL = dict(f_dim=4, fc_dim=16)
@@ -57,24 +60,27 @@ def main(argv):
 
     if FLAGS.dataset not in ("fashion_mnist", "mnist", "affine_mnist"):
         return fail(f"--dataset: {FLAGS.dataset!r} has no labelled test split to score trials with")
-    for name in ("max_trials", "epochs", "eval_samples"):
-        if FLAGS[name].value <= 0:
-            return fail(f"--{name} must be positive")
-    if FLAGS.steps_per_epoch is not None and FLAGS.steps_per_epoch <= 0:
-        return fail("--steps_per_epoch must be positive")
+    if FLAGS.max_trials <= 0:
+        return fail(f"--max_trials: must be positive, got {FLAGS.max_trials}")
+    quick = FLAGS.quick
+    max_trials = 2 if quick and not FLAGS["max_trials"].present else FLAGS.max_trials
+    steps = 2 if quick and FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch
+    eval_samples = 100 if quick and not FLAGS["eval_samples"].present else FLAGS.eval_samples
+    # what every trial shares; the trial's searched values go on top of it
+    base = {"model": dict(QUICK_MODEL if quick else {}, model=FLAGS.model), "optimizer": {},
+            "train": dict(seed=FLAGS.seed, epochs=FLAGS.epochs, steps_per_epoch=steps, eval_samples=eval_samples,
+                          data_path=FLAGS.data_path, data_dir=FLAGS.data_dir, batch_size=16 if quick else 64,
+                          checkpoint_every_steps=0 if quick else 250)}
+    try:  # main's rules, checked before any trial trains
+        configs.make_config(FLAGS.dataset, base["model"], base["optimizer"], base["train"])
+    except configs.ConfigError as err:
+        return fail(err)
     try:
         os.makedirs(FLAGS.directory, exist_ok=True)
     except OSError as err:
         return fail(f"--directory: cannot create {FLAGS.directory}: {err.strerror}")
     if not os.access(FLAGS.directory, os.W_OK):
         return fail(f"--directory: {FLAGS.directory} is not writable")
-    quick = FLAGS.quick
-    max_trials = 2 if quick and not FLAGS["max_trials"].present else FLAGS.max_trials
-    steps = 2 if quick and FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch
-    eval_samples = 100 if quick and not FLAGS["eval_samples"].present else FLAGS.eval_samples
-    if eval_samples < configs.MIN_EVAL_SAMPLES:  # checked before any trial trains
-        return fail(f"--eval_samples must be at least {configs.MIN_EVAL_SAMPLES} (the Inception Score's "
-                    f"splits), got {eval_samples}")
     try:
         space = tuning.search_space(FLAGS.search, FLAGS.model)
         path = data.resolve_data_path(FLAGS.dataset, FLAGS.data_path, data.default_search_path(os.environ))
@@ -99,9 +105,7 @@ def main(argv):
         print(f"Classifier test accuracy {accuracy:.4f}", flush=True)
     classifier = evaluation.load_classifier(classifier_path)
 
-    base = {"model": dict(QUICK_MODEL if quick else {}, model=FLAGS.model), "optimizer": {},
-            "train": dict(seed=FLAGS.seed, steps_per_epoch=steps, data_path=path, data_dir=FLAGS.data_dir,
-                          batch_size=16 if quick else 64, checkpoint_every_steps=0 if quick else 250)}
+    base["train"]["data_path"] = path  # as resolved on the search path
     hypermodel = tuning.MemoryGANHyperModel(
         FLAGS.dataset, base, space, images, (x_test, y_test), classifier, epochs=FLAGS.epochs,
         eval_samples=eval_samples, verbose=2 if quick else cli.fit_verbose())  # one line per epoch in a log
