@@ -64,7 +64,11 @@ def images_for(config, n=8):
     dict(use_memory=False),
     dict(loss="alternative"),
     dict(loss="reverse_kl"),
-    dict(batch_write="last", writes_per_step=3, update_rule="release", fill_empty=False),
+    # The release's writes with its k > batch (128 > 64): with k <= batch every generated
+    # reset of the first D step lands on the k real slots just written (both draw on the
+    # pre-step oldest slots, as in the release), the memory holds no real key and the
+    # second step's posterior is flat.
+    dict(batch_write="last", writes_per_step=3, update_rule="release", fill_empty=False, choose_k=16),
 ])
 def test_train_step_runs_and_changes_state(overrides):
     config = tiny_config(**overrides)
@@ -87,7 +91,12 @@ def test_train_step_runs_and_changes_state(overrides):
         keys = model.memory.keys.numpy()
         assert not np.allclose(keys, before_keys)
         norms = np.linalg.norm(keys, axis=1)
-        np.testing.assert_allclose(norms[norms > 0], 1.0, atol=1e-5)
+        if overrides.get("fill_empty") is False:
+            # An empty (zero) key that EM gives a responsibility below l2_normalize's
+            # epsilon stays shorter than unit, in the release as here; none is longer.
+            assert norms.max() <= 1.0 + 1e-5 and np.sum(np.abs(norms - 1.0) < 1e-5) >= config.train.batch_size
+        else:
+            np.testing.assert_allclose(norms[norms > 0], 1.0, atol=1e-5)
     if overrides.get("use_mcgn") is False or overrides.get("use_memory") is False:
         assert logs["mi_loss"] == 0.0
 

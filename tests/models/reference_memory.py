@@ -85,10 +85,21 @@ class NumpyMemory:
         return np.mean([reset for *_, reset in plans]), np.mean(entropies) if entropies else 0.0
 
     def update(self, queries, labels):
+        self.write(self.plans(queries, labels))
+
+    def reset_slot(self, b, rank, oldest):
+        """Where sample b, the rank-th resetting one, goes: the rank-th oldest slot now, or,
+        given the release's oldest slots of the step, the b-th of them."""
+        return stable_top(self.ages, rank + 1)[rank] if oldest is None else oldest[b]
+
+    def write(self, plans, oldest=None, planned_keys=None):
+        """Applies plans made by `plans`. A plan made from an earlier memory (the
+        release's second D-step write) passes that memory's keys: EM's first E step
+        scores a sample's slots as it was planned, with the keys of that memory."""
+        self.planned_keys = self.keys.copy() if planned_keys is None else planned_keys
         mean_h = self.hist.mean()
-        plans = self.plans(queries, labels)
         if self.batch_write == "last":
-            self._write_last(plans, mean_h)
+            self._write_last(plans, mean_h, oldest)
             return
 
         new_keys, new_hist, written = {}, {}, set()
@@ -107,13 +118,14 @@ class NumpyMemory:
             kh = {s: self.keys[s].copy() for s in touched}
             hh = {s: self.alpha * self.hist[s] for s in touched}
             prev = [np.zeros(self.k) for _ in plans]
-            for _ in range(self.T):
+            for t in range(self.T):
                 gammas = []
                 for q, y, slots, valid, reset in plans:
                     logits = np.full(self.k, -np.inf)
                     for j, s in enumerate(slots):
                         if valid[j]:
-                            logits[j] = self.kappa * (kh[s] @ q - 1.0) + np.log(hh[s] + self.beta)
+                            key = self.planned_keys[s] if t == 0 else kh[s]
+                            logits[j] = self.kappa * (key @ q - 1.0) + np.log(hh[s] + self.beta)
                     gammas.append(softmax(logits) if np.isfinite(logits).any() else np.zeros(self.k))
                 dh, dk = {s: 0.0 for s in touched}, {s: 0.0 for s in touched}
                 dg_sum = {s: 0.0 for s in touched}
@@ -134,11 +146,10 @@ class NumpyMemory:
             self.hist[s] = new_hist[s]
             written.add(s)
 
-        oldest = stable_top(self.ages, len(plans))
         rank = 0
-        for q, y, slots, valid, reset in plans:
+        for b, (q, y, slots, valid, reset) in enumerate(plans):
             if reset:
-                s = oldest[rank]
+                s = self.reset_slot(b, rank, oldest)
                 rank += 1
                 self.keys[s], self.values[s], self.hist[s] = q, y, mean_h
                 written.add(s)
@@ -155,8 +166,10 @@ class NumpyMemory:
         kh = {s: self.keys[s].copy() for _, s in mine}
         hh = {s: self.alpha * self.hist[s] for _, s in mine}
         prev = {s: 0.0 for _, s in mine}
-        for _ in range(self.T):
-            logits = np.array([self.kappa * (kh[s] @ q - 1.0) + np.log(hh[s] + self.beta) for _, s in mine])
+        for t in range(self.T):
+            keys = [self.planned_keys[s] if t == 0 else kh[s] for _, s in mine]
+            logits = np.array([self.kappa * (key @ q - 1.0) + np.log(hh[s] + self.beta)
+                               for key, (_, s) in zip(keys, mine)])
             g = dict(zip([s for _, s in mine], softmax(logits)))
             total = sum(g[s] - prev[s] for _, s in mine)
             for _, s in mine:
@@ -166,13 +179,12 @@ class NumpyMemory:
             prev = g
         return {s: (kh[s], hh[s]) for _, s in mine}
 
-    def _write_last(self, plans, mean_h):
+    def _write_last(self, plans, mean_h, oldest=None):
         """The release: rows from the pre-step memory, applied in flat order, last wins."""
-        oldest = stable_top(self.ages, len(plans))
         rows, rank = [], 0
-        for q, y, slots, valid, reset in plans:
+        for b, (q, y, slots, valid, reset) in enumerate(plans):
             if reset:
-                s = oldest[rank]
+                s = self.reset_slot(b, rank, oldest)
                 rank += 1
                 rows += [(s, q, y, mean_h)] * self.k
             else:

@@ -138,6 +138,60 @@ def test_last_batch_write_matches_reference_with_slot_collisions(rule, iteration
     assert collisions > 0
 
 
+@pytest.mark.parametrize("batch_write", ["sum", "last"])
+def test_release_d_step_writes_share_the_oldest_slots_and_match_reference(batch_write):
+    """The release's D step: the real and the generated batch are planned from the same
+    memory and written one after the other, both drawing resets from the oldest slots
+    before the step (sample b takes the b-th), so a generated reset replaces the real
+    reset of the same index. Checked against the loop-based reference, with collisions."""
+    rng = np.random.default_rng(21)
+    memory = Memory(N, M, K, update_rule="release", batch_write=batch_write, fill_empty=False)
+    reference = NumpyMemory(N, M, K, update_rule="release", batch_write=batch_write, fill_empty=False)
+    state = random_state(rng)
+    load(memory, state)
+    reference.load(**state)
+    shared = 0
+    for _ in range(5):
+        real, fake = rng.normal(size=(2, 8, M))
+        ones, zeros = np.ones(8, np.float32), np.zeros(8, np.float32)
+        plans = [memory.plan_update(tf.constant(q, tf.float32), tf.constant(y)) for q, y in ((real, ones), (fake, zeros))]
+        reference_plans = [reference.plans(real, ones), reference.plans(fake, zeros)]
+        planned_keys = reference.keys.copy()
+        oldest = memory.oldest_slots(8)
+        np.testing.assert_array_equal(oldest.numpy(), np.argsort(-reference.ages, kind="stable")[:8])
+        for plan, reference_plan in zip(plans, reference_plans):
+            memory.apply_update(plan, oldest)
+            reference.write(reference_plan, oldest.numpy(), planned_keys)
+        assert_same_state(memory, reference, atol=2e-5)
+        shared += int(np.sum(plans[0].reset.numpy() & plans[1].reset.numpy()))
+    assert shared > 0  # some real and generated sample of one index both reset
+
+
+def test_release_d_step_from_a_fresh_memory_leaves_the_releases_slot_counts():
+    """What the release's own D step leaves in a fresh memory (measured on the release
+    under TF 2.21's compat.v1: 64 real and 64 generated slots after batches of 64 with
+    k = 128): the real batch averages into the k empty real slots, every generated sample
+    resets into the b-th oldest slot, which are among those k, so the real slots lose B of
+    them. Written one after the other without the shared oldest slots, k real and B
+    generated slots would remain."""
+    size, key_dim, k, batch = 64, 4, 16, 6
+    rng = np.random.default_rng(22)
+    counts = {}
+    for shared in (True, False):
+        memory = Memory(size, key_dim, k, kappa=1.0, update_rule="release", batch_write="last", fill_empty=False)
+        real, fake = rng.normal(size=(2, batch, key_dim))
+        plans = [memory.plan_update(tf.constant(q, tf.float32), tf.constant(np.full(batch, y, np.float32)))
+                 for q, y in ((real, 1.0), (fake, 0.0))]
+        oldest = memory.oldest_slots(batch) if shared else None
+        for plan in plans:
+            memory.apply_update(plan, oldest)
+        written = memory.ages.numpy() < 2  # 0 (written by the second write) or 1 (by the first)
+        values = memory.values.numpy()
+        counts[shared] = (int(np.sum(written & (values == 1))), int(np.sum(written & (values == 0))))
+    assert counts[True] == (k - batch, batch)
+    assert counts[False] == (k, batch)
+
+
 def test_last_batch_write_differs_from_sum_and_depends_on_order():
     """The two semantics are not the same function: "last" moves a shared slot towards the
     last sample only, so reversing the batch changes the memory; "sum" does not."""

@@ -164,25 +164,32 @@ class MemoryGAN(base.GAN):
     def after_discriminator_step(self, plans, token):
         """Lines 5-11: write the D step's queries into the memory (after the gradient step).
         One write of the real and generated batch (Algorithm 1), or, as the release, the
-        real and the generated batch as two writes."""
+        real and the generated batch as two writes whose resets both draw on the oldest
+        slots before the step (sample b of either batch takes the b-th of them, so the
+        generated batch's reset replaces the real one's of the same index, as in the
+        release, where both writes run in one session call from the same ages)."""
         reset_rate, entropy = self.memory.write_statistics(memory_lib.concat_plans(plans))
         self.trackers["mem_reset_rate"].update_state(reset_rate)
         self.trackers["mem_entropy_s"].update_state(entropy)
         if self.config.writes_per_step == 1:
             return self.write_memory(*plans, after=token)
-        token = self.write_memory(plans[0], after=token)
-        return self.write_memory(plans[1], after=token)
+        _, replicas = base.replica()
+        oldest = self.memory.oldest_slots(tf.shape(plans[0].reset)[0] * replicas)  # the global batch's
+        token = self.write_memory(plans[0], after=token, oldest=oldest)
+        return self.write_memory(plans[1], after=token, oldest=oldest)
 
     def after_generator_step(self, plan, token):
         if plan is not None:  # the release's third write: the G step's generated batch
-            self.write_memory(plan, after=token)
+            _, replicas = base.replica()
+            self.write_memory(plan, after=token, oldest=self.memory.oldest_slots(tf.shape(plan.reset)[0] * replicas))
 
     def step_values(self):
         return dict(mem_real_rate=tf.reduce_mean(tf.convert_to_tensor(self.memory.values)))
 
-    def write_memory(self, *plans, after=()):
+    def write_memory(self, *plans, after=(), oldest=None):
         """Gathers the local plans of all replicas in global-batch order (each plan's samples
-        of all replicas, plan after plan) and applies them everywhere as one write."""
+        of all replicas, plan after plan) and applies them everywhere as one write
+        (`oldest`: the release's reset slots, one per sample of the global batch)."""
         ctx, replicas = base.replica()
         after = list(after)
         if replicas > 1:
@@ -192,7 +199,7 @@ class MemoryGAN(base.GAN):
                 gathered.append(plan)
                 after = [token]
             plans = gathered
-        self.memory.apply_update(memory_lib.concat_plans(plans))
+        self.memory.apply_update(memory_lib.concat_plans(plans), oldest)
         return after
 
     # ------------------------------------------------------ the harness

@@ -18,7 +18,9 @@ write step is *one* deterministic function of the whole batch:
   on the order of samples.
 * Reset: the j-th sample (in batch order) whose write is a reset takes the j-th
   oldest slot (ties broken by slot index), so no two resets share a slot. A reset
-  overrides an EM write to the same slot in the same step.
+  overrides an EM write to the same slot in the same step. Given the oldest slots
+  (:meth:`oldest_slots`, for the release's writes), sample b takes the b-th of them
+  instead, as the release's ``get_oldest_idxs`` does.
 
 Because a write is split into a per-sample :meth:`plan_update` and a batch-wide
 :meth:`apply_update`, a distributed trainer can plan on each replica, all-gather
@@ -359,21 +361,38 @@ class Memory(keras.layers.Layer):
         scores = self.kappa * (tf.gather(similarity, slots, batch_dims=1) - 1.0)
         return WritePlan(q, labels, slots, scores, valid, reset)
 
-    def apply_update(self, plan):
+    def oldest_slots(self, n):
+        """The n oldest slots [n], oldest first (ties broken by slot index): where resets go."""
+        return tf.math.top_k(_read(self.ages), k=n).indices
+
+    def _reset_targets(self, plan, oldest):
+        """(resetting samples [R], their slots [R]). Without `oldest`: the j-th resetting
+        sample takes the j-th oldest slot now (Sec. 3.1.2). With `oldest` (one per sample,
+        :meth:`oldest_slots` taken before an earlier write of the same step): sample b
+        takes oldest[b], as the release's writes do, whose D step draws the real and the
+        generated batch's resets from the same pre-step oldest slots, so that a generated
+        sample's reset replaces the real sample's of the same index."""
+        resetting = tf.cast(tf.where(plan.reset)[:, 0], tf.int32)
+        if oldest is None:
+            return resetting, self.oldest_slots(tf.shape(plan.reset)[0])[: tf.shape(resetting)[0]]
+        return resetting, tf.gather(oldest, resetting)
+
+    def apply_update(self, plan, oldest=None):
         """Batch-wide part of a write: EM (Eq. 5) or Kaiser rule, resets, ages.
 
         Deterministic in its inputs, so replicas that apply the same (gathered)
         plan end with identical memories. Keys are written in place, one row per
-        written slot (no copy of the N x M table).
+        written slot (no copy of the N x M table). `oldest`: the reset slots of the
+        release's writes (see :meth:`_reset_targets`).
         """
         if self.batch_write == "last":
-            self._apply_last(plan)
+            self._apply_last(plan, oldest)
             return
         values = _read(self.values)
         ages = _read(self.ages)
         hist = _read(self.histogram)
         mean_hist = tf.reduce_mean(hist)
-        _, oldest = tf.math.top_k(ages, k=tf.shape(plan.reset)[0])  # before any write
+        resetting, target = self._reset_targets(plan, oldest)  # before any write
         ones = lambda n: tf.ones([n], self.variable_dtype)  # noqa: E731
 
         slots, new_keys, new_hist, _ = self._em_or_kaiser(plan, hist)
@@ -381,11 +400,9 @@ class Memory(keras.layers.Layer):
         hist = tf.tensor_scatter_nd_update(hist, slots[:, None], new_hist)
         written = tf.scatter_nd(slots[:, None], ones(tf.shape(slots)[0]), [self.size])
 
-        # Reset: the j-th resetting sample takes the j-th oldest slot (Sec. 3.1.2);
-        # written after EM, so a reset overrides an EM write to the same slot.
-        resetting = tf.where(plan.reset)[:, 0]
+        # Reset (Sec. 3.1.2), written after EM, so a reset overrides an EM write to the same slot.
         count = tf.shape(resetting)[0]
-        target = oldest[:count, None]
+        target = target[:, None]
         self._keys_variable().scatter_nd_update(target, tf.gather(plan.query, resetting))
         values = tf.tensor_scatter_nd_update(values, target, tf.gather(plan.labels, resetting))
         hist = tf.tensor_scatter_nd_update(hist, target, mean_hist * ones(count))
@@ -397,22 +414,20 @@ class Memory(keras.layers.Layer):
         self.ages.assign(ages)
         self.histogram.assign(hist)
 
-    def _apply_last(self, plan):
+    def _apply_last(self, plan, oldest=None):
         """The release's batch write (REFERENCE.md point 5): rows computed from the
         pre-step memory, applied in flat (sample, slot) order, a later row replacing an
-        earlier one. The j-th resetting sample takes the j-th oldest slot, as with "sum"."""
+        earlier one. Resets go where :meth:`_reset_targets` says, as with "sum"."""
         values = _read(self.values)
         ages = _read(self.ages)
         hist = _read(self.histogram)
         mean_hist = tf.reduce_mean(hist)
-        _, oldest = tf.math.top_k(ages, k=tf.shape(plan.reset)[0])
+        resetting, reset_slots = self._reset_targets(plan, oldest)
 
         # EM / Kaiser rows: one per valid (sample, slot) entry, each from the pre-step memory.
         em_slots, em_keys, em_hist, em_position = self._em_or_kaiser(plan, hist, per_entry=True)
         em_values = tf.gather(values, em_slots)
         # Reset rows: a resetting sample's k rows all name its slot; the last of them counts.
-        resetting = tf.cast(tf.where(plan.reset)[:, 0], tf.int32)
-        reset_slots = oldest[: tf.shape(resetting)[0]]
         reset_position = resetting * self.choose_k + (self.choose_k - 1)
 
         slots = tf.concat([em_slots, reset_slots], 0)
