@@ -167,7 +167,7 @@ class MemoryGAN(base.GAN):
         real and the generated batch as two writes whose resets both draw on the oldest
         slots before the step (sample b of either batch takes the b-th of them, so the
         generated batch's reset replaces the real one's of the same index, as in the
-        release, where both writes run in one session call from the same ages)."""
+        release, where both writes run in one sess.run from the same ages)."""
         reset_rate, entropy = self.memory.write_statistics(memory_lib.concat_plans(plans))
         self.trackers["mem_reset_rate"].update_state(reset_rate)
         self.trackers["mem_entropy_s"].update_state(entropy)
