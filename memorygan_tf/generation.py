@@ -1,7 +1,7 @@
 """Images from a trained run or from its SavedModel export, at a chosen control.
 
 What tools/generate.py writes (a PNG folder, an .npz or a labelled grid) comes from here:
-generate() from a model the harness built (rundir.load_trained_model), generate_from_export()
+generate() from a model the harness built (rundir.RunDir.load_model), generate_from_export()
 from `tf.saved_model.load` of an export (export.py's signatures). A control picks what the
 generator reads besides z: MemoryGAN's memory slot, InfoGAN's categorical code,
 MIC-GANs' mode (the model's ``controls``, an int in [0, size)).

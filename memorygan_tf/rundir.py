@@ -487,13 +487,3 @@ class RunDir:
             raise configs.ConfigError("checkpoint", f"{checkpoint} does not load ({_reason(err)})") from None
         return model, checkpoint
 
-
-# Module-level shorthands of RunDir's readers; RunDir(logdir) is the way to read a run.
-def load_run_config(logdir):
-    """RunDir(logdir).load_config()."""
-    return RunDir(logdir).load_config()
-
-
-def load_trained_model(logdir, checkpoint=None, log=lambda message: None, config=None):
-    """RunDir(logdir).load_model(...): (model, checkpoint path)."""
-    return RunDir(logdir).load_model(checkpoint, log, config)

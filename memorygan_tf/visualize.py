@@ -5,7 +5,7 @@ study's learning curves; a model's own figures live in its package (MemoryGAN's 
 Image grids are plain arrays ([rows * H, cols * W, C] in [0, 1]); image_figure draws one
 with a title, row labels and axis labels (matplotlib, Agg: no display needed), and
 save_png writes a bare one (TensorBoard's). Every function takes a trained model (see
-rundir.load_trained_model) and returns what it draws, so the command line
+rundir.RunDir.load_model) and returns what it draws, so the command line
 (tools/visualize.py) only chooses and saves. run_title names what a figure shows: the
 model, the data set, the checkpoint's epoch and step and the generator's weights.
 """

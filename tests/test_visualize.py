@@ -37,7 +37,7 @@ def png_shape(path):
 
 
 def test_grids_have_the_expected_sizes(trained, tmp_path):
-    model, _ = rundir.load_trained_model(trained[0])
+    model, _ = rundir.RunDir(trained[0]).load_model()
     assert vis.interpolate_z(model).shape == (8 * 28, 8 * 28, 1)
     grid, mapped = memory_figures.interpolate_keys(model)
     assert grid.shape == (224, 224, 1) and mapped.shape == (64,)
@@ -254,8 +254,8 @@ def test_generate_grid_figure_labels_its_rows():
 
 
 def test_figures_of_a_run_are_titled_and_their_rows_labelled(trained):
-    model, _ = rundir.load_trained_model(trained[0])
-    config = rundir.load_run_config(trained[0])
+    model, _ = rundir.RunDir(trained[0]).load_model()
+    config = rundir.RunDir(trained[0]).load_config()
     with model.generator_weights("auto") as used:
         title = vis.run_title(config, int(model.step.numpy()), vis.steps_per_epoch(config), vis.WEIGHT_NAMES[used])
         assert title == "memorygan on custom, epoch 3 (step 6), moving-average generator (EMA)"

@@ -1,6 +1,6 @@
 """MemoryGAN's figures (Figs. 1, 3, 5 of Kim et al., 2018) from a trained model.
 
-Every function takes a trained MemoryGAN (see rundir.load_trained_model) and returns
+Every function takes a trained MemoryGAN (see rundir.RunDir.load_model) and returns
 what it draws; tools/visualize.py only chooses and saves. The grids and helpers every
 GAN shares are memorygan_tf.visualize's.
 """
