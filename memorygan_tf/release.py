@@ -28,6 +28,12 @@ what this project's runs give for scoring: after every epoch the memory (keys, v
 histogram, ages) and generated samples as .npz, plus a JSON record. :func:`read_run` reads
 such a folder back with the memory health of :func:`memorygan_tf.models.memorygan.report.memory_health`.
 
+The side-by-side (:func:`collect_side`, :func:`add_run_logs`, :func:`side_report`,
+:func:`side_text`) puts the release's runs beside the project's release flags, default
+and DCGAN of the studies, one table an epoch and the verdicts of
+:func:`memorygan_tf.study.compare`, only between rows scored by one classifier with as
+many images.
+
 Library code: no flags are read here; user mistakes raise :class:`ReleaseError`, whose
 message starts with the command-line flag concerned.
 """
@@ -793,3 +799,393 @@ def score_run(rows, classifier_dir, data_path, splits=10):
         result["class_histogram"] = np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
         scores[row["step"]] = {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in result.items()}
     return scores
+
+
+def classifier_record(classifier_dir):
+    """The record of the classifier in `classifier_dir` as an evaluation stores it: its
+    classifier.json with `path`, the absolute path of its classifier.keras ({"path"} alone
+    where classifier.json is missing or unreadable)."""
+    record = {}
+    try:
+        with open(os.path.join(classifier_dir, "classifier.json")) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        pass
+    return dict(record if isinstance(record, dict) else {},
+                path=os.path.abspath(os.path.join(classifier_dir, "classifier.keras")))
+
+
+# ------------------------------------------------ side by side with the project's runs
+# The rows of the side-by-side, in table order: the release (ROOT/release/seed_N, as
+# tools/release_queue.sh writes them) and three runs of the project's studies.
+SIDE_ROWS = (
+    ("release", "the authors' release"),
+    ("release_flags", "the project's release flags"),
+    ("memorygan", "the project's default"),
+    ("dcgan", "the DCGAN, z 32"),
+)
+SIDE_RELEASE_FOLDER = "release"
+# The project rows: (the flag naming the study's spec, the study's run).
+SIDE_STUDY_RUNS = {"release_flags": ("release_side_spec", "release_flags"),
+                   "memorygan": ("fair_spec", "memorygan"), "dcgan": ("fair_spec", "dcgan")}
+SIDE_SCORES = ("inception_score", "fid", "kid", "precision", "recall")
+SIDE_COLUMNS = SIDE_SCORES + ("distinct_real_keys", "effective_slots", "real_share", "seconds_per_step")
+SIDE_TITLES = dict(inception_score="IS", fid="FID", kid="KID", precision="precision", recall="recall",
+                   distinct_real_keys="distinct real keys", effective_slots="eff. slots",
+                   real_share="real share of slots", seconds_per_step="s/step")
+# Fixed before the runs: the verdicts at Table 2's budget, where every side is scored with
+# the same number of images; A against B on these scores (FID lower, IS higher is better).
+SIDE_VERDICT_EPOCHS = (3,)
+SIDE_COMPARISONS = (("release_flags", "release", ("fid", "inception_score")),
+                    ("memorygan", "release", ("fid", "inception_score")),
+                    ("dcgan", "release", ("fid",)))
+# What tells two classifiers apart: their training record, so that a copy of one
+# classifier in another folder is the same classifier.
+CLASSIFIER_IDENTITY = ("dataset", "width", "epochs", "seed", "test_accuracy", "seconds")
+SECONDS_SOURCES = {
+    "release": "release_run.json: the mean over the epoch's steps of the time of its D and G steps",
+    "project": "the run's TensorBoard log (steps_per_second, every --log_every_steps): 1 / the median over "
+               "the epoch's logging intervals, so that an interval holding an epoch end's samples, "
+               "checkpoint or the first step's tracing does not count",
+}
+
+
+def _read_json(path, flag):
+    """The JSON of `path`, None where it does not exist; ReleaseError naming `flag` if unreadable."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as err:
+        raise ReleaseError(f"{flag}: {path} is unreadable ({str(err).splitlines()[0][:120]})") from None
+
+
+def read_release_seeds(folder, epochs):
+    """{seed: {"config", "epochs": {epoch: entry}}} of the release runs folder/seed_N at the
+    whole `epochs`: each entry the memory health and seconds per step release_run.json
+    records and, once `report --classifier` has written scores.json, the scores, their
+    sample count and classifier; "config" is release_run.json less its per-epoch dumps.
+    Seeds without a release_run.json (not started) are left out."""
+    out = {}
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    for name in names:
+        match = re.fullmatch(r"seed_(\d+)", name)
+        run = os.path.join(folder, name)
+        record = _read_json(os.path.join(run, RECORD_NAME), "--root") if match else None
+        if not isinstance(record, dict):
+            continue
+        scores_path = os.path.join(run, "scores.json")
+        scores = _read_json(scores_path, "--root") or {}
+        classifier = scores.get("classifier")
+        if isinstance(classifier, str):  # a scores.json that names only the classifier's folder
+            classifier = classifier_record(classifier)
+        scored = {row.get("step"): row.get("scores") for row in scores.get("rows", []) if isinstance(row, dict)}
+        steps_per_epoch = record.get("steps_per_epoch") or 0
+        entries = {}
+        for dump in record.get("dumps", []):
+            step = dump.get("step") or 0
+            if not steps_per_epoch or step % steps_per_epoch or step // steps_per_epoch not in epochs:
+                continue  # a partial epoch (a --steps smoke run) or an epoch not tabled
+            health = dump.get("health") or {}
+            entry = dict(step=step, source=os.path.join(run, RECORD_NAME), num_samples=None, classifier=None,
+                         seconds_per_step=dump.get("seconds_per_step"),
+                         **{k: health.get(k) for k in ("distinct_real_keys", "effective_slots", "real_share")})
+            if isinstance(scored.get(step), dict):
+                entry.update({k: scored[step].get(k) for k in SIDE_SCORES}, source=scores_path,
+                             num_samples=scored[step].get("num_samples"), classifier=classifier)
+            entries[step // steps_per_epoch] = entry
+        out[int(match.group(1))] = dict(config={k: v for k, v in record.items() if k != "dumps"}, epochs=entries)
+    return out
+
+
+def _study_seeds(spec, results, root, run, epochs):
+    """read_release_seeds' shape for a study's run, from its evaluations (study.collect's
+    `results`) at `epochs` and its config.json."""
+    from memorygan_tf import rundir, study
+
+    out = {}
+    for seed in spec.seeds:
+        logdir = study.run_dir(root, spec, run, seed)
+        entries = {}
+        for step, result in results.get(run, {}).get(seed, {}).items():
+            epoch, partial = divmod(int(step), spec.steps_per_epoch)
+            if partial or epoch not in epochs:
+                continue
+            entries[epoch] = dict(
+                step=int(step), source=study.evaluation_path(logdir, step), num_samples=result.get("num_samples"),
+                classifier=result.get("classifier"), seconds_per_step=None, real_share=None,
+                **{k: result.get(k) for k in SIDE_SCORES + ("distinct_real_keys", "effective_slots")})
+        if entries:
+            out[seed] = dict(config=_read_json(rundir.RunDir(logdir).config_path, "--root"), logdir=logdir,
+                             epochs=entries)
+    return out
+
+
+def _check_one_classifier(scored):
+    """The one classifier record behind every (where, record) of `scored`; ReleaseError
+    (one line, naming --root) when they differ or one records none."""
+    from memorygan_tf import study
+
+    found = {}
+    for where, record in scored:
+        found.setdefault(_classifier_identity(record), (where, record))
+    if len(found) <= 1:
+        return next(iter(found.values()))[1] if found else None
+    described = [f"{where} by {study.classifier_label(record) or 'an unrecorded classifier'}"
+                 + (f" at {record['path']}" if isinstance(record, dict) and record.get("path") else "")
+                 for where, record in found.values()]
+    raise ReleaseError(f"--root: the scores were made by {len(found)} classifiers ({'; '.join(described)}); "
+                       "score every side with one (--classifier of tools/run_study.py and of "
+                       "tools/release_reference.py report)")
+
+
+def _classifier_identity(record):
+    if not isinstance(record, dict) or not record:
+        return None
+    fields = tuple(record.get(k) for k in CLASSIFIER_IDENTITY)
+    return fields if any(v is not None for v in fields) else ("path", os.path.realpath(str(record.get("path"))))
+
+
+def collect_side(root, release_side_spec, fair_spec, repeat_spec=None):
+    """Everything the side-by-side shows, read from `root` (JSON only, nothing imports
+    TensorFlow): {"root", "epochs" (the release side's rounds), "steps_per_epoch",
+    "classifier" (the one record every score was made with), "rows": {row: {"label",
+    "source", "seeds": {seed: {"config", "epochs": {epoch: entry}}}}}, "repeat": {run: {seed:
+    {epoch: entry}}}} with the rows of SIDE_ROWS (a row with no seeds was not run) and the
+    repeat study's scores at the same epochs (one seed's run-to-run spread). ReleaseError
+    (one line) for a spec without the run a row needs, and for scores made by different
+    classifiers."""
+    from memorygan_tf import study
+
+    root = os.path.abspath(root)
+    specs = {"release_side_spec": release_side_spec, "fair_spec": fair_spec}
+    for flag, run in SIDE_STUDY_RUNS.values():
+        if run not in specs[flag].runs:
+            raise ReleaseError(f"--{flag}: study {specs[flag].name} has no run {run!r} "
+                               f"(it has {', '.join(specs[flag].runs)})")
+    epochs = tuple(release_side_spec.rounds)
+    results = {flag: study.collect(spec, root) for flag, spec in specs.items()}
+    rows = {}
+    for name, label in SIDE_ROWS:
+        if name == "release":
+            folder = os.path.join(root, SIDE_RELEASE_FOLDER)
+            rows[name] = dict(label=label, source=os.path.join(folder, "seed_N"),
+                              seeds=read_release_seeds(folder, epochs))
+            continue
+        flag, run = SIDE_STUDY_RUNS[name]
+        rows[name] = dict(label=label, source=study.run_dir(root, specs[flag], run, "N"),
+                          seeds=_study_seeds(specs[flag], results[flag], root, run, epochs))
+    repeat = {}
+    if repeat_spec is not None:  # the rows' runs trained again (the release is not)
+        again = study.collect(repeat_spec, root)
+        for run in (name for name in repeat_spec.runs if name in rows):
+            seeds = _study_seeds(repeat_spec, again, root, run, epochs)
+            if seeds:
+                repeat[run] = {seed: s["epochs"] for seed, s in seeds.items()}
+    scored = [(f"{name} seed {seed} epoch {epoch}", entry["classifier"])
+              for name, row in rows.items() for seed, s in row["seeds"].items()
+              for epoch, entry in s["epochs"].items() if _scored(entry)]
+    scored += [(f"the repeat of {run} seed {seed} epoch {epoch}", entry["classifier"])
+               for run, seeds in repeat.items() for seed, by_epoch in seeds.items()
+               for epoch, entry in by_epoch.items()]
+    classifier = _check_one_classifier(scored)
+    for entry in _entries(rows, repeat):  # each score keeps which classifier and its accuracy
+        record = entry["classifier"] if isinstance(entry["classifier"], dict) else {}
+        entry["classifier"] = (dict(path=record.get("path"), test_accuracy=record.get("test_accuracy"))
+                               if _scored(entry) else None)
+    return dict(root=root, epochs=list(epochs), steps_per_epoch=release_side_spec.steps_per_epoch,
+                classifier=classifier, rows=rows, repeat=repeat)
+
+
+def _scored(entry):
+    """Whether an entry holds scores (a release epoch not scored yet holds only its health)."""
+    return any(isinstance(entry.get(key), (int, float)) for key in SIDE_SCORES)
+
+
+def _entries(rows, repeat=None):
+    for row in rows.values():
+        for s in row["seeds"].values():
+            yield from s["epochs"].values()
+    for seeds in (repeat or {}).values():
+        for by_epoch in seeds.values():
+            yield from by_epoch.values()
+
+
+def read_run_log(logdir, tags=("steps_per_second", "memory/real_rate")):
+    """{tag: {step: value}} of the scalars `tags` in a project run's TensorBoard log
+    (its event files, oldest first; a step logged twice keeps the later value)."""
+    import glob
+
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.util import tensor_util
+
+    out = {tag: {} for tag in tags}
+    if not glob.glob(os.path.join(logdir, "*tfevents*")):
+        return out
+    guidance = {event_accumulator.TENSORS: 0, event_accumulator.IMAGES: 1, event_accumulator.HISTOGRAMS: 1}
+    log = event_accumulator.EventAccumulator(logdir, size_guidance=guidance)
+    log.Reload()
+    present = set(log.Tags().get("tensors", []))
+    for tag in tags:
+        for event in (log.Tensors(tag) if tag in present else []):
+            out[tag][int(event.step)] = float(tensor_util.make_ndarray(event.tensor_proto))
+    return out
+
+
+def add_run_logs(side, read_log=read_run_log):
+    """Fills the project rows' seconds per step and real share of slots from each run's
+    TensorBoard log: 1 / the median steps_per_second over the epoch's logging intervals,
+    and memory/real_rate (the share of slots labelled real) at the epoch's last step.
+    Left None where the log has none (a DCGAN has no memory). Imports TensorFlow."""
+    import numpy as np
+
+    for row in side["rows"].values():
+        for s in row["seeds"].values():
+            if "logdir" not in s:
+                continue  # the release's come from its release_run.json
+            log = read_log(s["logdir"])
+            for epoch, entry in s["epochs"].items():
+                start = entry["step"] * (epoch - 1) // epoch  # the step the epoch starts after
+                rates = [v for step, v in log.get("steps_per_second", {}).items()
+                         if start < step <= entry["step"] and v > 0]
+                entry["seconds_per_step"] = float(1.0 / np.median(rates)) if rates else None
+                entry["real_share"] = log.get("memory/real_rate", {}).get(entry["step"])
+    return side
+
+
+def _side_view(side, rows):
+    """study.collect's shape {row: {seed: {step: entry}}} of `rows` ({row: {seed: {epoch:
+    entry}}}), every side's epoch at the release side's step."""
+    per_epoch = side["steps_per_epoch"]
+    return {name: {seed: {epoch * per_epoch: entry for epoch, entry in by_epoch.items()}
+                   for seed, by_epoch in seeds.items()} for name, seeds in rows.items()}
+
+
+def _counts(side, name, epoch, key=None):
+    """The sample counts of row `name`'s scores at `epoch` (of those with `key`), sorted."""
+    entries = [s["epochs"][epoch] for s in side["rows"][name]["seeds"].values() if epoch in s["epochs"]]
+    return sorted({e["num_samples"] for e in entries if e["num_samples"] is not None
+                   and (key is None or isinstance(e.get(key), (int, float)))})
+
+
+def _images(counts):
+    return " / ".join(f"{c:,}" for c in counts) if counts else "-"
+
+
+def side_tables(side):
+    """{epoch: {row: {"status", "seeds", "num_samples", "columns": {key: {"mean", "std",
+    "values"}}}}}: mean and std over seeds (n - 1, as study.compare's) with each seed's
+    value, in seed order. Status "not run" (no seed of the row at all), "not reached" (none
+    at this epoch) or "run"."""
+    import numpy as np
+
+    tables = {}
+    for epoch in side["epochs"]:
+        table = {}
+        for name, _ in SIDE_ROWS:
+            seeds = side["rows"][name]["seeds"]
+            present = sorted(seed for seed, s in seeds.items() if epoch in s["epochs"])
+            status = "not run" if not seeds else "not reached" if not present else "run"
+            columns = {}
+            for key in SIDE_COLUMNS:
+                values = [float(seeds[seed]["epochs"][epoch][key]) for seed in present
+                          if isinstance(seeds[seed]["epochs"][epoch].get(key), (int, float))]
+                columns[key] = dict(values=values, mean=float(np.mean(values)) if values else None,
+                                    std=float(np.std(values, ddof=1)) if len(values) > 1 else None)
+            table[name] = dict(status=status, seeds=present, num_samples=_counts(side, name, epoch),
+                               columns=columns)
+        tables[epoch] = table
+    return tables
+
+
+def side_comparisons(side):
+    """study.compare of every SIDE_COMPARISONS pair and score at SIDE_VERDICT_EPOCHS, with
+    the run-to-run spread of one seed from the repeat study where it measured either run
+    (as tools/study_report.py takes it). A pair is compared only where both rows were
+    scored with one number of images (FID, KID, precision and recall depend on it);
+    otherwise, or with a row not run, the verdict says why and gives no statistics."""
+    from memorygan_tf import study
+
+    view = _side_view(side, {name: {seed: s["epochs"] for seed, s in row["seeds"].items()}
+                             for name, row in side["rows"].items()})
+    out = []
+    for epoch in SIDE_VERDICT_EPOCHS:
+        if epoch not in side["epochs"]:
+            continue
+        step = epoch * side["steps_per_epoch"]
+        for run_a, run_b, keys in SIDE_COMPARISONS:
+            for key in keys:
+                counts = {run: _counts(side, run, epoch, key) for run in (run_a, run_b)}
+                base = dict(metric=key, step=step, epochs=epoch, a=run_a, b=run_b,
+                            num_samples_a=counts[run_a], num_samples_b=counts[run_b])
+                missing = [run for run in (run_a, run_b) if not side["rows"][run]["seeds"]]
+                if missing:
+                    out.append(dict(base, verdict=f"{' and '.join(missing)} not run"))
+                    continue
+                if len(set(counts[run_a]) | set(counts[run_b])) > 1:
+                    out.append(dict(base, verdict=f"not compared: {run_a} scored with {_images(counts[run_a])} "
+                                                  f"images, {run_b} with {_images(counts[run_b])}"))
+                    continue
+                same = set(counts[run_a]) | set(counts[run_b])
+                repeat = _side_view(side, {run: {seed: {e: entry for e, entry in by_epoch.items()
+                                                        if entry["num_samples"] in same}
+                                                 for seed, by_epoch in seeds.items()}
+                                           for run, seeds in side["repeat"].items()})
+                spreads = [s for s in (study.rerun_spread(view, repeat, run, step, key) for run in (run_a, run_b))
+                           if s is not None]
+                out.append(dict(study.compare(view, step, run_a, run_b, key, max(spreads) if spreads else None),
+                                **base))
+    return out
+
+
+def side_report(side):
+    """`side` (collect_side's, add_run_logs' where read) with its tables and comparisons."""
+    return dict(side, tables=side_tables(side), comparisons=side_comparisons(side),
+                seconds_per_step_sources=SECONDS_SOURCES)
+
+
+def side_text(report):
+    """The printed side-by-side of side_report's `report`: a markdown table per epoch and
+    the comparisons (study.comparison_table)."""
+    from memorygan_tf import study
+
+    def cell(column, key):
+        values, mean, std = column["values"], column["mean"], column["std"]
+        if not values:
+            return "-"
+        if std is None:
+            return study._number(mean)
+        text = f"{study._number(mean)} +- {std:.0f}" if std >= 100 else f"{study._number(mean)} +- {std:.2g}"
+        return text + (" (" + " / ".join(study._number(v) for v in values) + ")" if key in SIDE_SCORES else "")
+
+    classifier = study.classifier_label(report.get("classifier")) or "no classifier recorded yet"
+    titles = [SIDE_TITLES[key] for key in SIDE_COLUMNS]
+    lines = ["Every side is scored with its trained generator: the release keeps no moving average."]
+    for epoch in report["epochs"]:
+        table = report["tables"][epoch]
+        lines += ["", f"## The authors' release beside the project, epoch {epoch}: trained generator, "
+                      f"mean +- std over seeds (each seed), scored by {classifier}", "",
+                  "| row | seeds | images | " + " | ".join(titles) + " |", "|---|---|---|" + "---|" * len(titles)]
+        by_count = {}
+        for name, label in SIDE_ROWS:
+            row = table[name]
+            if row["status"] != "run":
+                lines.append(f"| {name}: {label} | {row['status']} | - | " + " | ".join("-" for _ in titles) + " |")
+                continue
+            for count in row["num_samples"]:
+                by_count.setdefault(count, []).append(name)
+            cells = [cell(row["columns"][key], key) for key in SIDE_COLUMNS]
+            lines.append(f"| {name}: {label} | {len(row['seeds'])} | {_images(row['num_samples'])} | "
+                         + " | ".join(cells) + " |")
+        if len(by_count) > 1:
+            groups = "; ".join(f"{count:,} for {', '.join(names)}" for count, names in sorted(by_count.items()))
+            lines += ["", f"Images scored: {groups}. FID, KID, precision and recall depend on that number: "
+                          "compare only rows scored with as many."]
+    epochs = [e for e in SIDE_VERDICT_EPOCHS if e in report["epochs"]]
+    if epochs:
+        lines += ["", f"## Comparisons at epoch {', '.join(map(str, epochs))}, trained generator (A - B over seeds, "
+                      f"a verdict only with {study.MIN_VERDICT_SEEDS} seeds a side, Welch p < {study.VERDICT_ALPHA}, "
+                      "a CI excluding 0 and a gap above one seed's rerun spread)", "",
+                  study.comparison_table(report["comparisons"])]
+    return "\n".join(lines)

@@ -455,3 +455,242 @@ def test_score_run_scores_the_uint8_samples_as_images_in_unit_range(tmp_path):
         assert scores[937][key] == pytest.approx(expected[key], rel=1e-4)
     with pytest.raises(release.ReleaseError, match="^--classifier: no .*classifier.keras"):
         release.score_run(rows, str(tmp_path), npz)
+
+
+# ------------------------------------------------------------ the side-by-side report
+STEPS = 937  # the shipped studies' steps_per_epoch, as the release's 60,000 // 64
+W16 = dict(dataset="fashion_mnist", width=16, epochs=12, seed=0, test_accuracy=0.93, seconds=1602.1,
+           path="/classifiers/fashion_mnist_w16/classifier.keras")
+W32 = dict(W16, width=32, test_accuracy=0.94, seconds=3000.0, path="/classifiers/fashion_mnist_w32/classifier.keras")
+# Epoch 3's FID and IS, seed 0, 1, 2: the release flags clearly ahead on FID, level on IS.
+EPOCH3 = {"release": ([20.0, 21.0, 22.0], [5.0, 5.1, 5.2]), "release_flags": ([10.0, 11.0, 12.0], [4.9, 5.3, 5.1]),
+          "memorygan": ([14.0, 15.0, 16.0], [6.0, 6.1, 6.2]), "dcgan": ([8.0, 9.0, 10.0], [7.0, 7.0, 7.1])}
+
+
+def _scores(name, seed, epoch):
+    fid, inception = EPOCH3[name]
+    if epoch == 3:
+        return dict(fid=fid[seed], inception_score=inception[seed], kid=0.1 * (seed + 1), precision=0.8, recall=0.3)
+    return dict(fid=40.0 / epoch + seed, inception_score=3.0 + epoch, kid=0.5, precision=0.7, recall=0.2)
+
+
+def _write_json(path, value):
+    import json
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(value, f)
+
+
+def write_release_seed(root, seed, classifier=W16, scored=True):
+    """ROOT/release/seed_N as train + report write it: 3 epochs, 20,000 images an epoch."""
+    run = os.path.join(root, "release", f"seed_{seed}")
+    dumps = [dict(step=e * STEPS, epoch=float(e), seconds_per_step=0.15 + 0.01 * seed,
+                  health=dict(distinct_real_keys=100 + 10 * seed, effective_slots=30.0 + e, real_share=0.5))
+             for e in (1, 2, 3)]
+    _write_json(os.path.join(run, release.RECORD_NAME),
+                dict(flags=dict(loss="jsd", epoch=3), config=dict(mem_size=4096), seed=seed, epochs=3,
+                     steps_per_epoch=STEPS, num_samples=20000, dumps=dumps))
+    if scored:
+        rows = [dict(d, scores=dict(_scores("release", seed, e), num_samples=20000)) for e, d in zip((1, 2, 3), dumps)]
+        _write_json(os.path.join(run, "scores.json"), dict(classifier=classifier, rows=rows))
+
+
+def write_study_seed(root, study_name, run, seed, counts, classifier=W16, memory=True):
+    """A study's run directory: config.json and eval/step_N.json at epoch e scored with counts[e] images."""
+    logdir = os.path.join(root, study_name, run, f"seed_{seed}")
+    _write_json(os.path.join(logdir, "config.json"), dict(model=dict(model=run), train=dict(seed=seed)))
+    for epoch, count in counts.items():
+        result = dict(_scores(run, seed, epoch), step=epoch * STEPS, num_samples=count, classifier=classifier)
+        if memory:
+            result.update(distinct_real_keys=200 + seed, effective_slots=20.0)
+        _write_json(os.path.join(logdir, "eval", f"step_{epoch * STEPS:08d}.json"), result)
+    return logdir
+
+
+def fake_side_root(root, release_seeds=(0, 1, 2), dcgan_epoch3=20000):
+    """The release and the release flags at 20,000 images every epoch; the fair study's runs at
+    5,000 at epochs 1 and 2, and at epoch 3 the default at 20,000, the DCGAN at `dcgan_epoch3`."""
+    for seed in release_seeds:
+        write_release_seed(root, seed)
+    for seed in (0, 1, 2):
+        write_study_seed(root, "fashion_mnist_release_side", "release_flags", seed, {1: 20000, 2: 20000, 3: 20000})
+        write_study_seed(root, "fashion_mnist_fair", "memorygan", seed, {1: 5000, 2: 5000, 3: 20000})
+        write_study_seed(root, "fashion_mnist_fair", "dcgan", seed, {1: 5000, 2: 5000, 3: dcgan_epoch3}, memory=False)
+    return str(root)
+
+
+def shipped_specs(repeat=False):
+    from memorygan_tf import study
+
+    names = ["fashion_mnist_release_side", "fashion_mnist_fair"] + (["fashion_mnist_fair_repeat"] if repeat else [])
+    return [study.load_spec(os.path.join(ROOT, "flags", "studies", f"{name}.json")) for name in names]
+
+
+def side_report(root, repeat=False):
+    return release.side_report(release.collect_side(root, *shipped_specs(repeat)))
+
+
+def _verdicts(report):
+    return {(c["a"], c["b"], c["metric"]): c for c in report["comparisons"]}
+
+
+def test_side_tables_give_mean_std_and_each_seed(tmp_path):
+    report = side_report(fake_side_root(tmp_path))
+    epoch3 = report["tables"][3]
+    fid = epoch3["release"]["columns"]["fid"]
+    assert fid["values"] == [20.0, 21.0, 22.0]
+    assert fid["mean"] == pytest.approx(21.0) and fid["std"] == pytest.approx(1.0)
+    # IS 4.9, 5.3, 5.1: mean 5.1, squared deviations 0.04 + 0.04 + 0 over n - 1 = 2 -> std 0.2
+    inception = epoch3["release_flags"]["columns"]["inception_score"]
+    assert inception["mean"] == pytest.approx(5.1) and inception["std"] == pytest.approx(0.2)
+    # the release's health and speed come from release_run.json: keys 100, 110, 120; 0.15, 0.16, 0.17 s
+    columns = epoch3["release"]["columns"]
+    assert columns["distinct_real_keys"]["mean"] == pytest.approx(110.0)
+    assert columns["distinct_real_keys"]["std"] == pytest.approx(10.0)
+    assert columns["seconds_per_step"]["mean"] == pytest.approx(0.16)
+    assert columns["real_share"]["values"] == [0.5, 0.5, 0.5]
+    # a DCGAN has no memory; the project's runs here have no TensorBoard log to time them by
+    assert epoch3["dcgan"]["columns"]["effective_slots"]["values"] == []
+    assert epoch3["memorygan"]["columns"]["seconds_per_step"]["values"] == []
+    assert [epoch3[name]["num_samples"] for name in ("release", "release_flags", "memorygan", "dcgan")] == [
+        [20000]] * 4
+    assert report["tables"][1]["memorygan"]["num_samples"] == [5000]
+    assert report["classifier"] == W16
+    seed0 = report["rows"]["release"]["seeds"][0]
+    assert seed0["config"]["flags"] == {"loss": "jsd", "epoch": 3} and "dumps" not in seed0["config"]
+    assert seed0["epochs"][3]["classifier"] == {"path": W16["path"], "test_accuracy": 0.93}
+    assert report["rows"]["memorygan"]["seeds"][1]["config"] == {"model": {"model": "memorygan"}, "train": {"seed": 1}}
+    text = release.side_text(report)
+    assert ("| release: the authors' release | 3 | 20,000 | 5.1 +- 0.1 (5 / 5.1 / 5.2) | 21 +- 1 (20 / 21 / 22) |"
+            in text)
+    assert "| 110 +- 10 | 33 +- 0 | 0.5 +- 0 | 0.16 +- 0.01 |" in text
+    assert "| dcgan: the DCGAN, z 32 | 3 | 20,000 |" in text and "test accuracy 0.9300" in text
+    # epoch 1: each row says its count, and the table says which rows share one
+    assert "| memorygan: the project's default | 3 | 5,000 |" in text
+    assert ("Images scored: 5,000 for memorygan, dcgan; 20,000 for release, release_flags. FID, KID, precision "
+            "and recall depend on that number") in text
+
+
+def test_side_verdicts_clear_and_level(tmp_path):
+    verdicts = _verdicts(side_report(fake_side_root(tmp_path)))
+    clear = verdicts[("release_flags", "release", "fid")]
+    # 10, 11, 12 against 20, 21, 22: t = -10 / sqrt(2/3) = -12.25 on 4 degrees of freedom
+    assert clear["verdict"] == "release_flags better" and clear["diff"] == pytest.approx(-10.0)
+    assert clear["p"] < 0.001 and clear["ci"][1] < 0 and clear["step"] == 3 * STEPS and clear["epochs"] == 3
+    level = verdicts[("release_flags", "release", "inception_score")]
+    assert level["verdict"] == "level" and level["diff"] == pytest.approx(0.0) and level["ci"][0] < 0 < level["ci"][1]
+    assert verdicts[("memorygan", "release", "inception_score")]["verdict"] == "memorygan better"  # IS: higher
+    assert set(verdicts) == {("release_flags", "release", "fid"), ("release_flags", "release", "inception_score"),
+                             ("memorygan", "release", "fid"), ("memorygan", "release", "inception_score"),
+                             ("dcgan", "release", "fid")}
+
+
+def test_side_verdicts_must_clear_the_rerun_spread(tmp_path):
+    root = fake_side_root(tmp_path)
+    assert _verdicts(side_report(root, repeat=True))[("memorygan", "release", "fid")]["verdict"] == "memorygan better"
+    # seed 0 of the default trained again: FID 21 where the first run gave 14, a spread of 7 > the gap of 6
+    logdir = write_study_seed(root, "fashion_mnist_fair_repeat", "memorygan", 0, {3: 20000})
+    _write_json(os.path.join(logdir, "eval", f"step_{3 * STEPS:08d}.json"),
+                dict(fid=21.0, inception_score=6.0, step=3 * STEPS, num_samples=20000, classifier=W16))
+    again = _verdicts(side_report(root, repeat=True))[("memorygan", "release", "fid")]
+    assert again["verdict"] == "level" and again["spread"] == pytest.approx(7.0)
+
+
+def test_side_rows_at_different_sample_counts_are_not_compared(tmp_path):
+    report = side_report(fake_side_root(tmp_path, dcgan_epoch3=5000))
+    dcgan = _verdicts(report)[("dcgan", "release", "fid")]
+    assert dcgan["verdict"] == "not compared: dcgan scored with 5,000 images, release with 20,000"
+    assert "p" not in dcgan and dcgan["num_samples_a"] == [5000] and dcgan["num_samples_b"] == [20000]
+    assert "| fid | 2811 | dcgan | release | - | - | - | - | - | - | not compared: dcgan scored with 5,000" in (
+        release.side_text(report))
+
+
+def test_side_refuses_scores_of_two_classifiers_in_one_line(tmp_path):
+    root = fake_side_root(tmp_path)
+    write_release_seed(root, 2, classifier=W32)
+    with pytest.raises(release.ReleaseError) as err:
+        release.collect_side(root, *shipped_specs())
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("--root: the scores were made by 2 classifiers")
+    assert "release seed 0 epoch 1 by ResNet w16 (test accuracy 0.9300)" in message
+    assert "release seed 2 epoch 1 by ResNet w32 (test accuracy 0.9400) at /classifiers/fashion_mnist_w32" in message
+    # the same classifier copied to another folder is the same classifier
+    write_release_seed(root, 2, classifier=dict(W16, path="/elsewhere/classifier.keras"))
+    assert release.collect_side(root, *shipped_specs())["classifier"]["width"] == 16
+
+
+def test_side_shows_a_side_not_run_and_one_not_scored_yet(tmp_path):
+    root = fake_side_root(tmp_path, release_seeds=())
+    report = side_report(root)
+    assert report["tables"][3]["release"]["status"] == "not run"
+    assert _verdicts(report)[("release_flags", "release", "fid")]["verdict"] == "release not run"
+    text = release.side_text(report)
+    assert "| release: the authors' release | not run | - |" in text
+    assert "| release_flags: the project's release flags | 3 | 20,000 | 5.1 +- 0.2 (4.9 / 5.3 / 5.1) |" in text
+    # half-way: seed 0 of the release trained, not scored yet: its health shows, no score
+    write_release_seed(root, 0, scored=False)
+    report = side_report(root)
+    row = report["tables"][3]["release"]
+    assert row["status"] == "run" and row["seeds"] == [0] and row["num_samples"] == []
+    assert row["columns"]["fid"]["values"] == [] and row["columns"]["distinct_real_keys"]["values"] == [100.0]
+    assert _verdicts(report)[("release_flags", "release", "fid")]["verdict"] == "not scored"
+
+
+def test_side_reads_speed_and_real_share_from_the_run_log(tmp_path):
+    root = fake_side_root(tmp_path)
+    side = release.collect_side(root, *shipped_specs())
+    logs = {"steps_per_second": {50: 1.0, 100: 4.0, 937: 5.0, 950: 2.0}, "memory/real_rate": {937: 0.4, 900: 0.1}}
+    release.add_run_logs(side, read_log=lambda logdir: logs if "memorygan" in logdir else {})
+    entries = side["rows"]["memorygan"]["seeds"][0]["epochs"]
+    # epoch 1 (steps 1-937): median of 1, 4, 5 steps a second -> 0.25 s; epoch 2: the interval ending at 950
+    assert entries[1]["seconds_per_step"] == pytest.approx(0.25)
+    assert entries[2]["seconds_per_step"] == pytest.approx(0.5) and entries[3]["seconds_per_step"] is None
+    assert entries[1]["real_share"] == 0.4 and entries[2]["real_share"] is None
+    # the release's stay those of its release_run.json
+    assert side["rows"]["release"]["seeds"][1]["epochs"][1]["seconds_per_step"] == pytest.approx(0.16)
+
+
+def test_read_run_log_reads_the_scalars_a_run_writes(tmp_path):
+    import tensorflow as tf
+
+    for first in (0, 2):  # a run trained in two calls writes two event files
+        writer = tf.summary.create_file_writer(str(tmp_path))
+        with writer.as_default():
+            for step in (first * 50 + 50, first * 50 + 100):
+                tf.summary.scalar("steps_per_second", float(step) / 10, step=step)
+                tf.summary.scalar("memory/real_rate", 0.25, step=step)
+        writer.close()
+    log = release.read_run_log(str(tmp_path))
+    assert log["steps_per_second"] == pytest.approx({50: 5.0, 100: 10.0, 150: 15.0, 200: 20.0})
+    assert log["memory/real_rate"][200] == 0.25
+    assert release.read_run_log(str(tmp_path / "none")) == {"steps_per_second": {}, "memory/real_rate": {}}
+
+
+def test_tool_compare_prints_and_writes_the_side_by_side(tmp_path):
+    import json
+
+    root = fake_side_root(tmp_path / "root")
+    out = str(tmp_path / "side.json")
+    result = run_tool("compare", f"--root={root}", f"--out={out}")
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert "| release: the authors' release | 3 | 20,000 | 5.1 +- 0.1 (5 / 5.1 / 5.2) | 21 +- 1 (20 / 21 / 22) |" in (
+        result.stdout)
+    assert "release_flags better" in result.stdout
+    with open(out) as f:
+        written = json.load(f)
+    assert written["rows"]["release"]["seeds"]["2"]["epochs"]["3"]["fid"] == 22.0
+    assert written["tables"]["3"]["release"]["columns"]["fid"]["std"] == pytest.approx(1.0)
+    assert written["classifier"]["test_accuracy"] == 0.93
+    assert written["specs"]["fair_spec"]["name"] == "fashion_mnist_fair"
+    assert [c["verdict"] for c in written["comparisons"]][:2] == ["release_flags better", "level"]
+
+
+@pytest.mark.messages
+def test_tool_compare_refuses_two_classifiers(tmp_path):
+    root = fake_side_root(tmp_path)
+    write_release_seed(root, 1, classifier=W32)
+    result = run_tool("compare", f"--root={root}")
+    assert_one_line_error(result, "--root: the scores were made by 2 classifiers", "release seed 1 epoch 1")
+    result = run_tool("compare", f"--root={tmp_path / 'nowhere'}")
+    assert_one_line_error(result, "--root:", "is not a folder")

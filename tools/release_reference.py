@@ -5,6 +5,7 @@ same local Fashion-MNIST as this project, writing what this project's runs write
     pip install -e ".[release]"
     python tools/release_reference.py train --release=../memoryGAN --out=runs/release_seed0 --epochs=3 --seed=0
     python tools/release_reference.py report --out=runs/release_seed0 --classifier=classifiers/fashion_mnist
+    python tools/release_reference.py compare --root=runs/studies --out=docs/results/fashion_mnist_release_side.json
 
 train   trains the release's own MemoryGAN at its defaults (run.py's flags and models/config.py's
         Fashion-MNIST settings; change them with --release_flags / --release_config) under
@@ -14,7 +15,17 @@ train   trains the release's own MemoryGAN at its defaults (run.py's flags and m
         and OUT/release_run.json (flags, seed, seconds per step, release commit, shims).
 report  reads OUT back: memory health per epoch (distinct real keys, effective slots, real
         share) and, with --classifier, IS / FID / KID / precision / recall of every epoch's
-        samples against the test set (written to OUT/scores.json).
+        samples against the test set (written to OUT/scores.json, with the classifier's record).
+compare the side-by-side of tools/release_queue.sh's runs under --root: the release
+        (ROOT/release/seed_N), the project's release flags (--release_side_spec, run
+        release_flags), its default and the DCGAN with the paper's z 32 (--fair_spec, runs
+        memorygan and dcgan). A table per epoch (mean +- std over seeds and each seed of IS,
+        FID, KID, precision, recall; memory health; seconds per step; the images each row
+        was scored with), then at epoch 3 the comparisons with the study's statistics
+        (Welch's p, a bootstrap CI over seeds, one seed's rerun spread from --repeat_spec,
+        the verdict), only between rows scored with as many images. Refuses scores made by
+        different classifiers; a side not run yet shows as "not run". --out writes it all
+        as JSON, with every seed's values and every run's config.
 A thin wrapper over memorygan_tf.release.
 """
 
@@ -24,12 +35,14 @@ import sys
 
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, CHECKOUT)
 
-SUBCOMMANDS = ("train", "report")
+SUBCOMMANDS = ("train", "report", "compare")
 FLAGS = flags.FLAGS
 flags.DEFINE_string("release", None, "train: your checkout of github.com/whyjay/memoryGAN.")
-flags.DEFINE_string("out", None, "The run's folder (train writes it, report reads it).")
+flags.DEFINE_string("out", None, "train / report: the run's folder (train writes it, report reads it); "
+                    "compare: the JSON report to write (optional).")
 flags.DEFINE_string("data_path", None, "Fashion-MNIST: the keras.datasets .npz (x_train, y_train, x_test, y_test) "
                     "or a folder of its four IDX .gz files (default: the local copy, as memorygan_tf.main finds it).")
 flags.DEFINE_integer("epochs", 3, "train: epochs (the release's `epoch` flag; its own default is 1500).")
@@ -41,6 +54,14 @@ flags.DEFINE_list("release_config", [], "train: models/config.py settings, name=
 flags.DEFINE_string("classifier", None, "report: folder with classifier.keras (tools/train_classifier.py) to "
                     "score the samples.")
 flags.DEFINE_integer("splits", 10, "report: Inception Score splits.")
+flags.DEFINE_string("root", "runs/studies", "compare: the studies' root (tools/release_queue.sh's ROOT).")
+flags.DEFINE_string("release_side_spec", os.path.join(CHECKOUT, "flags", "studies", "fashion_mnist_release_side.json"),
+                    "compare: the study of the project's release flags (its run release_flags).")
+flags.DEFINE_string("fair_spec", os.path.join(CHECKOUT, "flags", "studies", "fashion_mnist_fair.json"),
+                    "compare: the fair study (its runs memorygan and dcgan).")
+flags.DEFINE_string("repeat_spec", os.path.join(CHECKOUT, "flags", "studies", "fashion_mnist_fair_repeat.json"),
+                    "compare: the study that trains seeds of the fair study again, whose run-to-run spread "
+                    "a verdict must clear ('' for none; unused where it has not run).")
 
 
 def _data_path():
@@ -115,11 +136,52 @@ def report(fail):
     if scores is not None:
         try:
             with open(out, "w") as f:
-                json.dump({"classifier": os.path.abspath(FLAGS.classifier),
+                json.dump({"classifier": release.classifier_record(FLAGS.classifier),
                            "rows": [dict(row, scores=scores.get(row["step"])) for row in rows]}, f, indent=2)
         except OSError as err:
             return fail(f"--out: cannot write {out} ({err.strerror or err})")
         print(f"Wrote {out}")
+    return 0
+
+
+def compare(fail):
+    from memorygan_tf import cli, release, study
+
+    specs = {}
+    for flag in ("release_side_spec", "fair_spec", "repeat_spec"):
+        path = getattr(FLAGS, flag)
+        if not path:
+            continue
+        try:
+            specs[flag] = study.load_spec(path)
+        except (OSError, ValueError, study.StudyError) as err:
+            return fail(f"--{flag}: {path}: {getattr(err, 'strerror', None) or str(err).splitlines()[0]}")
+    if not os.path.isdir(FLAGS.root):
+        return fail(f"--root: {FLAGS.root} is not a folder (tools/release_queue.sh's ROOT)")
+    if FLAGS.out and (os.path.isdir(FLAGS.out) or not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.out)))):
+        return fail(f"--out: {FLAGS.out} is a folder or its folder does not exist; give the JSON file to write")
+    try:
+        side = release.collect_side(FLAGS.root, specs["release_side_spec"], specs["fair_spec"],
+                                    specs.get("repeat_spec"))
+        cli.quiet_logging(FLAGS.verbosity)  # the runs' TensorBoard logs are read with TensorFlow
+        report = release.side_report(release.add_run_logs(side))
+    except release.ReleaseError as err:
+        return fail(str(err))
+    print(release.side_text(report))
+    if FLAGS.out:
+        raw = {}
+        for flag, path in (("release_side_spec", FLAGS.release_side_spec), ("fair_spec", FLAGS.fair_spec),
+                           ("repeat_spec", FLAGS.repeat_spec)):
+            if flag in specs:
+                with open(path) as f:
+                    raw[flag] = json.load(f)
+        try:
+            with open(FLAGS.out + ".tmp", "w") as f:
+                json.dump(dict(report, specs=raw), f, indent=1)
+            os.replace(FLAGS.out + ".tmp", FLAGS.out)
+        except OSError as err:
+            return fail(f"--out: cannot write {FLAGS.out} ({err.strerror or err})")
+        print(f"\nWrote {FLAGS.out}")
     return 0
 
 
@@ -128,6 +190,8 @@ def main(argv):
 
     if len(argv) != 2 or argv[1] not in SUBCOMMANDS:
         return fail(f"give one subcommand: {', '.join(SUBCOMMANDS)}")
+    if argv[1] == "compare":
+        return compare(fail)
     if not FLAGS.out:
         return fail("--out: give the run's folder")
     if argv[1] == "train":
