@@ -2,6 +2,7 @@
 # The side-by-side with the authors' release, after the fair study (tools/fair_queue.sh):
 # the release itself (from your own checkout, RELEASE=path) and the project's release
 # flags, three seeds, 3 epochs, scored with the fair study's classifier at 20,000 images.
+# Ends with the side-by-side report (tools/release_reference.py compare).
 # Resumable: finished seeds are skipped (a release run interrupted mid-way starts that seed
 # again; it does not resume).
 #   ROOT=/path/to/study_runs RELEASE=/path/to/memoryGAN bash tools/release_queue.sh
@@ -20,3 +21,6 @@ for seed in 0 1 2; do
     python tools/release_reference.py report --out="$out" --classifier="$CLASSIFIER"
   fi
 done
+# The side-by-side: the release, the project's release flags, its default and the DCGAN (z 32)
+# of the fair study, a table per epoch and the epoch-3 verdicts, written into this checkout.
+python tools/release_reference.py compare --root="$ROOT" --out=docs/results/fashion_mnist_release_side.json
