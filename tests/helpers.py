@@ -45,6 +45,24 @@ def run_main(args, cwd=ROOT, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def train_two_epochs(data_path, tmp_path_factory):
+    """A run trained by main for two tiny epochs (ckpt-2 and ckpt-4 with TINY_FLAGS), for a
+    module's tests to copy (copy_run) rather than train again."""
+    logdir = str(tmp_path_factory.mktemp("base") / "run")
+    result = run_main(args_for(data_path, logdir, "--epochs=2"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    return logdir
+
+
+def copy_run(logdir, tmp_path):
+    """A private copy of a run directory, for a test that changes it."""
+    import shutil
+
+    copy = str(tmp_path / "run")
+    shutil.copytree(logdir, copy)
+    return copy
+
+
 def assert_one_line_error(result, *needles):
     """A user mistake's contract: exit status 2 and stderr exactly one `error: ...` line
     naming each needle (no traceback, no TensorFlow start-up lines, on any CPU)."""

@@ -8,7 +8,6 @@ those that need a trained run are marked slow.
 import gzip
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -17,7 +16,8 @@ import numpy as np
 import pytest
 
 from memorygan_tf import configs, rundir
-from tests.helpers import ROOT, TINY_FLAGS, TINY_MODEL, args_for, assert_one_line_error, blobs, run_main
+from tests.helpers import (ROOT, TINY_FLAGS, TINY_MODEL, args_for, assert_one_line_error, blobs, copy_run, run_main,
+                           train_two_epochs)
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
@@ -327,17 +327,12 @@ def test_train_classifier_labels_that_are_not_0_to_c_minus_1(tmp_path):
 # ------------------------------------------------- trained runs (slow: they train)
 @pytest.fixture(scope="module")
 def trained(npz, tmp_path_factory):
-    logdir = str(tmp_path_factory.mktemp("base") / "run")
-    result = run_main(args_for(npz, logdir, "--epochs=2"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    return logdir
+    return train_two_epochs(npz, tmp_path_factory)
 
 
 @pytest.fixture
 def run(trained, tmp_path):
-    copy = str(tmp_path / "run")
-    shutil.copytree(trained, copy)
-    return copy
+    return copy_run(trained, tmp_path)
 
 
 def indexes(logdir):

@@ -6,7 +6,6 @@ Each test is a case a careless user hit on the earlier main (see the issue's ten
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import ROOT, args_for, assert_one_line_error, run_main
+from tests.helpers import ROOT, args_for, assert_one_line_error, copy_run, run_main, train_two_epochs
 
 pytestmark = pytest.mark.slow  # every test here starts training subprocesses
 
@@ -24,17 +23,12 @@ pytestmark = pytest.mark.slow  # every test here starts training subprocesses
 @pytest.fixture(scope="module")
 def trained(npz, tmp_path_factory):
     """A run with ckpt-2 and ckpt-4 (two epochs of two steps)."""
-    logdir = str(tmp_path_factory.mktemp("base") / "run")
-    result = run_main(args_for(npz, logdir, "--epochs=2"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    return logdir
+    return train_two_epochs(npz, tmp_path_factory)
 
 
 @pytest.fixture
 def run(trained, tmp_path):
-    copy = str(tmp_path / "run")
-    shutil.copytree(trained, copy)
-    return copy
+    return copy_run(trained, tmp_path)
 
 
 def md5(path):
