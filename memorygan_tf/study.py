@@ -507,12 +507,14 @@ def bootstrap_ci(a, b, level=0.95, resamples=10000, seed=0):
     return float(np.percentile(diffs, tail)), float(np.percentile(diffs, 100 - tail))
 
 
-def compare(results, step, run_a, run_b, key, spread=None):
+def compare(results, step, run_a, run_b, key, spread=None, require_spread=False):
     """A against B on `key` at `step`, over seeds: means, stds, the difference, Welch's p, the
     bootstrap CI of the difference and the verdict. "A better" / "B better" only with at
     least MIN_VERDICT_SEEDS seeds a side, p < VERDICT_ALPHA, a CI that excludes 0 and a
     difference larger than `spread` (the run-to-run spread of one seed, if measured);
-    otherwise "level"."""
+    otherwise "level". With `require_spread` (a repeat study is part of the protocol), a
+    difference that clears everything but a spread not yet measured is "pending", not a
+    verdict."""
     import numpy as np
 
     a, b = values_at(results, run_a, step, key), values_at(results, run_b, step, key)
@@ -529,6 +531,8 @@ def compare(results, step, run_a, run_b, key, spread=None):
     if not clears:
         return dict(out, verdict="level")
     a_better = diff < 0 if key in LOWER_IS_BETTER else diff > 0
+    if spread is None and require_spread:
+        return dict(out, verdict=f"pending: {run_a if a_better else run_b} ahead, one seed's rerun spread not measured")
     return dict(out, verdict=f"{run_a if a_better else run_b} better")
 
 
@@ -595,7 +599,8 @@ def load_report_plan(path, spec):
 
 def report_comparisons(spec, plan, results, repeat_results=None):
     """compare() for every pair, verdict round and metric of `plan`, on the trained weights and
-    on the moving average: {"trained": [...], "ema": [...]}."""
+    on the moving average: {"trained": [...], "ema": [...]}. Given `repeat_results` (the
+    repeat study's, maybe still empty), a verdict waits for the rerun spread of a side."""
     out = {}
     for view_name, view, again in (("trained", results, repeat_results or {}),
                                    ("ema", ema_view(results), ema_view(repeat_results or {}))):
@@ -606,7 +611,7 @@ def report_comparisons(spec, plan, results, repeat_results=None):
                 for run_a, run_b in plan.comparisons:
                     spreads = [s for s in (rerun_spread(view, again, run, step, key) for run in (run_a, run_b))
                                if s is not None]
-                    rows.append(dict(compare(view, step, run_a, run_b, key, max(spreads) if spreads else None),
-                                     epochs=epochs))
+                    rows.append(dict(compare(view, step, run_a, run_b, key, max(spreads) if spreads else None,
+                                             require_spread=repeat_results is not None), epochs=epochs))
         out[view_name] = rows
     return out

@@ -46,6 +46,10 @@ def test_verdicts_need_three_seeds_a_small_p_and_to_clear_the_rerun_spread():
     assert study.compare(two_seeds, 10, "a", "b", "fid")["verdict"] == "level"
     noisy = _results({"a": [10.0, 30.0, 20.0], "b": [12.0, 28.0, 22.0]})
     assert study.compare(noisy, 10, "a", "b", "fid")["verdict"] == "level"
+    # A repeat study in the protocol: no verdict before its spread is measured, then the gap must clear it.
+    assert study.compare(clear, 10, "a", "b", "fid", require_spread=True)["verdict"].startswith("pending: a ahead")
+    assert study.compare(clear, 10, "a", "b", "fid", spread=3.0, require_spread=True)["verdict"] == "a better"
+    assert study.compare(noisy, 10, "a", "b", "fid", require_spread=True)["verdict"] == "level"
 
 
 def test_rerun_spread_is_the_largest_gap_of_a_seed_trained_twice():
@@ -77,6 +81,10 @@ def test_report_plan_is_read_from_the_spec_and_checked(tmp_path):
     assert [r["verdict"] for r in rows["trained"] if r["metric"] == "fid"] == ["a better"]
     assert [r["verdict"] for r in rows["ema"] if r["metric"] == "fid"] == ["b better"]
     assert "a better" in study.comparison_table(rows["trained"])
+    # With a repeat study whose seeds are not scored yet, the verdicts wait for its spread.
+    waiting = study.report_comparisons(spec, plan, results, repeat_results={})
+    assert [r["verdict"] for r in waiting["trained"] if r["metric"] == "fid"] == [
+        "pending: a ahead, one seed's rerun spread not measured"]
     raw["report"]["comparisons"] = [["a", "c"]]
     path.write_text(json.dumps(raw))
     with pytest.raises(study.StudyError, match="comparisons"):

@@ -51,7 +51,7 @@ def main(argv):
     if FLAGS.out and not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.out))):
         return fail(f"--out: the folder of {FLAGS.out} does not exist")
     results = study.collect(spec, FLAGS.root)
-    repeat = study.collect(specs["repeat_spec"], FLAGS.root) if "repeat_spec" in specs else {}
+    repeat = study.collect(specs["repeat_spec"], FLAGS.root) if "repeat_spec" in specs else None
     for view_name, view in (("trained weights", results), ("moving average of the generator",
                                                           study.ema_view(results))):
         for epochs in spec.rounds:
