@@ -566,6 +566,9 @@ def validate_options(options):
         raise ReleaseError(f"--data_path: {options.data_path} is neither an .npz nor a folder of IDX files")
 
 
+PROGRESS_EVERY = 100  # train_release says how far it is every this many steps
+
+
 def train_release(options, log=print):
     """Trains the release's MemoryGAN from the checkout `options.release` and writes
     `options.out`: memory/step_<step>.npz (keys, values, histogram, ages) and
@@ -637,6 +640,7 @@ def train_release(options, log=print):
             log(f"release MemoryGAN: {n} images, batch {batch}, {steps_per_epoch} steps an epoch, "
                 f"{total} steps, seed {options.seed}")
             seconds, timed = 0.0, 0
+            started = time.perf_counter()
             for step in range(1, total + 1):
                 start = time.perf_counter()
                 image, label = dataset.next_batch(batch)
@@ -647,6 +651,10 @@ def train_release(options, log=print):
                                                model.z: release_train.get_z(model)})
                 seconds += time.perf_counter() - start
                 timed += 1
+                if step % PROGRESS_EVERY == 0 and step % steps_per_epoch and step != total:
+                    per_step = (time.perf_counter() - started) / step
+                    log(f"step {step}/{total} (epoch {step / steps_per_epoch:.2f}), {per_step:.3f} s/step, "
+                        f"ETA {(total - step) * per_step / 60:.1f} min")
                 if step % steps_per_epoch and step != total:
                     continue
                 entry = _dump(sess, model, memory_arrays, release_train, options, step, steps_per_epoch)
