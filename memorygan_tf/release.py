@@ -778,21 +778,23 @@ def read_run(out):
 
 
 def score_run(rows, classifier_dir, data_path, splits=10):
-    """{step: IS, FID, KID, precision, recall} of each row's samples (read_run) under the
-    project's classifier, against the test images of `data_path` (evaluation.sample_quality,
-    as tools/evaluate.py scores a project run)."""
-    from memorygan_tf import data, evaluation
+    """({step: IS, FID, KID, precision, recall} of each row's samples (read_run), the
+    classifier's record) under the project's Fashion-MNIST classifier, against the test
+    images of `data_path` (evaluation.sample_quality, as tools/evaluate.py scores a project
+    run). The classifier is loaded and checked as every scorer loads it
+    (evaluation.load_scoring_classifier), its refusals as ReleaseError."""
+    from memorygan_tf import configs, data, evaluation
 
-    path = os.path.join(classifier_dir, "classifier.keras")
-    if not os.path.isfile(path):
-        raise ReleaseError(f"--classifier: no {path}; train one with tools/train_classifier.py")
     if not data_path or not str(data_path).endswith(".npz"):
         raise ReleaseError("--data_path: scoring needs the keras.datasets .npz with x_test, y_test")
     try:
         _, _, x_test, _ = data.load_labelled("fashion_mnist", data_path, None, 0)
     except data.DataError as err:
         raise ReleaseError(f"--data_path: {err}") from None
-    classifier = evaluation.load_classifier(path)
+    try:
+        classifier, record = evaluation.load_scoring_classifier(classifier_dir, "fashion_mnist")
+    except configs.ConfigError as err:
+        raise ReleaseError(str(err)) from None
     heads = evaluation.classifier_heads(classifier)
     test_features = evaluation.reference_features(classifier, x_test)
     scores = {}
@@ -806,13 +808,14 @@ def score_run(rows, classifier_dir, data_path, splits=10):
         result["num_samples"] = int(len(images))
         result["class_histogram"] = np.bincount(probs.argmax(1), minlength=probs.shape[1]).tolist()
         scores[row["step"]] = {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in result.items()}
-    return scores
+    return scores, record
 
 
 def classifier_record(classifier_dir):
     """The record of the classifier in `classifier_dir` as an evaluation stores it: its
     classifier.json with `path`, the absolute path of its classifier.keras ({"path"} alone
-    where classifier.json is missing or unreadable)."""
+    where classifier.json is missing or unreadable). For a scores.json that names only the
+    classifier's folder (score_run returns the record it scored with)."""
     record = {}
     try:
         with open(os.path.join(classifier_dir, "classifier.json")) as f:

@@ -3,6 +3,7 @@ its shims on small stand-in modules written with the release's TF1 / Python 2 id
 reading of a release run's dumps against hand-computed memory health, and the tool's
 one-line errors."""
 
+import json
 import math
 import os
 import subprocess
@@ -443,8 +444,10 @@ def test_score_run_scores_the_uint8_samples_as_images_in_unit_range(tmp_path):
     classifier = evaluation.build_classifier((28, 28, 1), width=4, blocks_per_stage=1)
     (tmp_path / "clf").mkdir()
     classifier.save(str(tmp_path / "clf" / "classifier.keras"))
+    (tmp_path / "clf" / "classifier.json").write_text(json.dumps(dict(dataset="fashion_mnist", test_accuracy=0.5)))
     _, rows = release.read_run(out)
-    scores = release.score_run(rows, str(tmp_path / "clf"), npz, splits=2)
+    scores, record = release.score_run(rows, str(tmp_path / "clf"), npz, splits=2)
+    assert record["test_accuracy"] == 0.5 and record["path"] == str(tmp_path / "clf" / "classifier.keras")
     assert list(scores) == [937]  # the second dump has no samples
     heads = evaluation.classifier_heads(classifier)
     probs, features = evaluation.classify(heads, samples.astype(np.float32) / 255.0)
@@ -455,6 +458,9 @@ def test_score_run_scores_the_uint8_samples_as_images_in_unit_range(tmp_path):
         assert scores[937][key] == pytest.approx(expected[key], rel=1e-4)
     with pytest.raises(release.ReleaseError, match="^--classifier: no .*classifier.keras"):
         release.score_run(rows, str(tmp_path), npz)
+    (tmp_path / "clf" / "classifier.json").write_text(json.dumps(dict(dataset="mnist")))
+    with pytest.raises(release.ReleaseError, match="^--classifier: .* was trained on mnist, not fashion_mnist"):
+        release.score_run(rows, str(tmp_path / "clf"), npz)
 
 
 # ------------------------------------------------------------ the side-by-side report
@@ -475,7 +481,6 @@ def _scores(name, seed, epoch):
 
 
 def _write_json(path, value):
-    import json
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
@@ -668,7 +673,6 @@ def test_read_run_log_reads_the_scalars_a_run_writes(tmp_path):
 
 
 def test_tool_compare_prints_and_writes_the_side_by_side(tmp_path):
-    import json
 
     root = fake_side_root(tmp_path / "root")
     out = str(tmp_path / "side.json")

@@ -113,12 +113,9 @@ def report(fail):
         return fail(str(err))
     scores = None
     if FLAGS.classifier:
-        if not os.path.isfile(os.path.join(FLAGS.classifier, "classifier.keras")):
-            return fail(f"--classifier: no {os.path.join(FLAGS.classifier, 'classifier.keras')}; "
-                        "train one with tools/train_classifier.py")
         try:
-            scores = release.score_run(rows, FLAGS.classifier, FLAGS.data_path or record.get("data_path")
-                                       or _data_path(), FLAGS.splits)
+            scores, classifier = release.score_run(rows, FLAGS.classifier, FLAGS.data_path or record.get("data_path")
+                                                   or _data_path(), FLAGS.splits)
         except release.ReleaseError as err:
             return fail(str(err))
     for row in rows:
@@ -136,7 +133,7 @@ def report(fail):
     if scores is not None:
         try:
             with open(out, "w") as f:
-                json.dump({"classifier": release.classifier_record(FLAGS.classifier),
+                json.dump({"classifier": classifier,
                            "rows": [dict(row, scores=scores.get(row["step"])) for row in rows]}, f, indent=2)
         except OSError as err:
             return fail(f"--out: cannot write {out} ({err.strerror or err})")
