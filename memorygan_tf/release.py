@@ -987,8 +987,9 @@ def collect_side(root, release_side_spec, fair_spec, repeat_spec=None):
         flag, run = SIDE_STUDY_RUNS[name]
         rows[name] = dict(label=label, source=study.run_dir(root, specs[flag], run, "N"),
                           seeds=_study_seeds(specs[flag], results[flag], root, run, epochs))
-    repeat = {}
+    repeat = None  # no repeat study in the protocol: verdicts need no rerun spread
     if repeat_spec is not None:  # the rows' runs trained again (the release is not)
+        repeat = {}
         again = study.collect(repeat_spec, root)
         for run in (name for name in repeat_spec.runs if name in rows):
             seeds = _study_seeds(repeat_spec, again, root, run, epochs)
@@ -998,7 +999,7 @@ def collect_side(root, release_side_spec, fair_spec, repeat_spec=None):
               for name, row in rows.items() for seed, s in row["seeds"].items()
               for epoch, entry in s["epochs"].items() if _scored(entry)]
     scored += [(f"the repeat of {run} seed {seed} epoch {epoch}", entry["classifier"])
-               for run, seeds in repeat.items() for seed, by_epoch in seeds.items()
+               for run, seeds in (repeat or {}).items() for seed, by_epoch in seeds.items()
                for epoch, entry in by_epoch.items()]
     classifier = _check_one_classifier(scored)
     for entry in _entries(rows, repeat):  # each score keeps which classifier and its accuracy
@@ -1113,7 +1114,8 @@ def side_tables(side):
 def side_comparisons(side):
     """study.compare of every SIDE_COMPARISONS pair and score at SIDE_VERDICT_EPOCHS, with
     the run-to-run spread of one seed from the repeat study where it measured either run
-    (as tools/study_report.py takes it). A pair is compared only where both rows were
+    (as tools/study_report.py takes it); with a repeat study in the protocol a verdict waits
+    for that spread ("pending"), as the fair study's do. A pair is compared only where both rows were
     scored with one number of images (FID, KID, precision and recall depend on it);
     otherwise, or with a row not run, the verdict says why and gives no statistics."""
     from memorygan_tf import study
@@ -1142,11 +1144,11 @@ def side_comparisons(side):
                 repeat = _side_view(side, {run: {seed: {e: entry for e, entry in by_epoch.items()
                                                         if entry["num_samples"] in same}
                                                  for seed, by_epoch in seeds.items()}
-                                           for run, seeds in side["repeat"].items()})
+                                           for run, seeds in (side["repeat"] or {}).items()})
                 spreads = [s for s in (study.rerun_spread(view, repeat, run, step, key) for run in (run_a, run_b))
                            if s is not None]
-                out.append(dict(study.compare(view, step, run_a, run_b, key, max(spreads) if spreads else None),
-                                **base))
+                out.append(dict(study.compare(view, step, run_a, run_b, key, max(spreads) if spreads else None,
+                                              require_spread=side["repeat"] is not None), **base))
     return out
 
 
