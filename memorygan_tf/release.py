@@ -1169,8 +1169,7 @@ def side_text(report):
             return "-"
         if std is None:
             return study._number(mean)
-        text = f"{study._number(mean)} +- {std:.0f}" if std >= 100 else f"{study._number(mean)} +- {std:.2g}"
-        return text + (" (" + " / ".join(study._number(v) for v in values) + ")" if key in SIDE_SCORES else "")
+        return study.mean_std_text(mean, std, values if key in SIDE_SCORES else None)
 
     classifier = study.classifier_label(report.get("classifier")) or "no classifier recorded yet"
     titles = [SIDE_TITLES[key] for key in SIDE_COLUMNS]

@@ -374,12 +374,8 @@ def summary_table(spec, results, step):
             elif len(values) == 1:
                 cells.append(_number(values[0]) if isinstance(values[0], float) else str(values[0]))
             else:
-                spread = float(np.std(values))
-                spread_text = f"{spread:.0f}" if spread >= 100 else f"{spread:.2g}"
-                cell = f"{_number(float(np.mean(values)))} +- {spread_text}"
-                if key in PER_SEED_COLUMNS:
-                    cell += " (" + " / ".join(_number(v) for v in values) + ")"
-                cells.append(cell)
+                cells.append(mean_std_text(float(np.mean(values)), float(np.std(values)),
+                                           values if key in PER_SEED_COLUMNS else None))
         lines.append(f"| {run} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -387,6 +383,13 @@ def summary_table(spec, results, step):
 def _number(value):
     """3 significant digits, whole numbers from 1,000 up (counts such as distinct keys)."""
     return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def mean_std_text(mean, std, values=None):
+    """A table cell "mean +- std" (the std to 2 significant digits, whole from 100 up),
+    followed by each seed's value where `values` are given."""
+    text = f"{_number(mean)} +- {std:.0f}" if std >= 100 else f"{_number(mean)} +- {std:.2g}"
+    return text + (" (" + " / ".join(_number(v) for v in values) + ")" if values is not None else "")
 
 
 CURVE_COLUMNS = (("fid", "FID"), ("inception_score", "IS"), ("recall", "recall"))
