@@ -173,15 +173,19 @@ class MemoryGAN(base.GAN):
         self.trackers["mem_entropy_s"].update_state(entropy)
         if self.config.writes_per_step == 1:
             return self.write_memory(*plans, after=token)
-        _, replicas = base.replica()
-        oldest = self.memory.oldest_slots(tf.shape(plans[0].reset)[0] * replicas)  # the global batch's
+        oldest = self.release_reset_slots(plans[0])
         token = self.write_memory(plans[0], after=token, oldest=oldest)
         return self.write_memory(plans[1], after=token, oldest=oldest)
 
     def after_generator_step(self, plan, token):
         if plan is not None:  # the release's third write: the G step's generated batch
-            _, replicas = base.replica()
-            self.write_memory(plan, after=token, oldest=self.memory.oldest_slots(tf.shape(plan.reset)[0] * replicas))
+            self.write_memory(plan, after=token, oldest=self.release_reset_slots(plan))
+
+    def release_reset_slots(self, plan):
+        """The oldest slots now, one per sample of the global batch of `plan` (a replica's):
+        where the release's writes put their resets, sample b the b-th."""
+        _, replicas = base.replica()
+        return self.memory.oldest_slots(tf.shape(plan.reset)[0] * replicas)
 
     def step_values(self):
         return dict(mem_real_rate=tf.reduce_mean(tf.convert_to_tensor(self.memory.values)))
