@@ -346,6 +346,14 @@ def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_o
     return config
 
 
+def steps_per_epoch(config, num_images):
+    """Steps in an epoch of `config`'s training: --steps_per_epoch, else one pass over
+    `num_images` training images (each step reads d_steps batches); 0 when they are too few
+    for one step."""
+    t = config.train
+    return t.steps_per_epoch or num_images // (t.batch_size * config.model.d_steps)
+
+
 def reads_z_only(model_config):
     """Whether the configured generator reads noise alone (its declaration says): the DCGAN,
     and MemoryGAN's "- Memory" and "- MCGN" ablations (their default noise is Z_ONLY_Z_DIM's,

@@ -89,7 +89,7 @@ def train(config, images, strategy=None, verbose="auto", log=print, changes=None
     strategy = strategy or resolve_strategy(t.strategy)
     configs.validate(config, strategy.num_replicas_in_sync)
     d_steps = config.model.d_steps  # each step reads d_steps real batches
-    steps_per_epoch = t.steps_per_epoch or len(images) // (t.batch_size * d_steps)
+    steps_per_epoch = configs.steps_per_epoch(config, len(images))
     if steps_per_epoch <= 0:
         raise data_lib.too_few_images(len(images), t.batch_size, d_steps)
     total_steps = t.epochs * steps_per_epoch

@@ -17,7 +17,7 @@ import textwrap
 import numpy as np
 import tensorflow as tf
 
-from memorygan_tf import data
+from memorygan_tf import configs, data
 
 GRID = 8
 DPI = 100  # every figure is drawn and saved at this resolution
@@ -40,13 +40,11 @@ WEIGHT_NAMES = {"ema": "moving-average generator (EMA)", "trained": "trained gen
 
 
 def steps_per_epoch(config, train_images=None):
-    """The run's steps per epoch: --steps_per_epoch, else one pass over `train_images` (the
-    trainer's rule: the images over batch_size * d_steps); None when neither is known."""
-    if config.train.steps_per_epoch:
-        return int(config.train.steps_per_epoch)
-    if train_images is None:
+    """The run's steps per epoch (the trainer's rule, configs.steps_per_epoch): its
+    --steps_per_epoch, else one pass over `train_images`; None when neither is known."""
+    if not config.train.steps_per_epoch and train_images is None:
         return None
-    return len(train_images) // (config.train.batch_size * config.model.d_steps) or None
+    return int(configs.steps_per_epoch(config, 0 if train_images is None else len(train_images))) or None
 
 
 def budget(step, steps_per_epoch=None):
