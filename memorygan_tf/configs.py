@@ -36,6 +36,9 @@ PAPER_EVAL_SAMPLES = 64000  # generated images per evaluation in the paper's Tab
 EVAL_SEED = 1234  # seed of the generated images that every evaluation scores
 MNIST_EPOCH_STEPS = 60000 // 64  # 937: an epoch of Fashion-MNIST or MNIST at batch 64
 MAX_SEED = 2**31  # numpy, Keras and TensorFlow all take seeds below this
+# The generator weights a tool may ask for (--weights): the moving average, the trained
+# weights, or auto (the average where the model keeps one). See GAN.generator_weights.
+GENERATOR_WEIGHTS = ("auto", "ema", "trained")
 
 
 def belongs_to(field, model_name):
@@ -344,6 +347,12 @@ def make_config(dataset, model_overrides=None, optimizer_overrides=None, train_o
     config = ExperimentConfig(model=model, optimizer=optimizer, train=train)
     validate(config)
     return config
+
+
+def check_generator_weights(choice):
+    """ConfigError naming --weights, one line, unless `choice` is one of GENERATOR_WEIGHTS."""
+    if choice not in GENERATOR_WEIGHTS:
+        raise ConfigError("weights", f"must be one of {', '.join(GENERATOR_WEIGHTS)}, got {choice!r}")
 
 
 def steps_per_epoch(config, num_images):

@@ -24,7 +24,6 @@ import numpy as np
 import tensorflow as tf
 
 from memorygan_tf import cli, configs, rundir, serving
-from memorygan_tf.models.base import GENERATOR_WEIGHTS as WEIGHTS  # --weights' choices
 
 VERIFY_ROWS, VERIFY_SEED = 4, (0, 1)  # the noise the written SavedModel is checked on
 
@@ -125,8 +124,7 @@ def export_from_logdir(logdir, export_dir, checkpoint=None, overwrite=False, log
     leftovers of a killed export are removed by the next one. The staging folder is made
     before the model is loaded, so an unwritable place fails at once.
     """
-    if weights not in WEIGHTS:
-        raise configs.ConfigError("weights", f"must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    configs.check_generator_weights(weights)  # before the model is loaded
     run = rundir.RunDir(logdir)
     if not run.has_config():
         raise configs.ConfigError("logdir", f"{logdir} is not a run directory (no {run.CONFIG})")

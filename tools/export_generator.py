@@ -14,12 +14,14 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from memorygan_tf import configs  # noqa: E402 - after the path; imports no TensorFlow
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("logdir", None, "Run directory written by memorygan_tf.main.")
 flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.")
 flags.DEFINE_string("checkpoint", None, "A specific checkpoint (default: the newest in --logdir that loads).")
 flags.DEFINE_boolean("overwrite", False, "Replace a non-empty --export_dir.")
-flags.DEFINE_enum("weights", "auto", ["auto", "ema", "trained"], "Generator weights served: ema (the moving "
+flags.DEFINE_enum("weights", "auto", list(configs.GENERATOR_WEIGHTS), "Generator weights served: ema (the moving "
                   "average, --g_ema_decay), trained, or auto (the average where the run keeps one).")
 flags.mark_flags_as_required(["logdir", "export_dir"])
 

@@ -29,7 +29,7 @@ flags.DEFINE_string("checkpoint", None, "With --logdir: a specific checkpoint (d
 flags.DEFINE_integer("num_images", 64, "Images to generate (per control value with --control).")
 flags.DEFINE_integer("seed", configs.EVAL_SEED, "Seed of the noise and the controls (default: the evaluations').")
 flags.DEFINE_string("control", None, "NAME=V[,V...]: generate at these values of a control (slot=, code=, mode=).")
-flags.DEFINE_enum("weights", "auto", ["auto", "ema", "trained"], "With --logdir: the generator's moving average "
+flags.DEFINE_enum("weights", "auto", list(configs.GENERATOR_WEIGHTS), "With --logdir: the generator's moving average "
                   "(ema), its trained weights, or auto (the average where the run keeps one). An export serves "
                   "the weights it was exported with.")
 flags.DEFINE_string("out", None, "A folder for PNGs, or a file ending in .npz (float32 images in [0, 1]).")

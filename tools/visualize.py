@@ -30,6 +30,8 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from memorygan_tf import configs  # noqa: E402 - after the path; imports no TensorFlow
+
 SUBCOMMANDS = ("interpolate", "posterior", "prior", "likelihood", "neighbors", "slots", "samples", "codes",
                "clusters")
 FLAGS = flags.FLAGS
@@ -44,8 +46,8 @@ flags.DEFINE_integer("index", 0, "posterior: index of the test image used as que
 flags.DEFINE_integer("num", 64, "samples: number of images; clusters: rows (default 10).")
 flags.DEFINE_integer("seed", 0, "Seed of the noise.")
 flags.DEFINE_integer("scale", 2, "Screen pixels per image pixel in image grids.")
-flags.DEFINE_enum("weights", "auto", ["auto", "ema", "trained"], "The generator's weights in the figures it draws: "
-                  "its moving average (ema), its trained weights, or auto (the average where the run keeps one).")
+flags.DEFINE_enum("weights", "auto", list(configs.GENERATOR_WEIGHTS), "The generator's weights in the figures it "
+                  "draws: its moving average (ema), its trained weights, or auto (the average where the run keeps one).")
 flags.DEFINE_integer("subset", 10000, "neighbors / likelihood: images of the data used.")
 flags.mark_flags_as_required(["logdir", "out"])
 

@@ -53,10 +53,6 @@ from memorygan_tf import compat, configs, losses, networks
 # Seed streams of the stateless generator, one per purpose within a step.
 D_STEP, G_STEP = 0, 1
 
-# The generator weights a tool may ask for (--weights): the moving average, the trained
-# weights, or auto (the average where the model keeps one). See GAN.generator_weights.
-GENERATOR_WEIGHTS = ("auto", "ema", "trained")
-
 
 def replica():
     """(replica context, replicas in sync)."""
@@ -453,13 +449,12 @@ class GAN(keras.Model):
 
     def generator_weights(self, choice="auto"):
         """A context manager within which the generator holds the weights `choice` picks
-        (GENERATOR_WEIGHTS): "ema" its moving average (:meth:`ema_generator`), "trained" the
+        (configs.GENERATOR_WEIGHTS): "ema" its moving average (:meth:`ema_generator`), "trained" the
         trained weights, "auto" the average where the model keeps one, else the trained
         weights. Entering it gives what is used, "ema" or "trained". Raises
         configs.ConfigError naming --weights, at the call, for an unknown choice and for
         "ema" of a model that keeps no average (--g_ema_decay=0)."""
-        if choice not in GENERATOR_WEIGHTS:
-            raise configs.ConfigError("weights", f"must be one of {', '.join(GENERATOR_WEIGHTS)}, got {choice!r}")
+        configs.check_generator_weights(choice)
         if choice == "ema" and not self.has_ema:
             raise configs.ConfigError("weights", "the run keeps no moving average of its generator (it was "
                                       "trained with --g_ema_decay=0); use --weights=trained")
