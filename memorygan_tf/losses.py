@@ -52,6 +52,14 @@ def mutual_information(keys, query, kappa):
     return -tf.reduce_mean(kappa * tf.reduce_sum(keys * query, axis=-1))
 
 
+def release_information(keys, features):
+    """The authors' release's stand-in for I_hat: the mean squared error between the
+    encoder's raw output (before the memory normalises it into the query) and the key K_i
+    the generator read, averaged over the batch and the key's dimensions
+    (models/memory_gan.py: mean_squared_error(q_f, q_sample)). Returns a scalar."""
+    return tf.reduce_mean(tf.square(features - keys))
+
+
 def info_loss(code_onehot, code_logits, continuous, continuous_mean, continuous_weight=1.0):
     """InfoGAN's information term (Chen et al. 2016, Eq. 5), -L_I up to the constant H(c):
     -E[log Q(c | G(z, c))] with Q a categorical over the code's values (cross-entropy of the

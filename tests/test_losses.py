@@ -56,3 +56,12 @@ def test_mutual_information_eq6():
     # Perfectly aligned keys give the minimum -kappa; opposite ones the maximum +kappa.
     assert float(losses.mutual_information(keys, keys, 3.0)) == pytest.approx(-3.0)
     assert float(losses.mutual_information(keys, -keys, 3.0)) == pytest.approx(3.0)
+
+
+def test_release_information_is_mse_of_the_raw_output():
+    keys = tf.constant([[1.0, 0.0], [0.0, 1.0]], tf.float64)
+    raw = tf.constant([[3.0, 4.0], [0.0, 1.0]], tf.float64)
+    # mean over 2 x 2 entries of (f - K)^2: ((3 - 1)^2 + 4^2 + 0 + 0) / 4 = 20 / 4
+    assert float(losses.release_information(keys, raw)) == pytest.approx(5.0)
+    # Unlike Eq. 6 it depends on the raw output's length, not only its direction.
+    assert float(losses.release_information(keys, 2.0 * keys)) == pytest.approx(0.5)

@@ -138,6 +138,18 @@ def test_mutual_information_term_is_negative_cosine():
     query = tf.constant([[0.6, 0.8] + [0.0] * 6, [0.6, 0.8] + [0.0] * 6])
     value = model.mutual_information(tf.concat([z, keys], -1), query)
     assert float(value) == pytest.approx(-config.model.kappa * (0.6 + 0.8) / 2)
+    # The encoder's raw output is normalised first: its length does not matter.
+    assert float(model.mutual_information(tf.concat([z, keys], -1), 5.0 * query)) == pytest.approx(float(value))
+
+
+def test_release_mutual_information_is_mse_of_the_raw_output():
+    config = tiny_config(mi_form="release")
+    model = make_model(config)
+    z = tf.zeros([2, 2])
+    keys = tf.constant([[1.0] + [0.0] * 7, [0.0, 1.0] + [0.0] * 6])
+    raw = tf.constant([[3.0, 4.0] + [0.0] * 6, [0.0, 1.0] + [0.0] * 6])
+    value = model.mutual_information(tf.concat([z, keys], -1), raw)
+    assert float(value) == pytest.approx((2.0 ** 2 + 4.0 ** 2) / 16)  # mean over 2 x 8 entries
 
 
 def test_d_loss_matches_eq7_on_first_step():

@@ -125,11 +125,16 @@ class MemoryGAN(base.GAN):
         p_real = self.memory.read(query)
         return tf.math.log(p_real), tf.math.log(1.0 - p_real), p_real, query
 
-    def mutual_information(self, latent, query):
-        """I_hat (Eq. 6) of the generator input's keys and the queries, 0 without the MCGN."""
-        if not self.conditional or query is None:
+    def mutual_information(self, latent, features):
+        """The MCGN's information term on the generated batch (0 without the MCGN), from the
+        encoder's raw output `features`: `mi_form=paper` is I_hat of Eq. 6 on the normalised
+        query, `release` the release's mean squared error against the raw output."""
+        if not self.conditional or features is None:
             return tf.zeros([], keras.backend.floatx())
-        return losses.mutual_information(latent[:, self.config.z_dim:], query, self.config.kappa)
+        keys = latent[:, self.config.z_dim:]
+        if self.config.mi_form == "release":
+            return losses.release_information(keys, tf.cast(features, keys.dtype))
+        return losses.mutual_information(keys, self.memory.normalize(features), self.config.kappa)
 
     def discriminate_pair(self, real, fake, latent):
         """The D step's reads (Eq. 7's terms) and write plans: the encoder sees the real and
@@ -137,14 +142,15 @@ class MemoryGAN(base.GAN):
         release); the memory reads both in one pass."""
         batch = tf.shape(real)[0]
         q_real = self.memory.normalize(self.encoder(real, training=True))
-        q_fake = self.memory.normalize(self.encoder(fake, training=True))
+        raw_fake = self.encoder(fake, training=True)
+        q_fake = self.memory.normalize(raw_fake)
         labels = tf.concat([tf.ones([batch], q_real.dtype), tf.zeros([batch], q_real.dtype)], 0)
         p_real, plan = self.memory.read_and_plan(tf.concat([q_real, q_fake], 0), labels)
         d_real, d_fake = p_real[:batch], p_real[batch:]
         plans = (memory_lib.WritePlan(*[field[:batch] for field in plan]),
                  memory_lib.WritePlan(*[field[batch:] for field in plan]))
         return base.DiscriminatorOutputs(tf.math.log(d_real), tf.math.log(1.0 - d_real), tf.math.log(1.0 - d_fake),
-                                         d_real, d_fake, info=self.mutual_information(latent, q_fake), aux=plans)
+                                         d_real, d_fake, info=self.mutual_information(latent, raw_fake), aux=plans)
 
     def judge_generated(self, raw_fake, latent):
         """The G step's read (Eq. 8's terms); with writes_per_step=3 also the write plan of
@@ -156,8 +162,8 @@ class MemoryGAN(base.GAN):
             d_fake, plan = self.memory.read_and_plan(q_fake, labels)
             log_d_fake, log_1m_d_fake = tf.math.log(d_fake), tf.math.log(1.0 - d_fake)
         else:
-            log_d_fake, log_1m_d_fake, _, q_fake = self.judge(raw_fake)
-        return base.GeneratorOutputs(log_d_fake, log_1m_d_fake, info=self.mutual_information(latent, q_fake),
+            log_d_fake, log_1m_d_fake, _, _ = self.judge(raw_fake)
+        return base.GeneratorOutputs(log_d_fake, log_1m_d_fake, info=self.mutual_information(latent, raw_fake),
                                      aux=plan)
 
     # ------------------------------------------------- the memory write

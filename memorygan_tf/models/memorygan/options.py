@@ -13,6 +13,7 @@ from memorygan_tf.options import Choice, ConfigError, ModelDeclaration, Range, c
 UPDATE_RULES = ("em", "release", "kaiser")
 BATCH_WRITES = ("sum", "last")
 WRITES_PER_STEP = (1, 3)
+MI_FORMS = ("paper", "release")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,9 @@ class MemoryGANOptions:
     use_mcgn: bool = option(True, "False: the '- MCGN' ablation (generator reads z only).", shape=True)
     mi_lambda: float = option(1e-2, "Weight lambda of the mutual-information term.",
                               search=Range(1e-4, 1e-1, log=True))
+    mi_form: str = option("paper", "The mutual-information term: paper (I_hat of Eq. 6, -kappa K_i . q on the "
+                          "normalised query) or release (the release's mean squared error between the "
+                          "encoder's raw output and K_i).", MI_FORMS)
 
 
 def check_memory(m):
@@ -52,7 +56,7 @@ def check_memory(m):
         raise ConfigError("choose_k", f"choose_k ({m.choose_k}) must not exceed memory_size ({m.memory_size})")
     if not 1 <= m.correct_in_top <= m.choose_k:
         raise ConfigError("correct_in_top", "must lie in [1, choose_k]")
-    for name, choices in (("update_rule", UPDATE_RULES), ("batch_write", BATCH_WRITES)):
+    for name, choices in (("update_rule", UPDATE_RULES), ("batch_write", BATCH_WRITES), ("mi_form", MI_FORMS)):
         check_choice(name, getattr(m, name), choices)
     if m.kappa <= 0:
         raise ConfigError("kappa", f"the vMF concentration must be positive, got {m.kappa}")
