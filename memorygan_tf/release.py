@@ -832,12 +832,14 @@ def classifier_record(classifier_dir):
 SIDE_ROWS = (
     ("release", "the authors' release"),
     ("release_flags", "the project's release flags"),
+    ("release_flags_mi", "the release flags with the release's information term (--mi_form=release)"),
     ("memorygan", "the project's default"),
     ("dcgan", "the DCGAN, z 32"),
 )
 SIDE_RELEASE_FOLDER = "release"
 # The project rows: (the flag naming the study's spec, the study's run).
 SIDE_STUDY_RUNS = {"release_flags": ("release_side_spec", "release_flags"),
+                   "release_flags_mi": ("release_side_spec", "release_flags_mi"),
                    "memorygan": ("fair_spec", "memorygan"), "dcgan": ("fair_spec", "dcgan")}
 SIDE_SCORES = ("inception_score", "fid", "kid", "precision", "recall")
 SIDE_COLUMNS = SIDE_SCORES + ("distinct_real_keys", "effective_slots", "real_share", "seconds_per_step")
