@@ -92,10 +92,12 @@ class NumpyMemory:
         given the release's oldest slots of the step, the b-th of them."""
         return stable_top(self.ages, rank + 1)[rank] if oldest is None else oldest[b]
 
-    def write(self, plans, oldest=None, planned_keys=None):
+    def write(self, plans, oldest=None, planned_keys=None, age_by=1.0):
         """Applies plans made by `plans`. A plan made from an earlier memory (the
         release's second D-step write) passes that memory's keys: EM's first E step
-        scores a sample's slots as it was planned, with the keys of that memory."""
+        scores a sample's slots as it was planned, with the keys of that memory.
+        `age_by`: how much older every slot not written gets."""
+        self.age_by = age_by
         self.planned_keys = self.keys.copy() if planned_keys is None else planned_keys
         mean_h = self.hist.mean()
         if self.batch_write == "last":
@@ -153,7 +155,7 @@ class NumpyMemory:
                 rank += 1
                 self.keys[s], self.values[s], self.hist[s] = q, y, mean_h
                 written.add(s)
-        self.ages += 1.0
+        self.ages += self.age_by
         for s in written:
             self.ages[s] = 0.0
 
@@ -192,7 +194,7 @@ class NumpyMemory:
                 for j, s in enumerate(slots):
                     if s in mine and valid[j]:
                         rows.append((s, mine[s][0], self.values[s], mine[s][1]))
-        self.ages += 1.0
+        self.ages += self.age_by
         for s, key, value, h in rows:  # in order: a later row replaces an earlier one
             self.keys[s], self.values[s], self.hist[s], self.ages[s] = key, value, h, 0.0
 

@@ -159,9 +159,9 @@ def test_release_d_step_writes_share_the_oldest_slots_and_match_reference(batch_
         planned_keys = reference.keys.copy()
         oldest = memory.oldest_slots(8)
         np.testing.assert_array_equal(oldest.numpy(), np.argsort(-reference.ages, kind="stable")[:8])
-        for plan, reference_plan in zip(plans, reference_plans):
-            memory.apply_update(plan, oldest)
-            reference.write(reference_plan, oldest.numpy(), planned_keys)
+        for plan, reference_plan, age_by in zip(plans, reference_plans, (2.0, 0.0)):
+            memory.apply_update(plan, oldest, age_by)
+            reference.write(reference_plan, oldest.numpy(), planned_keys, age_by)
         assert_same_state(memory, reference, atol=2e-5)
         shared += int(np.sum(plans[0].reset.numpy() & plans[1].reset.numpy()))
     assert shared > 0  # some real and generated sample of one index both reset
@@ -183,11 +183,14 @@ def test_release_d_step_from_a_fresh_memory_leaves_the_releases_slot_counts():
         plans = [memory.plan_update(tf.constant(q, tf.float32), tf.constant(np.full(batch, y, np.float32)))
                  for q, y in ((real, 1.0), (fake, 0.0))]
         oldest = memory.oldest_slots(batch) if shared else None
-        for plan in plans:
-            memory.apply_update(plan, oldest)
-        written = memory.ages.numpy() < 2  # 0 (written by the second write) or 1 (by the first)
+        for plan, age_by in zip(plans, (2.0, 0.0) if shared else (1.0, 1.0)):
+            memory.apply_update(plan, oldest, age_by)
+        ages = memory.ages.numpy()
+        written = ages < 2  # written by either write: 0 (1 by the first write without sharing)
         values = memory.values.numpy()
         counts[shared] = (int(np.sum(written & (values == 1))), int(np.sum(written & (values == 0))))
+        if shared:  # the release's ages: both writes' slots new, every other slot 2 older
+            np.testing.assert_array_equal(np.unique(ages), [0.0, 2.0])
     assert counts[True] == (k - batch, batch)
     assert counts[False] == (k, batch)
 

@@ -173,15 +173,17 @@ class MemoryGAN(base.GAN):
         real and the generated batch as two writes whose resets both draw on the oldest
         slots before the step (sample b of either batch takes the b-th of them, so the
         generated batch's reset replaces the real one's of the same index, as in the
-        release, where both writes run in one sess.run from the same ages)."""
+        release, where both writes run in one sess.run from the same ages) and age the
+        memory by 2 before either writes (the release's two age increments run before its
+        scatters: its real slots are as new as its generated ones after the step)."""
         reset_rate, entropy = self.memory.write_statistics(memory_lib.concat_plans(plans))
         self.trackers["mem_reset_rate"].update_state(reset_rate)
         self.trackers["mem_entropy_s"].update_state(entropy)
         if self.config.writes_per_step == 1:
             return self.write_memory(*plans, after=token)
         oldest = self.release_reset_slots(plans[0])
-        token = self.write_memory(plans[0], after=token, oldest=oldest)
-        return self.write_memory(plans[1], after=token, oldest=oldest)
+        token = self.write_memory(plans[0], after=token, oldest=oldest, age_by=2.0)
+        return self.write_memory(plans[1], after=token, oldest=oldest, age_by=0.0)
 
     def after_generator_step(self, plan, token):
         if plan is not None:  # the release's third write: the G step's generated batch
@@ -196,10 +198,11 @@ class MemoryGAN(base.GAN):
     def step_values(self):
         return dict(mem_real_rate=tf.reduce_mean(tf.convert_to_tensor(self.memory.values)))
 
-    def write_memory(self, *plans, after=(), oldest=None):
+    def write_memory(self, *plans, after=(), oldest=None, age_by=1.0):
         """Gathers the local plans of all replicas in global-batch order (each plan's samples
         of all replicas, plan after plan) and applies them everywhere as one write
-        (`oldest`: the release's reset slots, one per sample of the global batch)."""
+        (`oldest`: the release's reset slots, one per sample of the global batch; `age_by`:
+        Memory.apply_update's)."""
         ctx, replicas = base.replica()
         after = list(after)
         if replicas > 1:
@@ -209,7 +212,7 @@ class MemoryGAN(base.GAN):
                 gathered.append(plan)
                 after = [token]
             plans = gathered
-        self.memory.apply_update(memory_lib.concat_plans(plans), oldest)
+        self.memory.apply_update(memory_lib.concat_plans(plans), oldest, age_by)
         return after
 
     # ------------------------------------------------------ the harness

@@ -377,16 +377,19 @@ class Memory(keras.layers.Layer):
             return resetting, self.oldest_slots(tf.shape(plan.reset)[0])[: tf.shape(resetting)[0]]
         return resetting, tf.gather(oldest, resetting)
 
-    def apply_update(self, plan, oldest=None):
+    def apply_update(self, plan, oldest=None, age_by=1.0):
         """Batch-wide part of a write: EM (Eq. 5) or Kaiser rule, resets, ages.
 
         Deterministic in its inputs, so replicas that apply the same (gathered)
         plan end with identical memories. Keys are written in place, one row per
         written slot (no copy of the N x M table). `oldest`: the reset slots of the
-        release's writes (see :meth:`_reset_targets`).
+        release's writes (see :meth:`_reset_targets`). `age_by`: how much older every
+        slot this write does not write gets (1; the release's D step, whose two writes
+        both age the memory before either writes, is 2 then 0 here, so that the slots of
+        its first write end as new as those of its second).
         """
         if self.batch_write == "last":
-            self._apply_last(plan, oldest)
+            self._apply_last(plan, oldest, age_by)
             return
         values = _read(self.values)
         ages = _read(self.ages)
@@ -409,12 +412,12 @@ class Memory(keras.layers.Layer):
         written = written + tf.scatter_nd(target, ones(count), [self.size])
 
         # Ages: every slot one older, every written slot new (Sec. 3.1.2).
-        ages = tf.where(written > 0.0, tf.zeros_like(ages), ages + 1.0)
+        ages = tf.where(written > 0.0, tf.zeros_like(ages), ages + age_by)
         self.values.assign(values)
         self.ages.assign(ages)
         self.histogram.assign(hist)
 
-    def _apply_last(self, plan, oldest=None):
+    def _apply_last(self, plan, oldest=None, age_by=1.0):
         """The release's batch write (REFERENCE.md point 5): rows computed from the
         pre-step memory, applied in flat (sample, slot) order, a later row replacing an
         earlier one. Resets go where :meth:`_reset_targets` says, as with "sum"."""
@@ -444,7 +447,7 @@ class Memory(keras.layers.Layer):
         hist = tf.tensor_scatter_nd_update(hist, slots, tf.boolean_mask(new_hist, keep))
         written = tf.scatter_nd(slots, tf.ones([tf.shape(slots)[0]], self.variable_dtype), [self.size])
         self.values.assign(values)
-        self.ages.assign(tf.where(written > 0.0, tf.zeros_like(ages), ages + 1.0))
+        self.ages.assign(tf.where(written > 0.0, tf.zeros_like(ages), ages + age_by))
         self.histogram.assign(hist)
 
     def _keys_variable(self):
