@@ -672,6 +672,88 @@ def train_release(options, log=print):
     return record
 
 
+# ------------------------------------------------ the release's memory on fixed queries
+def probe_queries(iterations, batch=64, key_dim=256, seed=0):
+    """Fixed query batches for :func:`probe_release_memory`, float32 [iterations, 3, batch,
+    key_dim], unit rows: per iteration the D step's real and generated queries and the G
+    step's generated ones. Real queries lie around 10 random unit centres; generated ones
+    start off to one side and drift onto the real ones over the iterations, as a
+    generator's would."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(10, key_dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    side = rng.normal(size=key_dim) * 8.0 / np.sqrt(key_dim)
+
+    def draw(noise, shift):
+        q = centres[rng.integers(0, 10, batch)] + noise * 4.0 * rng.normal(size=(batch, key_dim)) / np.sqrt(key_dim)
+        q = q + shift
+        return q / np.linalg.norm(q, axis=1, keepdims=True)
+
+    out = np.zeros((iterations, 3, batch, key_dim), np.float32)
+    for t in range(iterations):
+        shift = max(0.0, 1.0 - t / iterations) * side
+        out[t] = draw(0.5, 0.0), draw(0.8, shift), draw(0.8, shift)
+    return out
+
+
+def probe_release_memory(root, queries, memory_size=4096, choose_k=128):
+    """Runs the release's own memory (models/memory.py's BaseMemory, shims applied in
+    memory) on fixed `queries` (:func:`probe_queries`) as its training does: the D step's
+    real and generated query ops, each carrying its write, in one sess.run, then the G
+    step's. Returns the number of real-labelled slots after every iteration ([iterations]
+    int). Graph mode for the whole process, as :func:`train_release`: call it from a
+    process of its own. With the same queries, two calls can differ: the two writes of a
+    D step are independent ops whose order TensorFlow does not fix."""
+    root = check_checkout(root)
+    require_extra()
+    import tensorflow.compat.v1 as tf
+
+    tf.disable_v2_behavior()
+    tf_slim_runtime_shims()
+    iterations, _, batch, key_dim = queries.shape
+    graph = tf.Graph()
+    with graph.as_default(), ReleaseImporter(root):
+        memory = importlib.import_module("models.memory").BaseMemory(key_dim, memory_size, choose_k=choose_k)
+        fed = [tf.placeholder(tf.float32, [batch, key_dim]) for _ in range(3)]
+        reads = [memory.query(q, tf.ones(batch) if i == 0 else tf.zeros(batch)) for i, q in enumerate(fed)]
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            real = []
+            for t in range(iterations):
+                sess.run(reads[:2], {fed[0]: queries[t, 0], fed[1]: queries[t, 1]})
+                sess.run(reads[2], {fed[2]: queries[t, 2]})
+                real.append(int(np.sum(sess.run(memory.mem_vals) == 1.0)))
+    return np.array(real)
+
+
+def probe_project_memory(queries, memory_size=4096, choose_k=128):
+    """This project's memory under the release flags (kappa 1, the release's update rule,
+    last-write batch writes, no filling of empty slots) on the same `queries`, written as
+    MemoryGAN's D and G steps write it with writes_per_step=3 (models/memorygan/gan.py:
+    both D-step plans from the memory before the step, the shared oldest slots, the age
+    increments of the release). Returns the real-labelled slots after every iteration;
+    deterministic."""
+    import tensorflow as tf
+
+    from memorygan_tf.models.memorygan import memory as memory_lib
+
+    iterations, _, batch, key_dim = queries.shape
+    memory = memory_lib.Memory(memory_size, key_dim, choose_k, kappa=1.0, update_rule="release",
+                               batch_write="last", fill_empty=False)
+    real_labels, fake_labels = tf.ones([batch]), tf.zeros([batch])
+
+    @tf.function
+    def iteration(real, fake, generated):
+        plans = memory.plan_update(real, real_labels), memory.plan_update(fake, fake_labels)
+        oldest = memory.oldest_slots(batch)
+        memory.apply_update(plans[0], oldest, 2.0)
+        memory.apply_update(plans[1], oldest, 0.0)
+        memory.apply_update(memory.plan_update(generated, fake_labels), memory.oldest_slots(batch))
+        return tf.reduce_sum(tf.cast(tf.equal(memory.values, 1.0), tf.int32))
+
+    return np.array([int(iteration(*queries[t])) for t in range(iterations)])
+
+
 def _version(name):
     try:
         from importlib import metadata

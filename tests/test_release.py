@@ -390,6 +390,32 @@ def test_tool_without_a_checkout(tmp_path, tiny_npz):
 
 
 @pytest.mark.messages
+def test_tool_probe_without_a_checkout_or_with_bad_counts(tmp_path):
+    result = run_tool("probe", f"--release={tmp_path / 'missing'}")
+    assert_one_line_error(result, "--release:", "does not exist")
+    result = run_tool("probe", "--release=.", "--iterations=0")
+    assert_one_line_error(result, "--iterations", "at least 1")
+
+
+def test_probe_queries_are_fixed_unit_batches_whose_fakes_drift_onto_the_real_ones():
+    queries = release.probe_queries(20, batch=16, key_dim=32)
+    assert queries.shape == (20, 3, 16, 32) and queries.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(queries, axis=-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(queries, release.probe_queries(20, batch=16, key_dim=32))
+    real_mean = queries[:, 0].mean(axis=1)
+    gap = [np.linalg.norm(queries[t, 1].mean(axis=0) - real_mean[t]) for t in (0, 19)]
+    assert gap[1] < gap[0] / 2  # the generated queries approach the real ones
+
+
+def test_probe_project_memory_is_deterministic_and_keeps_labels_in_range():
+    queries = release.probe_queries(6, batch=4, key_dim=8)
+    first = release.probe_project_memory(queries, memory_size=32, choose_k=4)
+    np.testing.assert_array_equal(first, release.probe_project_memory(queries, memory_size=32, choose_k=4))
+    assert first.shape == (6,) and np.all((first >= 0) & (first <= 32))
+    assert first[0] < 16  # the first iteration's generated resets take real slots of the initial half
+
+
+@pytest.mark.messages
 def test_tool_on_a_folder_that_is_not_the_release(tmp_path, tiny_npz):
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "run.py").write_text("print('hello')\n")

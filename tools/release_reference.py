@@ -6,6 +6,7 @@ same local Fashion-MNIST as this project, writing what this project's runs write
     python tools/release_reference.py train --release=../memoryGAN --out=runs/release_seed0 --epochs=3 --seed=0
     python tools/release_reference.py report --out=runs/release_seed0 --classifier=classifiers/fashion_mnist
     python tools/release_reference.py compare --root=runs/studies --out=docs/results/fashion_mnist_release_side.json
+    python tools/release_reference.py probe --release=../memoryGAN --iterations=40 --repeats=3
 
 train   trains the release's own MemoryGAN at its defaults (run.py's flags and models/config.py's
         Fashion-MNIST settings; change them with --release_flags / --release_config) under
@@ -26,6 +27,11 @@ compare the side-by-side of tools/release_queue.sh's runs under --root: the rele
         the verdict), only between rows scored with as many images. Refuses scores made by
         different classifiers; a side not run yet shows as "not run". --out writes it all
         as JSON, with every seed's values and every run's config.
+probe   the release's own memory (models/memory.py) on fixed query batches, --repeats times,
+        beside this project's memory under the release flags on the same queries: the real
+        slots after chosen iterations. The release's two D-step writes are independent ops
+        whose order TensorFlow does not fix, so its repeats can differ; this project's
+        memory is deterministic.
 A thin wrapper over memorygan_tf.release.
 """
 
@@ -38,9 +44,9 @@ from absl import flags
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, CHECKOUT)
 
-SUBCOMMANDS = ("train", "report", "compare")
+SUBCOMMANDS = ("train", "report", "compare", "probe")
 FLAGS = flags.FLAGS
-flags.DEFINE_string("release", None, "train: your checkout of github.com/whyjay/memoryGAN.")
+flags.DEFINE_string("release", None, "train / probe: your checkout of github.com/whyjay/memoryGAN.")
 flags.DEFINE_string("out", None, "train / report: the run's folder (train writes it, report reads it); "
                     "compare: the JSON report to write (optional).")
 flags.DEFINE_string("data_path", None, "Fashion-MNIST: the keras.datasets .npz (x_train, y_train, x_test, y_test) "
@@ -54,6 +60,8 @@ flags.DEFINE_list("release_config", [], "train: models/config.py settings, name=
 flags.DEFINE_string("classifier", None, "report: folder with classifier.keras (tools/train_classifier.py) to "
                     "score the samples.")
 flags.DEFINE_integer("splits", 10, "report: Inception Score splits.")
+flags.DEFINE_integer("iterations", 40, "probe: training iterations (a D and a G step each) fed to both memories.")
+flags.DEFINE_integer("repeats", 3, "probe: runs of the release's memory on the same queries.")
 flags.DEFINE_string("root", "runs/studies", "compare: the studies' root (tools/release_queue.sh's ROOT).")
 flags.DEFINE_string("release_side_spec", os.path.join(CHECKOUT, "flags", "studies", "fashion_mnist_release_side.json"),
                     "compare: the study of the project's release flags (its run release_flags).")
@@ -182,6 +190,38 @@ def compare(fail):
     return 0
 
 
+def probe(fail):
+    import subprocess
+
+    from memorygan_tf import cli
+
+    if FLAGS.iterations < 1 or FLAGS.repeats < 1:
+        return fail("--iterations and --repeats must be at least 1")
+    cli.quiet_logging(FLAGS.verbosity)
+    from memorygan_tf import release
+
+    try:
+        release.check_checkout(FLAGS.release)
+        release.require_extra()
+    except release.ReleaseError as err:
+        return fail(str(err))
+    shown = sorted({0, 1, 2, 4, 9, 19, 39, FLAGS.iterations - 1} & set(range(FLAGS.iterations)))
+    print("real slots after iteration " + ", ".join(str(t + 1) for t in shown))
+    # Each side in a process of its own: the release needs graph mode, this project eager.
+    code = ("import sys, numpy as np; sys.path.insert(0, {root!r}); from memorygan_tf import release; "
+            "q = release.probe_queries({n}); print(' '.join(map(str, {call})))")
+    sides = [("the release, run %d" % (i + 1), f"release.probe_release_memory({FLAGS.release!r}, q)")
+             for i in range(FLAGS.repeats)] + [("this project, the release flags", "release.probe_project_memory(q)")]
+    for label, call in sides:
+        done = subprocess.run([sys.executable, "-c", code.format(root=CHECKOUT, n=FLAGS.iterations, call=call)],
+                              capture_output=True, text=True)
+        if done.returncode:
+            return fail(f"{label}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
+        real = [int(x) for x in done.stdout.split()[-FLAGS.iterations:]]
+        print(f"{label}: " + ", ".join(str(real[t]) for t in shown))
+    return 0
+
+
 def main(argv):
     from memorygan_tf.cli import fail
 
@@ -189,6 +229,8 @@ def main(argv):
         return fail(f"give one subcommand: {', '.join(SUBCOMMANDS)}")
     if argv[1] == "compare":
         return compare(fail)
+    if argv[1] == "probe":
+        return probe(fail)
     if not FLAGS.out:
         return fail("--out: give the run's folder")
     if argv[1] == "train":
