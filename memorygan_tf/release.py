@@ -729,10 +729,10 @@ def probe_release_memory(root, queries, memory_size=4096, choose_k=128):
 def probe_project_memory(queries, memory_size=4096, choose_k=128):
     """This project's memory under the release flags (kappa 1, the release's update rule,
     last-write batch writes, no filling of empty slots) on the same `queries`, written as
-    MemoryGAN's D and G steps write it with writes_per_step=3 (models/memorygan/gan.py:
-    both D-step plans from the memory before the step, the shared oldest slots, the age
-    increments of the release). Returns the real-labelled slots after every iteration;
-    deterministic."""
+    MemoryGAN's D and G steps write it with writes_per_step=3 (MemoryGAN.after_discriminator_step:
+    both D-step plans from the memory before the step, the generated write before the
+    real one, the shared oldest slots, the age increments of the release). Returns the
+    real-labelled slots after every iteration; deterministic."""
     import tensorflow as tf
 
     from memorygan_tf.models.memorygan import memory as memory_lib
@@ -746,8 +746,8 @@ def probe_project_memory(queries, memory_size=4096, choose_k=128):
     def iteration(real, fake, generated):
         plans = memory.plan_update(real, real_labels), memory.plan_update(fake, fake_labels)
         oldest = memory.oldest_slots(batch)
-        memory.apply_update(plans[0], oldest, 2.0)
-        memory.apply_update(plans[1], oldest, 0.0)
+        memory.apply_update(plans[1], oldest, 2.0)
+        memory.apply_update(plans[0], oldest, 0.0)
         memory.apply_update(memory.plan_update(generated, fake_labels), memory.oldest_slots(batch))
         return tf.reduce_sum(tf.cast(tf.equal(memory.values, 1.0), tf.int32))
 

@@ -170,20 +170,23 @@ class MemoryGAN(base.GAN):
     def after_discriminator_step(self, plans, token):
         """Lines 5-11: write the D step's queries into the memory (after the gradient step).
         One write of the real and generated batch (Algorithm 1), or, as the release, the
-        real and the generated batch as two writes whose resets both draw on the oldest
-        slots before the step (sample b of either batch takes the b-th of them, so the
-        generated batch's reset replaces the real one's of the same index, as in the
-        release, where both writes run in one sess.run from the same ages) and age the
-        memory by 2 before either writes (the release's two age increments run before its
-        scatters: its real slots are as new as its generated ones after the step)."""
+        generated and then the real batch as two writes from the memory before the step:
+        their resets both draw on the oldest slots before the step (sample b of either batch
+        takes the b-th of them), both age the memory before either writes (the release's
+        two age increments run before its scatters), and the real write's rows replace the
+        generated write's where they meet. The release runs both writes in one sess.run as
+        independent ops, so their order is TensorFlow's choice; on its own memory fed fixed
+        queries (tools/release_reference.py probe) it most often lands as generated-then-real,
+        which this order reproduces."""
         reset_rate, entropy = self.memory.write_statistics(memory_lib.concat_plans(plans))
         self.trackers["mem_reset_rate"].update_state(reset_rate)
         self.trackers["mem_entropy_s"].update_state(entropy)
         if self.config.writes_per_step == 1:
             return self.write_memory(*plans, after=token)
-        oldest = self.release_reset_slots(plans[0])
-        token = self.write_memory(plans[0], after=token, oldest=oldest, age_by=2.0)
-        return self.write_memory(plans[1], after=token, oldest=oldest, age_by=0.0)
+        real, generated = plans
+        oldest = self.release_reset_slots(real)
+        token = self.write_memory(generated, after=token, oldest=oldest, age_by=2.0)
+        return self.write_memory(real, after=token, oldest=oldest, age_by=0.0)
 
     def after_generator_step(self, plan, token):
         if plan is not None:  # the release's third write: the G step's generated batch
