@@ -167,32 +167,43 @@ def test_release_d_step_writes_share_the_oldest_slots_and_match_reference(batch_
     assert shared > 0  # some real and generated sample of one index both reset
 
 
-def test_release_d_step_from_a_fresh_memory_leaves_the_releases_slot_counts():
-    """What the release's own D step leaves in a fresh memory (measured on the release
-    under TF 2.21's compat.v1: 64 real and 64 generated slots after batches of 64 with
-    k = 128): the real batch averages into the k empty real slots, every generated sample
-    resets into the b-th oldest slot, which are among those k, so the real slots lose B of
-    them. Written one after the other without the shared oldest slots, k real and B
-    generated slots would remain."""
+def test_release_d_step_from_a_fresh_memory_in_either_order():
+    """What the release's D step leaves in a fresh memory (batches of B, k > B): the real
+    batch's EM rows go into the k empty real slots and every generated sample resets into
+    the b-th oldest slot before the step, which is among those k. The release runs the two
+    writes as independent ops (tools/release_reference.py probe: either order occurs), and
+    both orders are reproduced here. Either way B of the k slots end labelled generated
+    (the release, measured once: 64 real and 64 generated slots after batches of 64 with
+    k = 128); real first, those slots hold the generated queries; generated first
+    (MemoryGAN's order), the real rows that follow replace their keys. Without the shared
+    oldest slots, k real and B generated slots would remain. Every slot either write
+    touched is new and every other slot 2 older, as after the release's two age
+    increments."""
     size, key_dim, k, batch = 64, 4, 16, 6
     rng = np.random.default_rng(22)
+    real, fake = rng.normal(size=(2, batch, key_dim))
     counts = {}
-    for shared in (True, False):
+    for order in ("generated_first", "real_first", "unshared"):
         memory = Memory(size, key_dim, k, kappa=1.0, update_rule="release", batch_write="last", fill_empty=False)
-        real, fake = rng.normal(size=(2, batch, key_dim))
         plans = [memory.plan_update(tf.constant(q, tf.float32), tf.constant(np.full(batch, y, np.float32)))
                  for q, y in ((real, 1.0), (fake, 0.0))]
-        oldest = memory.oldest_slots(batch) if shared else None
-        for plan, age_by in zip(plans, (2.0, 0.0) if shared else (1.0, 1.0)):
-            memory.apply_update(plan, oldest, age_by)
+        oldest = None if order == "unshared" else memory.oldest_slots(batch)
+        first, second = (plans[1], plans[0]) if order == "generated_first" else plans
+        ages_by = (1.0, 1.0) if order == "unshared" else (2.0, 0.0)
+        memory.apply_update(first, oldest, ages_by[0])
+        memory.apply_update(second, oldest, ages_by[1])
         ages = memory.ages.numpy()
-        written = ages < 2  # written by either write: 0 (1 by the first write without sharing)
+        written = ages < (1 if order != "unshared" else 2)
         values = memory.values.numpy()
-        counts[shared] = (int(np.sum(written & (values == 1))), int(np.sum(written & (values == 0))))
-        if shared:  # the release's ages: both writes' slots new, every other slot 2 older
+        counts[order] = (int(np.sum(written & (values == 1))), int(np.sum(written & (values == 0))))
+        if order != "unshared":
             np.testing.assert_array_equal(np.unique(ages), [0.0, 2.0])
-    assert counts[True] == (k - batch, batch)
-    assert counts[False] == (k, batch)
+            generated_keys = memory.keys.numpy()[written & (values == 0)]
+            fake_unit = fake / np.linalg.norm(fake, axis=1, keepdims=True)
+            holds_fake = np.isclose(np.abs(generated_keys @ fake_unit.T).max(axis=1), 1.0, atol=1e-5)
+            assert holds_fake.all() if order == "real_first" else not holds_fake.any()
+    assert counts["generated_first"] == counts["real_first"] == (k - batch, batch)
+    assert counts["unshared"] == (k, batch)
 
 
 def test_last_batch_write_differs_from_sum_and_depends_on_order():
