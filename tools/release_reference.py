@@ -31,7 +31,7 @@ probe   the release's own memory (models/memory.py) on fixed query batches, --re
         beside this project's memory under the release flags on the same queries: the real
         slots after chosen iterations. The release's two D-step writes are independent ops
         whose order TensorFlow does not fix, so its repeats can differ; this project's
-        memory is deterministic.
+        memory is deterministic. --out writes every iteration's counts as JSON.
 A thin wrapper over memorygan_tf.release.
 """
 
@@ -48,7 +48,7 @@ SUBCOMMANDS = ("train", "report", "compare", "probe")
 FLAGS = flags.FLAGS
 flags.DEFINE_string("release", None, "train / probe: your checkout of github.com/whyjay/memoryGAN.")
 flags.DEFINE_string("out", None, "train / report: the run's folder (train writes it, report reads it); "
-                    "compare: the JSON report to write (optional).")
+                    "compare / probe: the JSON report to write (optional).")
 flags.DEFINE_string("data_path", None, "Fashion-MNIST: the keras.datasets .npz (x_train, y_train, x_test, y_test) "
                     "or a folder of its four IDX .gz files (default: the local copy, as memorygan_tf.main finds it).")
 flags.DEFINE_integer("epochs", 3, "train: epochs (the release's `epoch` flag; its own default is 1500).")
@@ -212,13 +212,25 @@ def probe(fail):
             "q = release.probe_queries({n}); print(' '.join(map(str, {call})))")
     sides = [("the release, run %d" % (i + 1), f"release.probe_release_memory({FLAGS.release!r}, q)")
              for i in range(FLAGS.repeats)] + [("this project, the release flags", "release.probe_project_memory(q)")]
+    record = dict(iterations=FLAGS.iterations, repeats=FLAGS.repeats, release=release.release_commit(FLAGS.release),
+                  queries="memorygan_tf.release.probe_queries(iterations), seed 0", real_slots={})
     for label, call in sides:
         done = subprocess.run([sys.executable, "-c", code.format(root=CHECKOUT, n=FLAGS.iterations, call=call)],
                               capture_output=True, text=True)
         if done.returncode:
             return fail(f"{label}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
         real = [int(x) for x in done.stdout.split()[-FLAGS.iterations:]]
+        record["real_slots"][label] = real
         print(f"{label}: " + ", ".join(str(real[t]) for t in shown))
+    if FLAGS.out:
+        from memorygan_tf import hardware
+
+        try:
+            with open(FLAGS.out, "w") as f:
+                json.dump(dict(record, machine=hardware.machine_info()), f, indent=1)
+        except OSError as err:
+            return fail(f"--out: cannot write {FLAGS.out} ({err.strerror or err})")
+        print(f"Wrote {FLAGS.out}")
     return 0
 
 
