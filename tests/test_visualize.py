@@ -316,3 +316,29 @@ def test_study_figure_names_data_set_budget_and_classifier(tmp_path):
     title = png_title(out)
     for piece in ("mini: mnist", "scored to epoch 2 of 2 (10 steps an epoch", "ResNet w32 (test accuracy 0.9464)"):
         assert piece in title, title
+
+
+def test_likelihood_over_checkpoints_reuses_the_model_the_caller_loaded(monkeypatch):
+    """Every kept checkpoint gives one point, oldest first; the one the caller passes as
+    loaded is not loaded again, an unloadable one is skipped and said."""
+    loads = []
+
+    class Run:
+        def checkpoint_files(self):
+            return [(30, "/ckpt/ckpt-30"), (20, "/ckpt/ckpt-20"), (10, "/ckpt/ckpt-10")]
+
+        def load_model(self, prefix, config=None):
+            loads.append(prefix)
+            if prefix.endswith("-20"):
+                raise configs.ConfigError("checkpoint", "does not load")
+            return prefix, prefix
+
+    monkeypatch.setattr(memory_figures, "mean_log_likelihood", lambda model, images: -float(model.split("-")[-1]))
+    said, drawn = [], {}
+    monkeypatch.setattr(memory_figures, "likelihood_figure",
+                        lambda steps, values, steps_per_epoch, title: drawn.update(steps=steps, values=values))
+    memory_figures.likelihood_over_checkpoints(Run(), tiny_config(), np.zeros((2, 28, 28, 1), np.uint8),
+                                               log=said.append, loaded=("/ckpt/ckpt-30", "/ckpt/ckpt-30"))
+    assert loads == ["/ckpt/ckpt-10", "/ckpt/ckpt-20"]
+    assert drawn == dict(steps=[10, 30], values=[-10.0, -30.0])
+    assert any("skipped /ckpt/ckpt-20" in line for line in said)

@@ -188,7 +188,7 @@ def main(argv):
             elif command == "likelihood":
                 fig = memory_figures.likelihood_over_checkpoints(
                     run, config, split(config, "test")[: FLAGS.subset], epoch_steps(config), log=say,
-                    progress=bar(len(run.checkpoint_files()), "checkpoints"))
+                    progress=bar(len(run.checkpoint_files()), "checkpoints"), loaded=(checkpoint, model))
         if fig is not None:
             vis.save_figure(fig, FLAGS.out)
     except (ValueError, configs.ConfigError, data.DataError, OSError) as err:

@@ -7,6 +7,8 @@ GAN shares are memorygan_tf.visualize's.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -207,16 +209,23 @@ def likelihood_figure(steps, values, steps_per_epoch=None, title=None):
     return fig
 
 
-def likelihood_over_checkpoints(run, config, test_images, steps_per_epoch=None, log=print, progress=None):
+def likelihood_over_checkpoints(run, config, test_images, steps_per_epoch=None, log=print, progress=None,
+                                loaded=None):
     """Fig. 3a over every checkpoint the run (a rundir.RunDir) kept, oldest first: each
     loaded (one that does not is skipped, said by `log`) and its mean_log_likelihood of the
-    uint8 `test_images` said by `log`; `progress(done, total)` after each. Returns the figure
-    (likelihood_figure); ValueError if no checkpoint loads."""
+    uint8 `test_images` said by `log`; `progress(done, total)` after each. `loaded`: a
+    (checkpoint prefix, model) the caller has loaded already, used instead of loading that
+    checkpoint again. Returns the figure (likelihood_figure); ValueError if no checkpoint
+    loads."""
     found = sorted(run.checkpoint_files())
     steps, values = [], []
+    same = lambda a, b: os.path.abspath(a) == os.path.abspath(b)  # noqa: E731
     for done, (step, prefix) in enumerate(found, 1):
         try:
-            model, _ = run.load_model(prefix, config=config)
+            if loaded is not None and same(prefix, loaded[0]):
+                model = loaded[1]
+            else:
+                model, _ = run.load_model(prefix, config=config)
         except configs.ConfigError as err:
             log(f"skipped {prefix}: {err}")
         else:
