@@ -726,29 +726,34 @@ def probe_release_memory(root, queries, memory_size=4096, choose_k=128):
     return np.array(real)
 
 
+# The release flags' memory options (flags/fashion_mnist_release.flags).
+RELEASE_MEMORY_OPTIONS = dict(kappa=1.0, update_rule="release", batch_write="last", fill_empty=False,
+                              writes_per_step=3)
+
+
 def probe_project_memory(queries, memory_size=4096, choose_k=128):
-    """This project's memory under the release flags (kappa 1, the release's update rule,
-    last-write batch writes, no filling of empty slots) on the same `queries`, written as
-    MemoryGAN's D and G steps write it with writes_per_step=3 (MemoryGAN.after_discriminator_step:
-    both D-step plans from the memory before the step, the generated write before the
-    real one, the shared oldest slots, the age increments of the release). Returns the
-    real-labelled slots after every iteration; deterministic."""
+    """This project's MemoryGAN under the release flags' memory options on the same
+    `queries`, written through the model's own D- and G-step write path
+    (MemoryGAN.after_discriminator_step and after_generator_step), so the probe follows
+    whatever order and ages training uses. Returns the real-labelled slots after every
+    iteration; deterministic."""
     import tensorflow as tf
 
-    from memorygan_tf.models.memorygan import memory as memory_lib
+    from memorygan_tf import configs, models
 
     iterations, _, batch, key_dim = queries.shape
-    memory = memory_lib.Memory(memory_size, key_dim, choose_k, kappa=1.0, update_rule="release",
-                               batch_write="last", fill_empty=False)
+    config = configs.make_config("fashion_mnist", dict(memory_size=memory_size, choose_k=choose_k, key_dim=key_dim,
+                                                       **RELEASE_MEMORY_OPTIONS),
+                                 train_overrides=dict(batch_size=batch))
+    model = models.build(config.model)
+    memory = model.memory
     real_labels, fake_labels = tf.ones([batch]), tf.zeros([batch])
 
     @tf.function
     def iteration(real, fake, generated):
         plans = memory.plan_update(real, real_labels), memory.plan_update(fake, fake_labels)
-        oldest = memory.oldest_slots(batch)
-        memory.apply_update(plans[1], oldest, 2.0)
-        memory.apply_update(plans[0], oldest, 0.0)
-        memory.apply_update(memory.plan_update(generated, fake_labels), memory.oldest_slots(batch))
+        token = model.after_discriminator_step(plans, ())
+        model.after_generator_step(memory.plan_update(generated, fake_labels), token)
         return tf.reduce_sum(tf.cast(tf.equal(memory.values, 1.0), tf.int32))
 
     return np.array([int(iteration(*queries[t])) for t in range(iterations)])

@@ -415,6 +415,23 @@ def test_probe_project_memory_is_deterministic_and_keeps_labels_in_range():
     assert first[0] < 16  # the first iteration's generated resets take real slots of the initial half
 
 
+def test_probe_memory_options_are_the_release_flagfiles():
+    """The probe writes as flags/fashion_mnist_release.flags trains."""
+    flags = {}
+    with open(os.path.join(ROOT, "flags", "fashion_mnist_release.flags")) as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        if line.startswith("--no"):
+            flags[line[4:]] = False
+        elif line.startswith("--") and "=" in line:
+            name, value = line[2:].split("=", 1)
+            flags[name] = value
+    for name, value in release.RELEASE_MEMORY_OPTIONS.items():
+        assert name in flags, name
+        expected = flags[name] if isinstance(flags[name], bool) else type(value)(flags[name])
+        assert value == expected, name
+
+
 @pytest.mark.messages
 def test_tool_on_a_folder_that_is_not_the_release(tmp_path, tiny_npz):
     (tmp_path / "project").mkdir()
