@@ -73,6 +73,9 @@ class GenericModelConfig:
     z_distribution: str = option("uniform", "Noise prior (uniform U(-1, 1) as the release, or normal).",
                                  Z_DISTRIBUTIONS)
     sync_batch_norm: bool = option(True, "Batch-norm statistics over the global batch under a strategy.")
+    bn_epsilon: float = option(1e-5, "Epsilon of every batch norm (Keras's convention; the release's tf.slim batch "
+                               "norm uses 1e-3, which weighs on the first steps, when the N(0, 0.02) weights give "
+                               "activations of small variance).")
     # Training options of the seed papers (README "Training options"); all off by default.
     d_steps: int = option(1, "Discriminator steps per generator step, each on its own real batch and "
                           "writing the memory (Goodfellow et al. 2014, Algorithm 1's k).", search=Choice((1, 2)))
@@ -433,6 +436,8 @@ def validate(config, num_replicas=1):
         expected = {name: shape for shape, name in ARCHITECTURES.items()}[m.architecture]
         raise ConfigError("architecture", f"{m.architecture} takes {expected[0]}x{expected[1]} images, "
                           f"the data are {size[0]}x{size[1]}")
+    if not m.bn_epsilon > 0.0:
+        raise ConfigError("bn_epsilon", f"must be positive, got {m.bn_epsilon}")
     if not 0.0 <= m.g_ema_decay < 1.0:
         raise ConfigError("g_ema_decay", f"must lie in [0, 1) (0: off), got {m.g_ema_decay}")
     if not 0.0 < m.label_smoothing <= 1.0:

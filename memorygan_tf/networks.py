@@ -163,6 +163,7 @@ class _Blocks:
     def __init__(self, model_config, spectral=False, modulate_by=None):
         self.init = keras.initializers.RandomNormal(stddev=0.02)
         self.sync = model_config.sync_batch_norm
+        self.bn_epsilon = model_config.bn_epsilon
         self.spectral = spectral
         self.modulate_by = modulate_by
 
@@ -185,7 +186,7 @@ class _Blocks:
 
     def bn(self, x):
         own = self.modulate_by is None  # self-modulation replaces BN's own scale and shift
-        return self._modulated(layers.BatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=self.sync,
+        return self._modulated(layers.BatchNormalization(momentum=0.9, epsilon=self.bn_epsilon, synchronized=self.sync,
                                                          center=own, scale=own)(x))
 
     def ln(self, x):
