@@ -759,6 +759,199 @@ def probe_project_memory(queries, memory_size=4096, choose_k=128):
     return np.array([int(iteration(*queries[t])) for t in range(iterations)])
 
 
+# ------------------------------------------------------- one step, both codes
+STEP_BATCH = 64  # models/config.py's Fashion-MNIST batch
+STEP_QUANTITIES = ("d_real", "d_fake", "d_gan_loss", "d_info", "g_gan_loss", "g_info")
+
+
+def step_inputs(images, memory, seed=0, z_dim=2):
+    """The fixed inputs of :func:`release_step` and :func:`project_step`: a real batch
+    (`images`: uint8 [64, 28, 28, 1]), the memory before the step (`memory`: keys, values,
+    ages, histogram), the D and the G step's noise z ~ U(-1, 1) and slots c ~ h v (the
+    release's sample_histogram). A dict of arrays (np.savez writes it)."""
+    rng = np.random.default_rng(seed)
+    keys, values, ages, histogram = (np.asarray(a, np.float32) for a in memory)
+    real = histogram * values
+    if real.sum() <= 0:
+        raise ValueError("the memory has no real-labelled slot with histogram mass to sample")
+    prior = real / real.sum()
+    return dict(images=np.asarray(images, np.uint8), keys=keys, values=values, ages=ages, histogram=histogram,
+                z_d=rng.uniform(-1, 1, (STEP_BATCH, z_dim)).astype(np.float32),
+                z_g=rng.uniform(-1, 1, (STEP_BATCH, z_dim)).astype(np.float32),
+                slots_d=rng.choice(len(prior), STEP_BATCH, p=prior).astype(np.int32),
+                slots_g=rng.choice(len(prior), STEP_BATCH, p=prior).astype(np.int32))
+
+
+def initial_release_memory(size=4096, key_dim=256):
+    """The release's memory before training (models/memory.py): zero keys, the first half
+    labelled real, ages 0, every histogram entry 1e-5."""
+    values = np.zeros(size, np.float32)
+    values[: size // 2] = 1.0
+    return (np.zeros((size, key_dim), np.float32), values, np.zeros(size, np.float32),
+            np.full(size, 1e-5, np.float32))
+
+
+def release_step(root, inputs, seed=0):
+    """One D step's and one G step's quantities of the release's own graph (models/
+    memory_gan.py at its Fashion-MNIST defaults, shims applied in memory) from `inputs`
+    (:func:`step_inputs`), each step from the memory in `inputs`, the sampled keys fed in
+    place of its sample_histogram: the D step's D(x) and D(G) means, its GAN loss and
+    information term (MSE), the gradients of its loss (with lamb times the term) for
+    every D variable; the G step's the same for the G variables; the memory after
+    either step's writes; the initial weights (its initialisers, graph seed `seed`) by
+    variable name. Graph mode for the whole process: call it from a process of its own."""
+    root = check_checkout(root)
+    require_extra()
+    import tensorflow.compat.v1 as tf
+
+    tf.disable_v2_behavior()
+    tf_slim_runtime_shims()
+    flags = release_flags(release_flag_defaults(root), {}, 1)
+    graph = tf.Graph()
+    with graph.as_default(), ReleaseImporter(root):
+        config = importlib.import_module("models.config").Config(flags)
+        tf.set_random_seed(seed)
+        model = importlib.import_module("models.memory_gan").MemoryGAN(config)
+        model.build_model(True, None, tf.Variable(0, trainable=False))
+        d_loss = graph.get_operation_by_name("d_loss").inputs[1]  # the summaries' tensors
+        g_loss = graph.get_operation_by_name("g_loss").inputs[1]
+        info = tf.get_collection(tf.GraphKeys.LOSSES)[0]  # tf.losses.mean_squared_error(q_f, q_sample)
+        d_grads = tf.gradients(d_loss, model.d_vars)
+        g_grads = tf.gradients(g_loss, model.g_vars)
+        memory = model.mem.get()  # keys, values, ages, histogram
+        fed = [tf.placeholder(tf.float32, v.shape) for v in memory]
+        set_memory = model.mem.set(*fed)
+        start = {p: inputs[k] for p, k in zip(fed, ("keys", "values", "ages", "histogram"))}
+        images = inputs["images"].astype(np.float32)
+        out = {}
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            for v, value in zip(model.d_vars + model.g_vars, sess.run(model.d_vars + model.g_vars)):
+                out["weight/" + v.op.name] = value
+            for step, loss, grads, variables in (("d", d_loss, d_grads, model.d_vars),
+                                                 ("g", g_loss, g_grads, model.g_vars)):
+                sess.run(set_memory, start)
+                feed = {model.image: images, model.z: inputs["z_" + step],
+                        model.q_sample: inputs["keys"][inputs["slots_" + step]]}
+                fetches = dict(loss=loss, info=info, grads=grads)
+                if step == "d":  # (d_real would run the real batch's query, and its write, in the G step)
+                    fetches.update(d_real=model.d_real, d_fake=model.d_fake)
+                fetched = sess.run(fetches, feed)
+                out[f"{step}_info"] = fetched["info"]  # both losses add lamb times the term
+                out[f"{step}_gan_loss"] = fetched["loss"] - config.lamb * fetched["info"]
+                if step == "d":
+                    out["d_real"], out["d_fake"] = fetched["d_real"], fetched["d_fake"]
+                for v, grad in zip(variables, fetched["grads"]):
+                    out["grad/" + v.op.name] = grad
+                for name, value in zip(("keys", "values", "ages", "histogram"), sess.run(memory)):
+                    out[f"memory_after_{step}/{name}"] = value
+    return out
+
+
+def _mapped(release_names, project_variables, prefix):
+    """Pairs the release's `prefix` variables (slim, in creation order) with the project
+    network's trainable variables in layer order, leaving out batch norm's scale (slim's
+    batch norm has none; it stays 1). Raises ValueError when the shapes do not line up."""
+    names = [n for n in release_names if n.startswith(prefix)]
+    ours = [v for v in project_variables if not v.path.endswith("gamma")]
+    if len(names) != len(ours):
+        raise ValueError(f"{prefix}: {len(names)} release variables against {len(ours)} here")
+    return list(zip(names, ours))
+
+
+def project_step(inputs, release_out, bn_epsilon=None, mi_form="release"):
+    """The same quantities as :func:`release_step` from this project's MemoryGAN under the
+    release flags' memory options and loss (--mi_form as given), its weights copied from
+    the release's initial weights in `release_out`, its batch norms' scale 1, the same
+    inputs, each step through the training code (discriminator_gradients,
+    generator_gradients, after_discriminator_step, after_generator_step).
+    `bn_epsilon`: --bn_epsilon (None: the default; slim's is 1e-3). Returns (quantities,
+    pairs of (release variable name, project variable))."""
+    import tensorflow as tf
+
+    from memorygan_tf import configs, models
+
+    config = configs.make_config("fashion_mnist", dict(loss="jsd", mi_form=mi_form, bn_epsilon=bn_epsilon,
+                                                       **RELEASE_MEMORY_OPTIONS),
+                                 train_overrides=dict(batch_size=STEP_BATCH))
+    model = models.build(config.model)
+    names = [k[len("weight/"):] for k in release_out if k.startswith("weight/")]  # creation order
+    pairs = (_mapped(names, model.encoder.trainable_variables, "d_")
+             + _mapped(names, model.generator.trainable_variables, "g_"))
+    for name, variable in pairs:
+        value = release_out["weight/" + name]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"{name} {value.shape} against {variable.path} {tuple(variable.shape)}")
+        variable.assign(value)
+    memory = model.memory
+    state = [memory.keys, memory.values, memory.ages, memory.histogram]
+
+    def reset():
+        for variable, name in zip(state, ("keys", "values", "ages", "histogram")):
+            variable.assign(inputs[name])
+
+    def latent(step):
+        return tf.concat([inputs["z_" + step], tf.gather(inputs["keys"], inputs["slots_" + step])], axis=1)
+
+    real = tf.constant(inputs["images"].astype(np.float32) / 255.0)
+    out = {}
+    reset()
+    grads, d_loss, d_real, d_fake, plans = model.discriminator_gradients(real, latent("d"))
+    fake = model.generator(latent("d"), training=True)
+    out["d_info"] = float(model.discriminate_pair(real, fake, latent("d")).info)
+    out.update(d_gan_loss=float(d_loss), d_real=float(d_real), d_fake=float(d_fake))
+    by_variable = {id(v): name for name, v in pairs}
+    for variable, grad in zip(model.discriminator_variables, grads):
+        if id(variable) in by_variable:
+            out["grad/" + by_variable[id(variable)]] = grad.numpy()
+    model.after_discriminator_step(plans, ())
+    for variable, name in zip(state, ("keys", "values", "ages", "histogram")):
+        out["memory_after_d/" + name] = variable.numpy()
+    reset()
+    grads, g_loss, info, _, plan = model.generator_gradients(latent("g"))
+    out.update(g_gan_loss=float(g_loss), g_info=float(info))
+    for variable, grad in zip(model.generator.trainable_variables, grads):
+        if id(variable) in by_variable:
+            out["grad/" + by_variable[id(variable)]] = grad.numpy()
+    model.after_generator_step(plan, ())
+    for variable, name in zip(state, ("keys", "values", "ages", "histogram")):
+        out["memory_after_g/" + name] = variable.numpy()
+    return out, pairs
+
+
+def compare_step(release_out, project_out):
+    """Rows (quantity, release, here, relative difference) of the scalars, and per
+    gradient the relative L2 difference ||here - release|| / ||release|| and the cosine;
+    per step the memory slots whose key, label, age or histogram differ."""
+    rows = []
+    for name in STEP_QUANTITIES:
+        a, b = float(release_out[name]), float(project_out[name])
+        rows.append((name, a, b, abs(b - a) / max(abs(a), 1e-12)))
+    for name in [k for k in release_out if k.startswith("grad/")]:
+        a, b = np.ravel(release_out[name]), np.ravel(project_out[name])
+        norm = np.linalg.norm(a)
+        cosine = float(a @ b / max(norm * np.linalg.norm(b), 1e-30))
+        rows.append((name, float(norm), float(np.linalg.norm(b)), float(np.linalg.norm(b - a) / max(norm, 1e-30)),
+                     cosine))
+    for step in ("d", "g"):
+        differ = np.zeros(len(release_out[f"memory_after_{step}/values"]), bool)
+        for field in ("keys", "values", "ages", "histogram"):
+            a, b = release_out[f"memory_after_{step}/{field}"], project_out[f"memory_after_{step}/{field}"]
+            close = np.isclose(a, b, rtol=1e-3, atol=1e-4)
+            differ |= ~close.reshape(len(differ), -1).all(axis=1)
+        rows.append((f"memory after the {step.upper()} step: slots that differ", int(differ.sum())))
+    return rows
+
+
+def step_text(rows):
+    """The rows of :func:`compare_step` as a Markdown table."""
+    lines = ["| quantity | release | here | relative difference | cosine |", "|---|---|---|---|---|"]
+    for row in rows:
+        cells = [f"{x:.4g}" if isinstance(x, float) else str(x) for x in row]
+        lines.append("| " + " | ".join(cells + [""] * (5 - len(cells))) + " |")
+    return "\n".join(lines)
+
+
 def _version(name):
     try:
         from importlib import metadata
@@ -808,21 +1001,21 @@ def memory_summary(keys, values, histogram):
     return summary
 
 
-def read_memory_dump(path):
+def read_memory_dump(path, flag="--out"):
     """(keys, values, histogram, ages) of a memory dump (.npz with keys, values,
-    histogram and optionally ages)."""
+    histogram and optionally ages); errors name `flag`."""
     try:
         with np.load(path) as arrays:
             missing = [k for k in ("keys", "values", "histogram") if k not in arrays.files]
             if missing:
-                raise ReleaseError(f"--out: memory dump {path} lacks {', '.join(missing)} "
+                raise ReleaseError(f"{flag}: memory dump {path} lacks {', '.join(missing)} "
                                    f"(it has {', '.join(arrays.files) or 'nothing'})")
             keys, values, histogram = (arrays[k] for k in ("keys", "values", "histogram"))
             ages = arrays["ages"] if "ages" in arrays.files else None
     except (OSError, ValueError, EOFError) as err:
-        raise ReleaseError(f"--out: cannot read memory dump {path} ({err})") from None
+        raise ReleaseError(f"{flag}: cannot read memory dump {path} ({err})") from None
     if keys.ndim != 2 or values.shape != (keys.shape[0],) or histogram.shape != (keys.shape[0],):
-        raise ReleaseError(f"--out: memory dump {path} has keys {keys.shape}, values {values.shape}, "
+        raise ReleaseError(f"{flag}: memory dump {path} has keys {keys.shape}, values {values.shape}, "
                            f"histogram {histogram.shape}; expected [N, M], [N], [N]")
     return keys, values, histogram, ages
 

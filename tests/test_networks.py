@@ -50,3 +50,27 @@ def test_an_unknown_architecture_is_a_clear_error():
     m = configs.ModelConfig(architecture="vgg16")
     with pytest.raises(ValueError, match="unknown architecture 'vgg16'"):
         networks.build_encoder(m)
+
+
+def test_bn_epsilon_reaches_every_batch_norm_and_changes_small_variance_outputs():
+    import keras
+    import numpy as np
+
+    x = tf.constant(np.random.default_rng(0).uniform(0, 1, (8, 28, 28, 1)).astype("float32"))
+    outputs = {}
+    for epsilon in (1e-5, 1e-3):
+        keras.utils.set_random_seed(0)
+        encoder = networks.build_encoder(dataclasses.replace(small("dcgan28"), bn_epsilon=epsilon))
+        norms = [layer for layer in encoder.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        assert norms and all(layer.epsilon == epsilon for layer in norms)
+        outputs[epsilon] = encoder(x, training=True).numpy()
+    # N(0, 0.02) weights: pre-norm variances near 1e-3, so the epsilon shows in the normalised query
+    assert np.abs(outputs[1e-5] - outputs[1e-3]).max() > 1e-2
+    # with epsilon e, batch norm maps variance v to v / (v + e): the query's mean square drops
+    assert np.mean(outputs[1e-3] ** 2) < np.mean(outputs[1e-5] ** 2)
+
+
+@pytest.mark.messages
+def test_bn_epsilon_must_be_positive():
+    with pytest.raises(configs.ConfigError, match="--bn_epsilon"):
+        configs.make_config("fashion_mnist", dict(bn_epsilon=0.0))

@@ -748,3 +748,101 @@ def test_tool_compare_refuses_two_classifiers(tmp_path):
     assert_one_line_error(result, "--root: the scores were made by 2 classifiers", "release seed 1 epoch 1")
     result = run_tool("compare", f"--root={tmp_path / 'nowhere'}")
     assert_one_line_error(result, "--root:", "is not a folder")
+
+
+# ------------------------------------------------------------ one step, both codes
+def test_initial_release_memory_is_the_releases_before_training():
+    keys, values, ages, histogram = release.initial_release_memory(size=8, key_dim=3)
+    assert not keys.any() and not ages.any()
+    np.testing.assert_array_equal(values, [1, 1, 1, 1, 0, 0, 0, 0])  # memory.py: mem_val_init[size/2:] = 0
+    np.testing.assert_allclose(histogram, 1e-5)
+
+
+def test_step_inputs_sample_slots_by_the_real_prior_only():
+    keys = np.eye(6, 4, dtype=np.float32)
+    values = np.array([1, 1, 0, 0, 1, 0], np.float32)
+    histogram = np.array([0.0, 3.0, 5.0, 5.0, 1.0, 5.0], np.float32)
+    inputs = release.step_inputs(np.zeros((64, 28, 28, 1), np.uint8), (keys, values, np.zeros(6), histogram))
+    for step in ("d", "g"):
+        assert inputs["z_" + step].shape == (64, 2) and np.abs(inputs["z_" + step]).max() <= 1
+        slots = inputs["slots_" + step]
+        assert set(slots) <= {1, 4}  # h v > 0 only there
+        assert 0.6 < np.mean(slots == 1) < 0.9  # h v: 3 against 1
+    np.testing.assert_array_equal(inputs["slots_d"], release.step_inputs(
+        np.zeros((64, 28, 28, 1), np.uint8), (keys, values, np.zeros(6), histogram))["slots_d"])
+    with pytest.raises(ValueError, match="no real-labelled slot"):
+        release.step_inputs(np.zeros((64, 28, 28, 1), np.uint8), (keys, values * 0, np.zeros(6), histogram))
+
+
+def _memory_after(values_d, values_g, n=4):
+    out = {}
+    for step, values in (("d", values_d), ("g", values_g)):
+        out.update({f"memory_after_{step}/keys": np.zeros((n, 2)), f"memory_after_{step}/values": np.array(values),
+                    f"memory_after_{step}/ages": np.zeros(n), f"memory_after_{step}/histogram": np.ones(n)})
+    return out
+
+
+def test_compare_step_by_hand():
+    scalars = dict(d_real=0.5, d_fake=0.25, d_gan_loss=1.0, d_info=2.0, g_gan_loss=-1.0, g_info=4.0)
+    theirs = dict(scalars, **{"grad/d_/w": np.array([3.0, 4.0])}, **_memory_after([1, 0, 0, 1], [0, 0, 0, 0]))
+    ours = dict(scalars, d_info=2.5, **{"grad/d_/w": np.array([3.0, 4.5])}, **_memory_after([1, 1, 0, 0], [0, 0, 0, 0]))
+    rows = {row[0]: row[1:] for row in release.compare_step(theirs, ours)}
+    assert rows["d_info"] == (2.0, 2.5, 0.25)
+    assert rows["d_real"][2] == 0.0
+    norm, norm_here, relative, cosine = rows["grad/d_/w"]
+    assert norm == 5.0 and relative == pytest.approx(0.1)
+    assert norm_here == pytest.approx(np.hypot(3, 4.5)) and cosine == pytest.approx(27 / (5 * np.hypot(3, 4.5)))
+    assert rows["memory after the D step: slots that differ"] == (2,)
+    assert rows["memory after the G step: slots that differ"] == (0,)
+    assert "| grad/d_/w | 5 |" in release.step_text(release.compare_step(theirs, ours))
+
+
+def _release_like_weights(seed=0):
+    """Release-style names and N(0, 0.02) values for this project's networks' variables
+    other than batch norm's scale, in their order (d_ for the encoder, g_ for the generator)."""
+    from memorygan_tf import configs, models
+
+    config = configs.make_config("fashion_mnist", dict(loss="jsd", mi_form="release", **release.RELEASE_MEMORY_OPTIONS))
+    model = models.build(config.model)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for prefix, network in (("d_", model.encoder), ("g_", model.generator)):
+        for i, v in enumerate(w for w in network.trainable_variables if not w.path.endswith("gamma")):
+            out[f"weight/{prefix}/v{i}"] = rng.normal(0, 0.02, v.shape).astype(np.float32)
+    return out
+
+
+def test_project_step_copies_the_weights_and_is_deterministic():
+    x = np.random.default_rng(1).integers(0, 256, (64, 28, 28, 1)).astype(np.uint8)
+    inputs = release.step_inputs(x, release.initial_release_memory(), seed=3)
+    weights = _release_like_weights()
+    first, pairs = release.project_step(inputs, weights, bn_epsilon=1e-3)
+    assert len(pairs) == len(weights)
+    for name, variable in pairs:
+        np.testing.assert_array_equal(variable.numpy(), weights["weight/" + name])
+    second, _ = release.project_step(inputs, weights, bn_epsilon=1e-3)
+    for row in release.compare_step(dict(weights, **first), second):
+        if row[0].startswith("grad/"):
+            assert row[3] < 1e-6 and row[1] > 0, row  # every mapped variable has a gradient
+        elif row[0].startswith("memory"):
+            assert row[1] == 0, row
+        else:
+            assert row[3] < 1e-6, row
+    # the first step writes the real batch: the initial memory's real slots take its queries
+    assert (np.abs(first["memory_after_d/keys"]).sum(axis=1) > 0).sum() >= 64
+    other, _ = release.project_step(inputs, weights)  # --bn_epsilon's default: the same weights, other outputs
+    assert abs(other["d_info"] - first["d_info"]) > 1e-4
+
+
+def test_project_step_refuses_weights_that_do_not_line_up():
+    weights = _release_like_weights()
+    weights.pop(next(k for k in weights if k.startswith("weight/g_")))
+    inputs = release.step_inputs(np.zeros((64, 28, 28, 1), np.uint8), release.initial_release_memory())
+    with pytest.raises(ValueError, match="g_: 7 release variables against 8 here"):
+        release.project_step(inputs, weights)
+
+
+@pytest.mark.messages
+def test_tool_step_without_a_checkout(tmp_path):
+    result = run_tool("step", f"--release={tmp_path / 'missing'}")
+    assert_one_line_error(result, "--release:", "does not exist")

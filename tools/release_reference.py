@@ -7,6 +7,7 @@ same local Fashion-MNIST as this project, writing what this project's runs write
     python tools/release_reference.py report --out=runs/release_seed0 --classifier=classifiers/fashion_mnist
     python tools/release_reference.py compare --root=runs/studies --out=docs/results/fashion_mnist_release_side.json
     python tools/release_reference.py probe --release=../memoryGAN --iterations=40 --repeats=3
+    python tools/release_reference.py step --release=../memoryGAN --memory=initial,runs/release_seed0/memory/step_00000937.npz
 
 train   trains the release's own MemoryGAN at its defaults (run.py's flags and models/config.py's
         Fashion-MNIST settings; change them with --release_flags / --release_config) under
@@ -32,6 +33,14 @@ probe   the release's own memory (models/memory.py) on fixed query batches, --re
         slots after chosen iterations. The release's two D-step writes are independent ops
         whose order TensorFlow does not fix, so its repeats can differ; this project's
         memory is deterministic. --out writes every iteration's counts as JSON.
+step    one D step and one G step of both codes from identical inputs: the release's initial
+        weights copied into this project's MemoryGAN (release flags' memory options, minimax
+        loss, the release's information term), the same real batch (the first 64 training
+        images), noise, sampled slots and memory (--memory: "initial", the release's memory
+        before training, or a memory dump of a release run). Prints, per memory and per
+        --bn_epsilons value, D(x), D(G), the losses, every gradient's relative difference
+        and cosine, and the memory slots that differ after each step's writes; --out writes
+        it as JSON.
 A thin wrapper over memorygan_tf.release.
 """
 
@@ -44,7 +53,7 @@ from absl import flags
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, CHECKOUT)
 
-SUBCOMMANDS = ("train", "report", "compare", "probe")
+SUBCOMMANDS = ("train", "report", "compare", "probe", "step")
 FLAGS = flags.FLAGS
 flags.DEFINE_string("release", None, "train / probe: your checkout of github.com/whyjay/memoryGAN.")
 flags.DEFINE_string("out", None, "train / report: the run's folder (train writes it, report reads it); "
@@ -62,6 +71,10 @@ flags.DEFINE_string("classifier", None, "report: folder with classifier.keras (t
 flags.DEFINE_integer("splits", 10, "report: Inception Score splits.")
 flags.DEFINE_integer("iterations", 40, "probe: training iterations (a D and a G step each) fed to both memories.")
 flags.DEFINE_integer("repeats", 3, "probe: runs of the release's memory on the same queries.")
+flags.DEFINE_list("memory", ["initial"], "step: the memories the steps start from: initial (the release's before "
+                  "training) or memory dumps (.npz with keys, values, histogram, ages) of a release run.")
+flags.DEFINE_list("bn_epsilons", ["default", "0.001"], "step: this project's --bn_epsilon values to compare "
+                  "(default: its own; 0.001: tf.slim's).")
 flags.DEFINE_string("root", "runs/studies", "compare: the studies' root (tools/release_queue.sh's ROOT).")
 flags.DEFINE_string("release_side_spec", os.path.join(CHECKOUT, "flags", "studies", "fashion_mnist_release_side.json"),
                     "compare: the study of the project's release flags (its run release_flags).")
@@ -234,6 +247,73 @@ def probe(fail):
     return 0
 
 
+def step(fail):
+    import subprocess
+    import tempfile
+
+    import numpy as np
+
+    from memorygan_tf import cli
+
+    cli.quiet_logging(FLAGS.verbosity)
+    from memorygan_tf import data, release
+
+    try:
+        release.check_checkout(FLAGS.release)
+        release.require_extra()
+        epsilons = [None if e == "default" else float(e) for e in FLAGS.bn_epsilons]
+    except release.ReleaseError as err:
+        return fail(str(err))
+    except ValueError:
+        return fail(f"--bn_epsilons: expected 'default' or numbers, got {','.join(FLAGS.bn_epsilons)}")
+    if not FLAGS.memory or not epsilons:
+        return fail("--memory and --bn_epsilons need at least one value each")
+    try:
+        images = data.as_nhwc_uint8(data.load_local(_data_path()), "--data_path")[:release.STEP_BATCH]
+        memories = []
+        for name in FLAGS.memory:
+            if name == "initial":
+                memories.append((name, release.initial_release_memory()))
+                continue
+            keys, values, histogram, ages = release.read_memory_dump(name, "--memory")
+            memories.append((name, (keys, values, np.zeros_like(values) if ages is None else ages, histogram)))
+    except (data.DataError, release.ReleaseError) as err:
+        return fail(str(err))
+    record = dict(release=release.release_commit(FLAGS.release), seed=FLAGS.seed, memories={})
+    code = ("import sys, numpy as np; sys.path.insert(0, {root!r}); from memorygan_tf import release; "
+            "out = release.release_step({release!r}, dict(np.load({inputs!r}))); np.savez({out!r}, **out)")
+    with tempfile.TemporaryDirectory(prefix="release_step_") as scratch:
+        for label, memory in memories:
+            inputs = release.step_inputs(images, memory, seed=FLAGS.seed)
+            paths = [os.path.join(scratch, name) for name in ("inputs.npz", "release.npz")]
+            np.savez(paths[0], **inputs)
+            # The release in a process of its own: it needs graph mode, this project eager.
+            done = subprocess.run([sys.executable, "-c", code.format(root=CHECKOUT, release=FLAGS.release,
+                                                                     inputs=paths[0], out=paths[1])],
+                                  capture_output=True, text=True)
+            if done.returncode:
+                return fail(f"the release's step: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
+            theirs = dict(np.load(paths[1]))
+            record["memories"][label] = {}
+            for epsilon in epsilons:
+                ours, _ = release.project_step(inputs, theirs, bn_epsilon=epsilon)
+                rows = release.compare_step(theirs, ours)
+                name = "default" if epsilon is None else repr(epsilon)
+                record["memories"][label][f"bn_epsilon={name}"] = rows
+                print(f"\n## memory {label}, this project's --bn_epsilon={name}")
+                print(release.step_text(rows))
+    if FLAGS.out:
+        from memorygan_tf import hardware
+
+        try:
+            with open(FLAGS.out, "w") as f:
+                json.dump(dict(record, machine=hardware.machine_info()), f, indent=1)
+        except OSError as err:
+            return fail(f"--out: cannot write {FLAGS.out} ({err.strerror or err})")
+        print(f"Wrote {FLAGS.out}")
+    return 0
+
+
 def main(argv):
     from memorygan_tf.cli import fail
 
@@ -243,6 +323,8 @@ def main(argv):
         return compare(fail)
     if argv[1] == "probe":
         return probe(fail)
+    if argv[1] == "step":
+        return step(fail)
     if not FLAGS.out:
         return fail("--out: give the run's folder")
     if argv[1] == "train":
