@@ -1111,14 +1111,16 @@ def classifier_record(classifier_dir):
 # tools/release_queue.sh writes them) and three runs of the project's studies.
 SIDE_ROWS = (
     ("release", "the authors' release"),
-    ("release_flags", "the project's release flags"),
-    ("release_flags_mi", "the release flags with the release's information term (--mi_form=release)"),
+    ("release_flags_bn", "the project's release flags"),
+    ("release_flags", "the release flags, earlier code (Keras's batch-norm epsilon, real-first writes)"),
+    ("release_flags_mi", "the earlier release flags with the release's information term (--mi_form=release)"),
     ("memorygan", "the project's default"),
     ("dcgan", "the DCGAN, z 32"),
 )
 SIDE_RELEASE_FOLDER = "release"
 # The project rows: (the flag naming the study's spec, the study's run).
-SIDE_STUDY_RUNS = {"release_flags": ("release_side_spec", "release_flags"),
+SIDE_STUDY_RUNS = {"release_flags_bn": ("release_side_spec", "release_flags_bn"),
+                   "release_flags": ("release_side_spec", "release_flags"),
                    "release_flags_mi": ("release_side_spec", "release_flags_mi"),
                    "memorygan": ("fair_spec", "memorygan"), "dcgan": ("fair_spec", "dcgan")}
 SIDE_SCORES = ("inception_score", "fid", "kid", "precision", "recall")
@@ -1129,7 +1131,8 @@ SIDE_TITLES = dict(inception_score="IS", fid="FID", kid="KID", precision="precis
 # Fixed before the runs: the verdicts at Table 2's budget, where every side is scored with
 # the same number of images; A against B on these scores (FID lower, IS higher is better).
 SIDE_VERDICT_EPOCHS = (3,)
-SIDE_COMPARISONS = (("release_flags", "release", ("fid", "inception_score")),
+SIDE_COMPARISONS = (("release_flags_bn", "release", ("fid", "inception_score")),
+                    ("release_flags", "release", ("fid", "inception_score")),
                     ("memorygan", "release", ("fid", "inception_score")),
                     ("dcgan", "release", ("fid",)))
 # What tells two classifiers apart: their training record, so that a copy of one
