@@ -848,6 +848,59 @@ def release_step(root, inputs, seed=0):
     return out
 
 
+def first_step_overlap(memory_after, batch=STEP_BATCH):
+    """Which write each field of the slots both D-step writes write comes from, after the
+    first D step from the initial memory: there every age is 0, so the generated batch's
+    resets take the first `batch` slots and the real batch's EM rows (its conditional top-k
+    among equal keys) the first 2 x `batch`, the later ones all holding the last real
+    sample's key. Returns "keys/values/histogram" as e.g. "fake/fake/fake": each field from
+    the generated write (fake), the real one (real) or both (mixed)."""
+    keys, values, histogram = (np.asarray(memory_after[f]) for f in ("keys", "values", "histogram"))
+    both = slice(0, batch)
+    real_key = keys[batch + 1]  # written by the real batch only
+    match = np.isclose(keys[both], real_key, atol=1e-5).all(axis=1)
+
+    def winner(real):
+        return "real" if real.all() else ("fake" if not real.any() else "mixed")
+
+    return "/".join((winner(match), winner(values[both] > 0.5), winner(histogram[both] > 0.5)))
+
+
+def release_first_step_race(root, inputs, repeats, seed=0):
+    """The release's D step `repeats` times from the same weights, batch and initial memory
+    (`inputs` of :func:`step_inputs` with :func:`initial_release_memory`), in its own training
+    graph: {first_step_overlap outcome: count}. Its two writes are independent ops of one
+    sess.run, so the outcome is the scheduler's. Graph mode: call it from a process of its own."""
+    root = check_checkout(root)
+    require_extra()
+    import tensorflow.compat.v1 as tf
+
+    tf.disable_v2_behavior()
+    tf_slim_runtime_shims()
+    flags = release_flags(release_flag_defaults(root), {}, 1)
+    graph = tf.Graph()
+    with graph.as_default(), ReleaseImporter(root):
+        config = importlib.import_module("models.config").Config(flags)
+        tf.set_random_seed(seed)
+        model = importlib.import_module("models.memory_gan").MemoryGAN(config)
+        model.build_model(True, None, tf.Variable(0, trainable=False))
+        memory = model.mem.get()
+        fed = [tf.placeholder(tf.float32, v.shape) for v in memory]
+        set_memory = model.mem.set(*fed)
+        start = {p: inputs[k] for p, k in zip(fed, ("keys", "values", "ages", "histogram"))}
+        feed = {model.image: inputs["images"].astype(np.float32), model.z: inputs["z_d"],
+                model.q_sample: inputs["keys"][inputs["slots_d"]]}
+        outcomes = collections.Counter()
+        with tf.Session(graph=graph) as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(repeats):
+                sess.run(set_memory, start)
+                sess.run([model.d_real, model.d_fake], feed)  # the D step's reads and both writes
+                after = dict(zip(("keys", "values", "ages", "histogram"), sess.run(memory)))
+                outcomes[first_step_overlap(after)] += 1
+    return dict(outcomes)
+
+
 def _mapped(release_names, project_variables, prefix):
     """Pairs the release's `prefix` variables (slim, in creation order) with the project
     network's trainable variables in layer order, leaving out batch norm's scale (slim's

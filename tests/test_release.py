@@ -850,3 +850,31 @@ def test_project_step_refuses_weights_that_do_not_line_up():
 def test_tool_step_without_a_checkout(tmp_path):
     result = run_tool("step", f"--release={tmp_path / 'missing'}")
     assert_one_line_error(result, "--release:", "does not exist")
+
+
+def test_memorygan_first_d_step_keeps_what_the_release_mostly_keeps():
+    """From the release's initial memory, MemoryGAN's D-step writes (the model's own path)
+    leave on the slots both writes write the generated batch's keys, labels and
+    histogram: the outcome of 15 of 20 runs of the release's first D step
+    (docs/results/release_one_step.json)."""
+    import tensorflow as tf
+
+    from memorygan_tf import configs, models
+
+    batch, k, size, key_dim = 8, 16, 64, 8
+    config = configs.make_config("fashion_mnist", dict(memory_size=size, choose_k=k, key_dim=key_dim,
+                                                       **release.RELEASE_MEMORY_OPTIONS),
+                                 train_overrides=dict(batch_size=batch))
+    model = models.build(config.model)
+    memory = model.memory
+    for variable, value in zip((memory.keys, memory.values, memory.ages, memory.histogram),
+                               release.initial_release_memory(size, key_dim)):
+        variable.assign(value)
+    rng = np.random.default_rng(0)
+    real, fake = (tf.constant(rng.normal(size=(batch, key_dim)), tf.float32) for _ in range(2))
+    plans = memory.plan_update(real, tf.ones([batch])), memory.plan_update(fake, tf.zeros([batch]))
+    model.after_discriminator_step(plans, ())
+    after = dict(keys=memory.keys.numpy(), values=memory.values.numpy(), histogram=memory.histogram.numpy())
+    assert release.first_step_overlap(after, batch=batch) == "fake/fake/fake"
+    # the generated resets' histogram is the mean after the real write: k entries near 1 of `size`
+    np.testing.assert_allclose(after["histogram"][:batch], (k * (1 + 0.5e-5) + (size - k) * 1e-5) / size, rtol=1e-3)

@@ -39,8 +39,9 @@ step    one D step and one G step of both codes from identical inputs: the relea
         images), noise, sampled slots and memory (--memory: "initial", the release's memory
         before training, or a memory dump of a release run). Prints, per memory and per
         --bn_epsilons value, D(x), D(G), the losses, every gradient's relative difference
-        and cosine, and the memory slots that differ after each step's writes; --out writes
-        it as JSON.
+        and cosine, and the memory slots that differ after each step's writes; from the
+        initial memory also which write the slots both D-step writes write keep, in --repeats
+        runs of the release's step and here; --out writes it as JSON.
 A thin wrapper over memorygan_tf.release.
 """
 
@@ -70,7 +71,8 @@ flags.DEFINE_string("classifier", None, "report: folder with classifier.keras (t
                     "score the samples.")
 flags.DEFINE_integer("splits", 10, "report: Inception Score splits.")
 flags.DEFINE_integer("iterations", 40, "probe: training iterations (a D and a G step each) fed to both memories.")
-flags.DEFINE_integer("repeats", 3, "probe: runs of the release's memory on the same queries.")
+flags.DEFINE_integer("repeats", 3, "probe: runs of the release's memory on the same queries; step: repeats of "
+                     "the release's first D step from the initial memory.")
 flags.DEFINE_list("memory", ["initial"], "step: the memories the steps start from: initial (the release's before "
                   "training) or memory dumps (.npz with keys, values, histogram, ages) of a release run.")
 flags.DEFINE_list("bn_epsilons", ["default", "0.001"], "step: this project's --bn_epsilon values to compare "
@@ -282,6 +284,8 @@ def step(fail):
     record = dict(release=release.release_commit(FLAGS.release), seed=FLAGS.seed, memories={})
     code = ("import sys, numpy as np; sys.path.insert(0, {root!r}); from memorygan_tf import release; "
             "out = release.release_step({release!r}, dict(np.load({inputs!r}))); np.savez({out!r}, **out)")
+    race_code = ("import sys, json, numpy as np; sys.path.insert(0, {root!r}); from memorygan_tf import release; "
+                 "print(json.dumps(release.release_first_step_race({release!r}, dict(np.load({inputs!r})), {repeats})))")
     with tempfile.TemporaryDirectory(prefix="release_step_") as scratch:
         for label, memory in memories:
             inputs = release.step_inputs(images, memory, seed=FLAGS.seed)
@@ -295,13 +299,30 @@ def step(fail):
                 return fail(f"the release's step: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
             theirs = dict(np.load(paths[1]))
             record["memories"][label] = {}
+            if label == "initial":  # which write the slots both D-step writes write keep, in the release
+                race = subprocess.run([sys.executable, "-c", race_code.format(
+                    root=CHECKOUT, release=FLAGS.release, inputs=paths[0], repeats=FLAGS.repeats)],
+                    capture_output=True, text=True)
+                if race.returncode:
+                    return fail(f"the release's first step: {(race.stderr.strip().splitlines() or ['failed'])[-1]}")
+                record["first_step_overlap"] = dict(release=json.loads(race.stdout.strip().splitlines()[-1]),
+                                                    repeats=FLAGS.repeats)
             for epsilon in epsilons:
                 ours, _ = release.project_step(inputs, theirs, bn_epsilon=epsilon)
                 rows = release.compare_step(theirs, ours)
                 name = "default" if epsilon is None else repr(epsilon)
                 record["memories"][label][f"bn_epsilon={name}"] = rows
+                if label == "initial":
+                    record["first_step_overlap"][f"here, bn_epsilon={name}"] = release.first_step_overlap(
+                        {f: ours["memory_after_d/" + f] for f in ("keys", "values", "histogram")})
                 print(f"\n## memory {label}, this project's --bn_epsilon={name}")
                 print(release.step_text(rows))
+    if "first_step_overlap" in record:
+        print("\n## The first D step from the initial memory: the 64 slots both writes write keep keys / "
+              "values / histogram from (fake: the generated batch's reset, real: the real batch's EM)")
+        for side, outcome in record["first_step_overlap"].items():
+            if side != "repeats":
+                print(f"{side}: {outcome}")
     if FLAGS.out:
         from memorygan_tf import hardware
 

@@ -174,8 +174,8 @@ def test_release_d_step_from_a_fresh_memory_in_either_order():
     writes as independent ops (tools/release_reference.py probe: either order occurs), and
     both orders are reproduced here. Either way B of the k slots end labelled generated
     (the release, measured once: 64 real and 64 generated slots after batches of 64 with
-    k = 128); real first, those slots hold the generated queries; generated first
-    (MemoryGAN's order), the real rows that follow replace their keys. Without the shared
+    k = 128); real first (MemoryGAN's order), those slots hold the generated queries;
+    generated first, the real rows that follow replace their keys. Without the shared
     oldest slots, k real and B generated slots would remain. Every slot either write
     touched is new and every other slot 2 older, as after the release's two age
     increments."""
