@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import contextlib
 import dataclasses
 import gzip
 import importlib
@@ -791,15 +792,13 @@ def initial_release_memory(size=4096, key_dim=256):
             np.full(size, 1e-5, np.float32))
 
 
-def release_step(root, inputs, seed=0):
-    """One D step's and one G step's quantities of the release's own graph (models/
-    memory_gan.py at its Fashion-MNIST defaults, shims applied in memory) from `inputs`
-    (:func:`step_inputs`), each step from the memory in `inputs`, the sampled keys fed in
-    place of its sample_histogram: the D step's D(x) and D(G) means, its GAN loss and
-    information term (MSE), the gradients of its loss (with lamb times the term) for
-    every D variable; the G step's the same for the G variables; the memory after
-    either step's writes; the initial weights (its initialisers, graph seed `seed`) by
-    variable name. Graph mode for the whole process: call it from a process of its own."""
+@contextlib.contextmanager
+def _release_graph(root, inputs, seed=0):
+    """The release's MemoryGAN training graph at its Fashion-MNIST defaults (shims applied
+    in memory, graph seed `seed`), built and entered: yields (tf, graph, config, model,
+    memory, set_memory), `memory` its (keys, values, ages, histogram) variables and
+    `set_memory` the feed that sets them to `inputs`' (:func:`step_inputs`) as
+    (op, feed_dict). Switches the process to graph mode."""
     root = check_checkout(root)
     require_extra()
     import tensorflow.compat.v1 as tf
@@ -813,15 +812,27 @@ def release_step(root, inputs, seed=0):
         tf.set_random_seed(seed)
         model = importlib.import_module("models.memory_gan").MemoryGAN(config)
         model.build_model(True, None, tf.Variable(0, trainable=False))
+        memory = model.mem.get()  # keys, values, ages, histogram
+        fed = [tf.placeholder(tf.float32, v.shape) for v in memory]
+        set_memory = (model.mem.set(*fed), {p: inputs[k] for p, k in zip(fed, ("keys", "values", "ages", "histogram"))})
+        yield tf, graph, config, model, memory, set_memory
+
+
+def release_step(root, inputs, seed=0):
+    """One D step's and one G step's quantities of the release's own graph (models/
+    memory_gan.py at its Fashion-MNIST defaults, shims applied in memory) from `inputs`
+    (:func:`step_inputs`), each step from the memory in `inputs`, the sampled keys fed in
+    place of its sample_histogram: the D step's D(x) and D(G) means, its GAN loss and
+    information term (MSE), the gradients of its loss (with lamb times the term) for
+    every D variable; the G step's the same for the G variables; the memory after
+    either step's writes; the initial weights (its initialisers, graph seed `seed`) by
+    variable name. Graph mode for the whole process: call it from a process of its own."""
+    with _release_graph(root, inputs, seed) as (tf, graph, config, model, memory, set_memory):
         d_loss = graph.get_operation_by_name("d_loss").inputs[1]  # the summaries' tensors
         g_loss = graph.get_operation_by_name("g_loss").inputs[1]
         info = tf.get_collection(tf.GraphKeys.LOSSES)[0]  # tf.losses.mean_squared_error(q_f, q_sample)
         d_grads = tf.gradients(d_loss, model.d_vars)
         g_grads = tf.gradients(g_loss, model.g_vars)
-        memory = model.mem.get()  # keys, values, ages, histogram
-        fed = [tf.placeholder(tf.float32, v.shape) for v in memory]
-        set_memory = model.mem.set(*fed)
-        start = {p: inputs[k] for p, k in zip(fed, ("keys", "values", "ages", "histogram"))}
         images = inputs["images"].astype(np.float32)
         out = {}
         with tf.Session(graph=graph) as sess:
@@ -830,7 +841,7 @@ def release_step(root, inputs, seed=0):
                 out["weight/" + v.op.name] = value
             for step, loss, grads, variables in (("d", d_loss, d_grads, model.d_vars),
                                                  ("g", g_loss, g_grads, model.g_vars)):
-                sess.run(set_memory, start)
+                sess.run(*set_memory)
                 feed = {model.image: images, model.z: inputs["z_" + step],
                         model.q_sample: inputs["keys"][inputs["slots_" + step]]}
                 fetches = dict(loss=loss, info=info, grads=grads)
@@ -871,30 +882,14 @@ def release_first_step_race(root, inputs, repeats, seed=0):
     (`inputs` of :func:`step_inputs` with :func:`initial_release_memory`), in its own training
     graph: {first_step_overlap outcome: count}. Its two writes are independent ops of one
     sess.run, so the outcome is the scheduler's. Graph mode: call it from a process of its own."""
-    root = check_checkout(root)
-    require_extra()
-    import tensorflow.compat.v1 as tf
-
-    tf.disable_v2_behavior()
-    tf_slim_runtime_shims()
-    flags = release_flags(release_flag_defaults(root), {}, 1)
-    graph = tf.Graph()
-    with graph.as_default(), ReleaseImporter(root):
-        config = importlib.import_module("models.config").Config(flags)
-        tf.set_random_seed(seed)
-        model = importlib.import_module("models.memory_gan").MemoryGAN(config)
-        model.build_model(True, None, tf.Variable(0, trainable=False))
-        memory = model.mem.get()
-        fed = [tf.placeholder(tf.float32, v.shape) for v in memory]
-        set_memory = model.mem.set(*fed)
-        start = {p: inputs[k] for p, k in zip(fed, ("keys", "values", "ages", "histogram"))}
+    with _release_graph(root, inputs, seed) as (tf, graph, _, model, memory, set_memory):
         feed = {model.image: inputs["images"].astype(np.float32), model.z: inputs["z_d"],
                 model.q_sample: inputs["keys"][inputs["slots_d"]]}
         outcomes = collections.Counter()
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
             for _ in range(repeats):
-                sess.run(set_memory, start)
+                sess.run(*set_memory)
                 sess.run([model.d_real, model.d_fake], feed)  # the D step's reads and both writes
                 after = dict(zip(("keys", "values", "ages", "histogram"), sess.run(memory)))
                 outcomes[first_step_overlap(after)] += 1

@@ -237,6 +237,11 @@ def probe(fail):
         real = [int(x) for x in done.stdout.split()[-FLAGS.iterations:]]
         record["real_slots"][label] = real
         print(f"{label}: " + ", ".join(str(real[t]) for t in shown))
+    return _write_record(record, fail)
+
+
+def _write_record(record, fail):
+    """--out (if given): `record` with this machine's description, as JSON."""
     if FLAGS.out:
         from memorygan_tf import hardware
 
@@ -323,16 +328,7 @@ def step(fail):
         for side, outcome in record["first_step_overlap"].items():
             if side != "repeats":
                 print(f"{side}: {outcome}")
-    if FLAGS.out:
-        from memorygan_tf import hardware
-
-        try:
-            with open(FLAGS.out, "w") as f:
-                json.dump(dict(record, machine=hardware.machine_info()), f, indent=1)
-        except OSError as err:
-            return fail(f"--out: cannot write {FLAGS.out} ({err.strerror or err})")
-        print(f"Wrote {FLAGS.out}")
-    return 0
+    return _write_record(record, fail)
 
 
 def main(argv):
