@@ -169,16 +169,17 @@ class MemoryGAN(base.GAN):
     # ------------------------------------------------- the memory write
     def after_discriminator_step(self, plans, token):
         """Lines 5-11: write the D step's queries into the memory (after the gradient step).
-        One write of the real and generated batch (Algorithm 1), or, as the release, the
-        real and then the generated batch as two writes from the memory before the step:
-        their resets both draw on the oldest slots before the step (sample b of either batch
-        takes the b-th of them), both age the memory before either writes (the release's
-        two age increments run before its scatters), and the generated write's rows replace
-        the real write's where they meet. The release runs both writes in one sess.run as
-        independent ops, so their order is TensorFlow's choice; in its training graph, its
-        first D step from the initial memory kept the generated write's keys, labels and
-        histogram on the slots both write in 15 of 20 runs (tools/release_reference.py step
-        --repeats=20), the outcome this order gives."""
+        One write of the real and generated batch (Algorithm 1), or, as the release, the two
+        batches as two writes from the memory before the step: their resets both draw on
+        the oldest slots before the step (sample b of either batch takes the b-th of them),
+        both age the memory before either writes (the release's two age increments run
+        before its scatters), and the second write's rows replace the first's where they
+        meet. --d_write_order picks the second: real_first (default) writes the generated
+        batch last. The release runs both writes in one sess.run as independent ops, so
+        their order is TensorFlow's choice; in its training graph, its first D step from
+        the initial memory kept the generated write's keys, labels and histogram on the
+        slots both write in 15 of 20 runs (tools/release_reference.py step --repeats=20),
+        the outcome real_first gives."""
         reset_rate, entropy = self.memory.write_statistics(memory_lib.concat_plans(plans))
         self.trackers["mem_reset_rate"].update_state(reset_rate)
         self.trackers["mem_entropy_s"].update_state(entropy)
@@ -186,8 +187,9 @@ class MemoryGAN(base.GAN):
             return self.write_memory(*plans, after=token)
         real, generated = plans
         oldest = self.release_reset_slots(real)
-        token = self.write_memory(real, after=token, oldest=oldest, age_by=2.0)
-        return self.write_memory(generated, after=token, oldest=oldest, age_by=0.0)
+        first, second = (real, generated) if self.config.d_write_order == "real_first" else (generated, real)
+        token = self.write_memory(first, after=token, oldest=oldest, age_by=2.0)
+        return self.write_memory(second, after=token, oldest=oldest, age_by=0.0)
 
     def after_generator_step(self, plan, token):
         if plan is not None:  # the release's third write: the G step's generated batch

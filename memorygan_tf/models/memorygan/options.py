@@ -14,6 +14,7 @@ UPDATE_RULES = ("em", "release", "kaiser")
 BATCH_WRITES = ("sum", "last")
 WRITES_PER_STEP = (1, 3)
 MI_FORMS = ("paper", "release")
+D_WRITE_ORDERS = ("real_first", "generated_first")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,10 @@ class MemoryGANOptions:
                               "summed) or last (the release's scatter).", BATCH_WRITES)
     writes_per_step: int = option(1, "Memory writes per iteration: 1 (Algorithm 1) or 3 (the release).",
                                   WRITES_PER_STEP)
+    d_write_order: str = option("real_first", "With --writes_per_step=3, which of the D step's two writes lands "
+                                "last where they meet: real_first (the generated one, as the release's first D step "
+                                "most often does) or generated_first. The release's order is a race.",
+                                D_WRITE_ORDERS)
     use_memory: bool = option(True, "False: the '- Memory' plain DCGAN ablation.", shape=True)
     use_mcgn: bool = option(True, "False: the '- MCGN' ablation (generator reads z only).", shape=True)
     mi_lambda: float = option(1e-2, "Weight lambda of the mutual-information term.",
@@ -56,7 +61,8 @@ def check_memory(m):
         raise ConfigError("choose_k", f"choose_k ({m.choose_k}) must not exceed memory_size ({m.memory_size})")
     if not 1 <= m.correct_in_top <= m.choose_k:
         raise ConfigError("correct_in_top", "must lie in [1, choose_k]")
-    for name, choices in (("update_rule", UPDATE_RULES), ("batch_write", BATCH_WRITES), ("mi_form", MI_FORMS)):
+    for name, choices in (("update_rule", UPDATE_RULES), ("batch_write", BATCH_WRITES), ("mi_form", MI_FORMS),
+                          ("d_write_order", D_WRITE_ORDERS)):
         check_choice(name, getattr(m, name), choices)
     if m.kappa <= 0:
         raise ConfigError("kappa", f"the vMF concentration must be positive, got {m.kappa}")
