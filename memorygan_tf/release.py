@@ -1160,6 +1160,8 @@ def classifier_record(classifier_dir):
 SIDE_ROWS = (
     ("release", "the authors' release"),
     ("release_flags_bn", "the project's release flags"),
+    ("release_flags_bn_generated_first", "the release flags writing the D step's generated batch first "
+                                         "(--d_write_order=generated_first)"),
     ("release_flags", "the release flags, earlier code (Keras's batch-norm epsilon, real-first writes)"),
     ("release_flags_mi", "the earlier release flags with the release's information term (--mi_form=release)"),
     ("memorygan", "the project's default"),
@@ -1168,6 +1170,7 @@ SIDE_ROWS = (
 SIDE_RELEASE_FOLDER = "release"
 # The project rows: (the flag naming the study's spec, the study's run).
 SIDE_STUDY_RUNS = {"release_flags_bn": ("release_side_spec", "release_flags_bn"),
+                   "release_flags_bn_generated_first": ("release_side_spec", "release_flags_bn_generated_first"),
                    "release_flags": ("release_side_spec", "release_flags"),
                    "release_flags_mi": ("release_side_spec", "release_flags_mi"),
                    "memorygan": ("fair_spec", "memorygan"), "dcgan": ("fair_spec", "dcgan")}
