@@ -1162,7 +1162,7 @@ SIDE_ROWS = (
     ("release_flags_bn", "the project's release flags"),
     ("release_flags_bn_generated_first", "the release flags writing the D step's generated batch first "
                                          "(--d_write_order=generated_first)"),
-    ("release_flags", "the release flags, earlier code (Keras's batch-norm epsilon, real-first writes)"),
+    ("release_flags", "the release flags, earlier code (Keras's batch-norm epsilon, no D-step ages)"),
     ("release_flags_mi", "the earlier release flags with the release's information term (--mi_form=release)"),
     ("memorygan", "the project's default"),
     ("dcgan", "the DCGAN, z 32"),
@@ -1183,6 +1183,7 @@ SIDE_TITLES = dict(inception_score="IS", fid="FID", kid="KID", precision="precis
 # the same number of images; A against B on these scores (FID lower, IS higher is better).
 SIDE_VERDICT_EPOCHS = (3,)
 SIDE_COMPARISONS = (("release_flags_bn", "release", ("fid", "inception_score")),
+                    ("release_flags_bn_generated_first", "release", ("fid", "inception_score")),
                     ("release_flags", "release", ("fid", "inception_score")),
                     ("memorygan", "release", ("fid", "inception_score")),
                     ("dcgan", "release", ("fid",)))

@@ -630,6 +630,8 @@ def test_side_verdicts_clear_and_level(tmp_path):
     assert level["verdict"] == "level" and level["diff"] == pytest.approx(0.0) and level["ci"][0] < 0 < level["ci"][1]
     assert verdicts[("memorygan", "release", "inception_score")]["verdict"] == "memorygan better"  # IS: higher
     assert set(verdicts) == {("release_flags_bn", "release", "fid"), ("release_flags_bn", "release", "inception_score"),
+                             ("release_flags_bn_generated_first", "release", "fid"),
+                             ("release_flags_bn_generated_first", "release", "inception_score"),
                              ("release_flags", "release", "fid"), ("release_flags", "release", "inception_score"),
                              ("memorygan", "release", "fid"), ("memorygan", "release", "inception_score"),
                              ("dcgan", "release", "fid")}
@@ -683,7 +685,7 @@ def test_side_shows_a_side_not_run_and_one_not_scored_yet(tmp_path):
     assert _verdicts(report)[("release_flags", "release", "fid")]["verdict"] == "release not run"
     text = release.side_text(report)
     assert "| release: the authors' release | not run | - |" in text
-    assert ("| release_flags: the release flags, earlier code (Keras's batch-norm epsilon, real-first writes) | 3 | 20,000 "
+    assert ("| release_flags: the release flags, earlier code (Keras's batch-norm epsilon, no D-step ages) | 3 | 20,000 "
             "| 5.1 +- 0.2 (4.9 / 5.3 / 5.1) |") in text
     # half-way: seed 0 of the release trained, not scored yet: its health shows, no score
     write_release_seed(root, 0, scored=False)
@@ -740,8 +742,8 @@ def test_tool_compare_prints_and_writes_the_side_by_side(tmp_path):
     assert written["tables"]["3"]["release"]["columns"]["fid"]["std"] == pytest.approx(1.0)
     assert written["classifier"]["test_accuracy"] == 0.93
     assert written["specs"]["fair_spec"]["name"] == "fashion_mnist_fair"
-    assert [c["verdict"] for c in written["comparisons"]][:4] == ["release_flags_bn not run"] * 2 + [
-        "release_flags better", "level"]
+    assert [c["verdict"] for c in written["comparisons"]][:6] == ["release_flags_bn not run"] * 2 + [
+        "release_flags_bn_generated_first not run"] * 2 + ["release_flags better", "level"]
 
 
 @pytest.mark.messages

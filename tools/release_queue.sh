@@ -31,6 +31,9 @@ done
 # rows release_flags and release_flags_mi were trained by earlier code; they are not repeated.
 python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_release_side.json \
   --runs=release_flags_bn
+# The other outcome of the release's write race: the generated batch written first.
+python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_release_side.json \
+  --runs=release_flags_bn_generated_first
 # The side-by-side: the release, the project's release flags, its default and the DCGAN (z 32)
 # of the fair study, a table per epoch and the epoch-3 verdicts, written into this checkout.
 python tools/release_reference.py compare --root="$ROOT" --out=docs/results/fashion_mnist_release_side.json
