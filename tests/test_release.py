@@ -818,6 +818,7 @@ def _release_like_weights(seed=0):
     return out
 
 
+@pytest.mark.slow  # three full-size models and steps (~20 s)
 def test_project_step_copies_the_weights_and_is_deterministic():
     x = np.random.default_rng(1).integers(0, 256, (64, 28, 28, 1)).astype(np.uint8)
     inputs = release.step_inputs(x, release.initial_release_memory(), seed=3)
