@@ -730,6 +730,16 @@ def probe_release_memory(root, queries, memory_size=4096, choose_k=128):
 # The release flags' memory options (flags/fashion_mnist_release.flags).
 RELEASE_MEMORY_OPTIONS = dict(kappa=1.0, update_rule="release", batch_write="last", fill_empty=False,
                               writes_per_step=3)
+MEMORY_FIELDS = ("keys", "values", "ages", "histogram")  # the order of the release's BaseMemory.get()
+
+
+def release_flags_config(batch_size, **overrides):
+    """This project's ExperimentConfig for Fashion-MNIST under the release flags' memory
+    options (RELEASE_MEMORY_OPTIONS) with model `overrides`, at global batch `batch_size`."""
+    from memorygan_tf import configs
+
+    return configs.make_config("fashion_mnist", dict(RELEASE_MEMORY_OPTIONS, **overrides),
+                               train_overrides=dict(batch_size=batch_size))
 
 
 def probe_project_memory(queries, memory_size=4096, choose_k=128):
@@ -740,13 +750,10 @@ def probe_project_memory(queries, memory_size=4096, choose_k=128):
     iteration; deterministic."""
     import tensorflow as tf
 
-    from memorygan_tf import configs, models
+    from memorygan_tf import models
 
     iterations, _, batch, key_dim = queries.shape
-    config = configs.make_config("fashion_mnist", dict(memory_size=memory_size, choose_k=choose_k, key_dim=key_dim,
-                                                       **RELEASE_MEMORY_OPTIONS),
-                                 train_overrides=dict(batch_size=batch))
-    model = models.build(config.model)
+    model = models.build(release_flags_config(batch, memory_size=memory_size, choose_k=choose_k, key_dim=key_dim).model)
     memory = model.memory
     real_labels, fake_labels = tf.ones([batch]), tf.zeros([batch])
 
@@ -814,8 +821,15 @@ def _release_graph(root, inputs, seed=0):
         model.build_model(True, None, tf.Variable(0, trainable=False))
         memory = model.mem.get()  # keys, values, ages, histogram
         fed = [tf.placeholder(tf.float32, v.shape) for v in memory]
-        set_memory = (model.mem.set(*fed), {p: inputs[k] for p, k in zip(fed, ("keys", "values", "ages", "histogram"))})
+        set_memory = (model.mem.set(*fed), {p: inputs[k] for p, k in zip(fed, MEMORY_FIELDS)})
         yield tf, graph, config, model, memory, set_memory
+
+
+def _step_feed(model, inputs, step):
+    """The release graph's feed for the D ("d") or G ("g") step of `inputs`: the batch, the
+    step's noise and its sampled keys in place of sample_histogram's."""
+    return {model.image: inputs["images"].astype(np.float32), model.z: inputs["z_" + step],
+            model.q_sample: inputs["keys"][inputs["slots_" + step]]}
 
 
 def release_step(root, inputs, seed=0):
@@ -833,7 +847,6 @@ def release_step(root, inputs, seed=0):
         info = tf.get_collection(tf.GraphKeys.LOSSES)[0]  # tf.losses.mean_squared_error(q_f, q_sample)
         d_grads = tf.gradients(d_loss, model.d_vars)
         g_grads = tf.gradients(g_loss, model.g_vars)
-        images = inputs["images"].astype(np.float32)
         out = {}
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
@@ -842,8 +855,7 @@ def release_step(root, inputs, seed=0):
             for step, loss, grads, variables in (("d", d_loss, d_grads, model.d_vars),
                                                  ("g", g_loss, g_grads, model.g_vars)):
                 sess.run(*set_memory)
-                feed = {model.image: images, model.z: inputs["z_" + step],
-                        model.q_sample: inputs["keys"][inputs["slots_" + step]]}
+                feed = _step_feed(model, inputs, step)
                 fetches = dict(loss=loss, info=info, grads=grads)
                 if step == "d":  # (d_real would run the real batch's query, and its write, in the G step)
                     fetches.update(d_real=model.d_real, d_fake=model.d_fake)
@@ -854,7 +866,7 @@ def release_step(root, inputs, seed=0):
                     out["d_real"], out["d_fake"] = fetched["d_real"], fetched["d_fake"]
                 for v, grad in zip(variables, fetched["grads"]):
                     out["grad/" + v.op.name] = grad
-                for name, value in zip(("keys", "values", "ages", "histogram"), sess.run(memory)):
+                for name, value in zip(MEMORY_FIELDS, sess.run(memory)):
                     out[f"memory_after_{step}/{name}"] = value
     return out
 
@@ -883,15 +895,14 @@ def release_first_step_race(root, inputs, repeats, seed=0):
     graph: {first_step_overlap outcome: count}. Its two writes are independent ops of one
     sess.run, so the outcome is the scheduler's. Graph mode: call it from a process of its own."""
     with _release_graph(root, inputs, seed) as (tf, graph, _, model, memory, set_memory):
-        feed = {model.image: inputs["images"].astype(np.float32), model.z: inputs["z_d"],
-                model.q_sample: inputs["keys"][inputs["slots_d"]]}
+        feed = _step_feed(model, inputs, "d")
         outcomes = collections.Counter()
         with tf.Session(graph=graph) as sess:
             sess.run(tf.global_variables_initializer())
             for _ in range(repeats):
                 sess.run(*set_memory)
                 sess.run([model.d_real, model.d_fake], feed)  # the D step's reads and both writes
-                after = dict(zip(("keys", "values", "ages", "histogram"), sess.run(memory)))
+                after = dict(zip(MEMORY_FIELDS, sess.run(memory)))
                 outcomes[first_step_overlap(after)] += 1
     return dict(outcomes)
 
@@ -917,12 +928,9 @@ def project_step(inputs, release_out, bn_epsilon=None, mi_form="release"):
     pairs of (release variable name, project variable))."""
     import tensorflow as tf
 
-    from memorygan_tf import configs, models
+    from memorygan_tf import models
 
-    config = configs.make_config("fashion_mnist", dict(loss="jsd", mi_form=mi_form, bn_epsilon=bn_epsilon,
-                                                       **RELEASE_MEMORY_OPTIONS),
-                                 train_overrides=dict(batch_size=STEP_BATCH))
-    model = models.build(config.model)
+    model = models.build(release_flags_config(STEP_BATCH, loss="jsd", mi_form=mi_form, bn_epsilon=bn_epsilon).model)
     names = [k[len("weight/"):] for k in release_out if k.startswith("weight/")]  # creation order
     pairs = (_mapped(names, model.encoder.trainable_variables, "d_")
              + _mapped(names, model.generator.trainable_variables, "g_"))
@@ -931,39 +939,41 @@ def project_step(inputs, release_out, bn_epsilon=None, mi_form="release"):
         if tuple(value.shape) != tuple(variable.shape):
             raise ValueError(f"{name} {value.shape} against {variable.path} {tuple(variable.shape)}")
         variable.assign(value)
-    memory = model.memory
-    state = [memory.keys, memory.values, memory.ages, memory.histogram]
+    state = {name: getattr(model.memory, name) for name in MEMORY_FIELDS}
+    by_variable = {id(v): name for name, v in pairs}
+    out = {}
 
-    def reset():
-        for variable, name in zip(state, ("keys", "values", "ages", "histogram")):
+    def start():  # the memory of `inputs`
+        for name, variable in state.items():
             variable.assign(inputs[name])
+
+    def keep(variables, grads):  # the gradients of the variables mapped to the release's
+        for variable, grad in zip(variables, grads):
+            if id(variable) in by_variable:
+                out["grad/" + by_variable[id(variable)]] = grad.numpy()
+
+    def after(step):  # the memory after the step's writes
+        for name, variable in state.items():
+            out[f"memory_after_{step}/{name}"] = variable.numpy()
 
     def latent(step):
         return tf.concat([inputs["z_" + step], tf.gather(inputs["keys"], inputs["slots_" + step])], axis=1)
 
     real = tf.constant(inputs["images"].astype(np.float32) / 255.0)
-    out = {}
-    reset()
+    start()
     grads, d_loss, d_real, d_fake, plans = model.discriminator_gradients(real, latent("d"))
     fake = model.generator(latent("d"), training=True)
     out["d_info"] = float(model.discriminate_pair(real, fake, latent("d")).info)
     out.update(d_gan_loss=float(d_loss), d_real=float(d_real), d_fake=float(d_fake))
-    by_variable = {id(v): name for name, v in pairs}
-    for variable, grad in zip(model.discriminator_variables, grads):
-        if id(variable) in by_variable:
-            out["grad/" + by_variable[id(variable)]] = grad.numpy()
+    keep(model.discriminator_variables, grads)
     model.after_discriminator_step(plans, ())
-    for variable, name in zip(state, ("keys", "values", "ages", "histogram")):
-        out["memory_after_d/" + name] = variable.numpy()
-    reset()
+    after("d")
+    start()
     grads, g_loss, info, _, plan = model.generator_gradients(latent("g"))
     out.update(g_gan_loss=float(g_loss), g_info=float(info))
-    for variable, grad in zip(model.generator.trainable_variables, grads):
-        if id(variable) in by_variable:
-            out["grad/" + by_variable[id(variable)]] = grad.numpy()
+    keep(model.generator.trainable_variables, grads)
     model.after_generator_step(plan, ())
-    for variable, name in zip(state, ("keys", "values", "ages", "histogram")):
-        out["memory_after_g/" + name] = variable.numpy()
+    after("g")
     return out, pairs
 
 
@@ -983,7 +993,7 @@ def compare_step(release_out, project_out):
                      cosine))
     for step in ("d", "g"):
         differ = np.zeros(len(release_out[f"memory_after_{step}/values"]), bool)
-        for field in ("keys", "values", "ages", "histogram"):
+        for field in MEMORY_FIELDS:
             a, b = release_out[f"memory_after_{step}/{field}"], project_out[f"memory_after_{step}/{field}"]
             close = np.isclose(a, b, rtol=1e-3, atol=1e-4)
             differ |= ~close.reshape(len(differ), -1).all(axis=1)

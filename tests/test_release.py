@@ -806,10 +806,9 @@ def test_compare_step_by_hand():
 def _release_like_weights(seed=0):
     """Release-style names and N(0, 0.02) values for this project's networks' variables
     other than batch norm's scale, in their order (d_ for the encoder, g_ for the generator)."""
-    from memorygan_tf import configs, models
+    from memorygan_tf import models
 
-    config = configs.make_config("fashion_mnist", dict(loss="jsd", mi_form="release", **release.RELEASE_MEMORY_OPTIONS))
-    model = models.build(config.model)
+    model = models.build(release.release_flags_config(release.STEP_BATCH, loss="jsd", mi_form="release").model)
     rng = np.random.default_rng(seed)
     out = {}
     for prefix, network in (("d_", model.encoder), ("g_", model.generator)):
@@ -864,12 +863,10 @@ def test_memorygan_first_d_step_in_either_order(order, outcome):
     labels with the real write's histogram, an outcome the release did not give there."""
     import tensorflow as tf
 
-    from memorygan_tf import configs, models
+    from memorygan_tf import models
 
     batch, k, size, key_dim = 8, 16, 64, 8
-    config = configs.make_config("fashion_mnist", dict(memory_size=size, choose_k=k, key_dim=key_dim, d_write_order=order,
-                                                       **release.RELEASE_MEMORY_OPTIONS),
-                                 train_overrides=dict(batch_size=batch))
+    config = release.release_flags_config(batch, memory_size=size, choose_k=k, key_dim=key_dim, d_write_order=order)
     model = models.build(config.model)
     memory = model.memory
     for variable, value in zip((memory.keys, memory.values, memory.ages, memory.histogram),
