@@ -401,7 +401,7 @@ def validate(config, num_replicas=1):
     positive = dict(
         z_dim=m.z_dim, key_dim=m.key_dim, f_dim=m.f_dim, fc_dim=m.fc_dim, d_steps=m.d_steps, batch_size=t.batch_size,
         epochs=t.epochs, learning_rate=o.learning_rate, keep_checkpoints=t.keep_checkpoints,
-        log_every_steps=t.log_every_steps, num_sample_images=t.num_sample_images,
+        log_every_steps=t.log_every_steps, num_sample_images=t.num_sample_images, bn_epsilon=m.bn_epsilon,
     )
     for flag, value in positive.items():
         if value is None or value <= 0:
@@ -436,8 +436,6 @@ def validate(config, num_replicas=1):
         expected = {name: shape for shape, name in ARCHITECTURES.items()}[m.architecture]
         raise ConfigError("architecture", f"{m.architecture} takes {expected[0]}x{expected[1]} images, "
                           f"the data are {size[0]}x{size[1]}")
-    if not m.bn_epsilon > 0.0:
-        raise ConfigError("bn_epsilon", f"must be positive, got {m.bn_epsilon}")
     if not 0.0 <= m.g_ema_decay < 1.0:
         raise ConfigError("g_ema_decay", f"must lie in [0, 1) (0: off), got {m.g_ema_decay}")
     if not 0.0 < m.label_smoothing <= 1.0:
