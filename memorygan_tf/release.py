@@ -1305,15 +1305,17 @@ def _classifier_identity(record):
     return fields if any(v is not None for v in fields) else ("path", os.path.realpath(str(record.get("path"))))
 
 
-def collect_side(root, release_side_spec, fair_spec, repeat_spec=None):
+def collect_side(root, release_side_spec, fair_spec, *repeat_specs):
     """Everything the side-by-side shows, read from `root` (JSON only, nothing imports
     TensorFlow): {"root", "epochs" (the release side's rounds), "steps_per_epoch",
     "classifier" (the one record every score was made with), "rows": {row: {"label",
     "source", "seeds": {seed: {"config", "epochs": {epoch: entry}}}}}, "repeat": {run: {seed:
     {epoch: entry}}}} with the rows of SIDE_ROWS (a row with no seeds was not run) and the
-    repeat study's scores at the same epochs (one seed's run-to-run spread). ReleaseError
-    (one line) for a spec without the run a row needs, and for scores made by different
-    classifiers."""
+    repeat studies' scores at the same epochs (one seed's run-to-run spread; each of
+    `repeat_specs` trains some rows' seeds again, e.g. the fair study's repeat and the release
+    side's own; a run in two of them keeps both's seeds, the later study's where a seed is in
+    both). ReleaseError (one line) for a spec without the run a row needs, and for scores made
+    by different classifiers."""
     from memorygan_tf import study
 
     root = os.path.abspath(root)
@@ -1335,13 +1337,13 @@ def collect_side(root, release_side_spec, fair_spec, repeat_spec=None):
         rows[name] = dict(label=label, source=study.run_dir(root, specs[flag], run, "N"),
                           seeds=_study_seeds(specs[flag], results[flag], root, run, epochs))
     repeat = None  # no repeat study in the protocol: verdicts need no rerun spread
-    if repeat_spec is not None:  # the rows' runs trained again (the release is not)
-        repeat = {}
+    for repeat_spec in repeat_specs:  # the rows' runs trained again (the release is not)
+        repeat = {} if repeat is None else repeat
         again = study.collect(repeat_spec, root)
         for run in (name for name in repeat_spec.runs if name in rows):
             seeds = _study_seeds(repeat_spec, again, root, run, epochs)
             if seeds:
-                repeat[run] = {seed: s["epochs"] for seed, s in seeds.items()}
+                repeat.setdefault(run, {}).update({seed: s["epochs"] for seed, s in seeds.items()})
     scored = [(f"{name} seed {seed} epoch {epoch}", entry["classifier"])
               for name, row in rows.items() for seed, s in row["seeds"].items()
               for epoch, entry in s["epochs"].items() if _scored(entry)]

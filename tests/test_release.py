@@ -513,6 +513,7 @@ W16 = dict(dataset="fashion_mnist", width=16, epochs=12, seed=0, test_accuracy=0
 W32 = dict(W16, width=32, test_accuracy=0.94, seconds=3000.0, path="/classifiers/fashion_mnist_w32/classifier.keras")
 # Epoch 3's FID and IS, seed 0, 1, 2: the release flags clearly ahead on FID, level on IS.
 EPOCH3 = {"release": ([20.0, 21.0, 22.0], [5.0, 5.1, 5.2]), "release_flags": ([10.0, 11.0, 12.0], [4.9, 5.3, 5.1]),
+          "release_flags_bn": ([10.0, 11.0, 12.0], [4.9, 5.3, 5.1]),
           "memorygan": ([14.0, 15.0, 16.0], [6.0, 6.1, 6.2]), "dcgan": ([8.0, 9.0, 10.0], [7.0, 7.0, 7.1])}
 
 
@@ -653,6 +654,41 @@ def test_side_verdicts_must_clear_the_rerun_spread(tmp_path):
     _write_json(path, dict(fid=21.0, inception_score=6.0, step=3 * STEPS, num_samples=20000, classifier=W16))
     again = _verdicts(side_report(root, repeat=True))[("memorygan", "release", "fid")]
     assert again["verdict"] == "level" and again["spread"] == pytest.approx(7.0)
+
+
+def test_side_takes_the_rerun_spread_of_every_repeat_study(tmp_path):
+    from memorygan_tf import study
+
+    root = fake_side_root(tmp_path)
+    for seed in (0, 1, 2):
+        write_study_seed(root, "fashion_mnist_release_side", "release_flags_bn", seed, {1: 20000, 2: 20000, 3: 20000})
+    side_repeat = study.load_spec(os.path.join(ROOT, "flags", "studies", "fashion_mnist_release_side_repeat.json"))
+    side_spec = shipped_specs()[0]
+    for run in side_repeat.runs:  # a rerun is the same flags trained again
+        assert side_repeat.runs[run] == side_spec.runs[run]
+    assert side_repeat.common_flags == side_spec.common_flags and side_repeat.num_samples == side_spec.num_samples
+    both = [*shipped_specs(repeat=True), side_repeat]
+    # release_flags_bn 10 / 11 / 12 against the release's 20 / 21 / 22: a gap of 10, pending its spread
+    waiting = _verdicts(release.side_report(release.collect_side(root, *both)))
+    assert waiting[("release_flags_bn", "release", "fid")]["verdict"] == (
+        "pending: release_flags_bn ahead, one seed's rerun spread not measured")
+    # seed 0 (FID 10 at epoch 3) trained again by the release side's repeat: 13, a spread of 3 < 10
+    logdir = write_study_seed(root, "fashion_mnist_release_side_repeat", "release_flags_bn", 0, {3: 20000})
+    _write_json(os.path.join(logdir, "eval", f"step_{3 * STEPS:08d}.json"),
+                dict(fid=13.0, inception_score=5.0, step=3 * STEPS, num_samples=20000, classifier=W16))
+    # and the fair repeat's default, seed 0 (14 at epoch 3): 15, so both studies are read
+    logdir = write_study_seed(root, "fashion_mnist_fair_repeat", "memorygan", 0, {3: 20000})
+    _write_json(os.path.join(logdir, "eval", f"step_{3 * STEPS:08d}.json"),
+                dict(fid=15.0, inception_score=6.0, step=3 * STEPS, num_samples=20000, classifier=W16))
+    side = release.collect_side(root, *both)
+    assert sorted(side["repeat"]) == ["memorygan", "release_flags_bn"]
+    verdicts = _verdicts(release.side_report(side))
+    bn = verdicts[("release_flags_bn", "release", "fid")]
+    assert bn["verdict"] == "release_flags_bn better" and bn["spread"] == pytest.approx(3.0)
+    assert verdicts[("memorygan", "release", "fid")]["spread"] == pytest.approx(1.0)
+    # a study's spread counts only for its own runs: the generated-first row was not trained again
+    assert verdicts[("release_flags_bn_generated_first", "release", "fid")]["verdict"] == (
+        "release_flags_bn_generated_first not run")
 
 
 def test_side_rows_at_different_sample_counts_are_not_compared(tmp_path):

@@ -34,6 +34,10 @@ python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags
 # The other outcome of the release's write race: the generated batch written first.
 python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_release_side.json \
   --runs=release_flags_bn_generated_first
+# One seed's run-to-run spread on this side: seed 0 of both rows trained again with the same
+# flags (flags/studies/fashion_mnist_release_side_repeat.json); a verdict must clear it.
+python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" \
+  --spec=flags/studies/fashion_mnist_release_side_repeat.json
 # The side-by-side: the release, the project's release flags, its default and the DCGAN (z 32)
 # of the fair study, a table per epoch and the epoch-3 verdicts, written into this checkout.
 python tools/release_reference.py compare --root="$ROOT" --out=docs/results/fashion_mnist_release_side.json

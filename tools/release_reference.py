@@ -24,7 +24,7 @@ compare the side-by-side of tools/release_queue.sh's runs under --root: the rele
         memorygan and dcgan). A table per epoch (mean +- std over seeds and each seed of IS,
         FID, KID, precision, recall; memory health; seconds per step; the images each row
         was scored with), then at epoch 3 the comparisons with the study's statistics
-        (Welch's p, a bootstrap CI over seeds, one seed's rerun spread from --repeat_spec,
+        (Welch's p, a bootstrap CI over seeds, one seed's rerun spread from --repeat_spec's studies,
         the verdict), only between rows scored with as many images. Refuses scores made by
         different classifiers; a side not run yet shows as "not run". --out writes it all
         as JSON, with every seed's values and every run's config.
@@ -82,9 +82,10 @@ flags.DEFINE_string("release_side_spec", os.path.join(CHECKOUT, "flags", "studie
                     "compare: the study of the project's release flags (its run release_flags).")
 flags.DEFINE_string("fair_spec", os.path.join(CHECKOUT, "flags", "studies", "fashion_mnist_fair.json"),
                     "compare: the fair study (its runs memorygan and dcgan).")
-flags.DEFINE_string("repeat_spec", os.path.join(CHECKOUT, "flags", "studies", "fashion_mnist_fair_repeat.json"),
-                    "compare: the study that trains seeds of the fair study again, whose run-to-run spread "
-                    "a verdict must clear ('' for none; unused where it has not run).")
+flags.DEFINE_list("repeat_spec", [os.path.join(CHECKOUT, "flags", "studies", f"{name}.json")
+                                   for name in ("fashion_mnist_fair_repeat", "fashion_mnist_release_side_repeat")],
+                  "compare: the studies that train seeds of the compared runs again (comma-separated), whose "
+                  "run-to-run spread a verdict must clear ('' for none; unused where they have not run).")
 
 
 def _data_path():
@@ -168,21 +169,29 @@ def compare(fail):
     from memorygan_tf import cli, release, study
 
     specs = {}
-    for flag in ("release_side_spec", "fair_spec", "repeat_spec"):
-        path = getattr(FLAGS, flag)
+    paths = [("release_side_spec", FLAGS.release_side_spec), ("fair_spec", FLAGS.fair_spec)] + [
+        ("repeat_spec", path) for path in FLAGS.repeat_spec]
+    repeats = []
+    for flag, path in paths:
+        if not path and flag != "repeat_spec":
+            return fail(f"--{flag}: give the study spec (a JSON file of flags/studies)")
         if not path:
             continue
         try:
-            specs[flag] = study.load_spec(path)
+            spec = study.load_spec(path)
         except (OSError, ValueError, study.StudyError) as err:
             return fail(f"--{flag}: {path}: {getattr(err, 'strerror', None) or str(err).splitlines()[0]}")
+        if flag == "repeat_spec":
+            repeats.append((path, spec))
+        else:
+            specs[flag] = spec
     if not os.path.isdir(FLAGS.root):
         return fail(f"--root: {FLAGS.root} is not a folder (tools/release_queue.sh's ROOT)")
     if FLAGS.out and (os.path.isdir(FLAGS.out) or not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.out)))):
         return fail(f"--out: {FLAGS.out} is a folder or its folder does not exist; give the JSON file to write")
     try:
         side = release.collect_side(FLAGS.root, specs["release_side_spec"], specs["fair_spec"],
-                                    specs.get("repeat_spec"))
+                                    *(spec for _, spec in repeats))
         cli.quiet_logging(FLAGS.verbosity)  # the runs' TensorBoard logs are read with TensorFlow
         report = release.side_report(release.add_run_logs(side))
     except release.ReleaseError as err:
@@ -190,11 +199,14 @@ def compare(fail):
     print(release.side_text(report))
     if FLAGS.out:
         raw = {}
-        for flag, path in (("release_side_spec", FLAGS.release_side_spec), ("fair_spec", FLAGS.fair_spec),
-                           ("repeat_spec", FLAGS.repeat_spec)):
-            if flag in specs:
+        for flag, path in paths[:2]:
+            with open(path) as f:
+                raw[flag] = json.load(f)
+        if repeats:
+            raw["repeat_spec"] = []
+            for path, _ in repeats:
                 with open(path) as f:
-                    raw[flag] = json.load(f)
+                    raw["repeat_spec"].append(json.load(f))
         try:
             with open(FLAGS.out + ".tmp", "w") as f:
                 json.dump(dict(report, specs=raw), f, indent=1)
