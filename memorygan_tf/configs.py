@@ -76,6 +76,8 @@ class GenericModelConfig:
     bn_epsilon: float = option(1e-5, "Epsilon of every batch norm (Keras's convention; the release's tf.slim batch "
                                "norm uses 1e-3, which weighs on the first steps, when the N(0, 0.02) weights give "
                                "activations of small variance).")
+    bn_scale: bool = option(True, "Batch norm's learned scale (gamma; Keras's convention). The release's tf.slim "
+                            "batch norm has none (scale=False): --nobn_scale.", shape=True)
     # Training options of the seed papers (README "Training options"); all off by default.
     d_steps: int = option(1, "Discriminator steps per generator step, each on its own real batch and "
                           "writing the memory (Goodfellow et al. 2014, Algorithm 1's k).", search=Choice((1, 2)))
@@ -152,6 +154,8 @@ class OptimizerConfig:
     learning_rate: float = option(2e-4, "Adam learning rate.", resume=FREE, search=Range(5e-5, 1e-3, log=True))
     beta_1: float = option(0.5, "Adam beta_1.", flag="beta1")
     beta_2: float = option(0.999, "Adam beta_2.", flag="beta2")
+    adam_epsilon: float = option(1e-7, "Adam's epsilon (Keras's default; the release's tf.train.AdamOptimizer uses "
+                                 "1e-8).")
     lr_decay: str = option("none", "Learning-rate schedule (linear: to zero over the whole run).", LR_DECAYS)
 
 
@@ -402,6 +406,7 @@ def validate(config, num_replicas=1):
         z_dim=m.z_dim, key_dim=m.key_dim, f_dim=m.f_dim, fc_dim=m.fc_dim, d_steps=m.d_steps, batch_size=t.batch_size,
         epochs=t.epochs, learning_rate=o.learning_rate, keep_checkpoints=t.keep_checkpoints,
         log_every_steps=t.log_every_steps, num_sample_images=t.num_sample_images, bn_epsilon=m.bn_epsilon,
+        adam_epsilon=o.adam_epsilon,
     )
     for flag, value in positive.items():
         if value is None or value <= 0:

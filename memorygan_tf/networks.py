@@ -164,6 +164,7 @@ class _Blocks:
         self.init = keras.initializers.RandomNormal(stddev=0.02)
         self.sync = model_config.sync_batch_norm
         self.bn_epsilon = model_config.bn_epsilon
+        self.bn_scale = model_config.bn_scale
         self.spectral = spectral
         self.modulate_by = modulate_by
 
@@ -187,7 +188,7 @@ class _Blocks:
     def bn(self, x):
         own = self.modulate_by is None  # self-modulation replaces BN's own scale and shift
         return self._modulated(layers.BatchNormalization(momentum=0.9, epsilon=self.bn_epsilon, synchronized=self.sync,
-                                                         center=own, scale=own)(x))
+                                                         center=own, scale=own and self.bn_scale)(x))
 
     def ln(self, x):
         own = self.modulate_by is None

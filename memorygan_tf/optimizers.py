@@ -54,7 +54,7 @@ def make_optimizers(optimizer_config, total_steps, adam_class=None, names=("d_op
 
     def adam(name):
         return adam_class(learning_rate(), beta_1=optimizer_config.beta_1, beta_2=optimizer_config.beta_2,
-                          name=name)
+                          epsilon=optimizer_config.adam_epsilon, name=name)
 
     return tuple(adam(name) for name in names)
 

@@ -1172,6 +1172,8 @@ SIDE_ROWS = (
     ("release_flags_bn", "the project's release flags"),
     ("release_flags_bn_generated_first", "the release flags writing the D step's generated batch first "
                                          "(--d_write_order=generated_first)"),
+    ("release_flags_slim", "the release flags with tf.slim's batch norm (no scale) and TF1 Adam's epsilon "
+                           "(--nobn_scale --adam_epsilon=1e-8)"),
     ("release_flags", "the release flags, earlier code (Keras's batch-norm epsilon, no D-step ages)"),
     ("release_flags_mi", "the earlier release flags with the release's information term (--mi_form=release)"),
     ("memorygan", "the project's default"),
@@ -1181,6 +1183,7 @@ SIDE_RELEASE_FOLDER = "release"
 # The project rows: (the flag naming the study's spec, the study's run).
 SIDE_STUDY_RUNS = {"release_flags_bn": ("release_side_spec", "release_flags_bn"),
                    "release_flags_bn_generated_first": ("release_side_spec", "release_flags_bn_generated_first"),
+                   "release_flags_slim": ("release_side_spec", "release_flags_slim"),
                    "release_flags": ("release_side_spec", "release_flags"),
                    "release_flags_mi": ("release_side_spec", "release_flags_mi"),
                    "memorygan": ("fair_spec", "memorygan"), "dcgan": ("fair_spec", "dcgan")}
@@ -1194,6 +1197,7 @@ SIDE_TITLES = dict(inception_score="IS", fid="FID", kid="KID", precision="precis
 SIDE_VERDICT_EPOCHS = (3,)
 SIDE_COMPARISONS = (("release_flags_bn", "release", ("fid", "inception_score")),
                     ("release_flags_bn_generated_first", "release", ("fid", "inception_score")),
+                    ("release_flags_slim", "release", ("fid", "inception_score")),
                     ("release_flags", "release", ("fid", "inception_score")),
                     ("memorygan", "release", ("fid", "inception_score")),
                     ("dcgan", "release", ("fid",)))

@@ -70,6 +70,30 @@ def test_bn_epsilon_reaches_every_batch_norm_and_changes_small_variance_outputs(
     assert np.mean(outputs[1e-3] ** 2) < np.mean(outputs[1e-5] ** 2)
 
 
+def test_nobn_scale_drops_every_gamma_and_keeps_the_initial_outputs():
+    import keras
+    import numpy as np
+
+    x = tf.constant(np.random.default_rng(0).uniform(0, 1, (8, 28, 28, 1)).astype("float32"))
+    z = tf.constant(np.random.default_rng(1).uniform(-1, 1, (8, 18)).astype("float32"))
+    built = {}
+    for scale in (True, False):
+        keras.utils.set_random_seed(0)
+        config = dataclasses.replace(small("dcgan28"), bn_scale=scale)
+        encoder, generator = networks.build_encoder(config), networks.build_generator(config, input_dim=18)
+        norms = [layer for net in (encoder, generator) for layer in net.layers
+                 if isinstance(layer, keras.layers.BatchNormalization)]
+        assert norms and all(layer.scale is scale and layer.center for layer in norms)
+        gammas = [v for net in (encoder, generator) for v in net.trainable_variables if v.path.endswith("gamma")]
+        assert len(gammas) == (len(norms) if scale else 0)
+        built[scale] = (len(encoder.trainable_variables) + len(generator.trainable_variables),
+                        encoder(x, training=True).numpy(), generator(z, training=True).numpy())
+    # slim's batch norm without a scale is Keras's with gamma fixed at its initial 1
+    assert built[True][0] - built[False][0] == len(norms)
+    np.testing.assert_allclose(built[True][1], built[False][1], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(built[True][2], built[False][2], rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.messages
 def test_bn_epsilon_must_be_positive():
     with pytest.raises(configs.ConfigError, match="--bn_epsilon"):

@@ -101,6 +101,33 @@ def test_fused_adam_equals_numpy_adam_and_keras_adam(dtype):
         np.testing.assert_allclose(fused, plain, rtol=same, atol=same)
 
 
+def test_adam_epsilon_reaches_both_optimizers():
+    from memorygan_tf import configs
+
+    config = configs.make_config("fashion_mnist", {}, optimizer_overrides=dict(adam_epsilon=1e-8))
+    steps = {}
+    grad = 1e-6  # sqrt of the first step's v (3e-8) lies between the two epsilons: the step differs by 3x
+    for epsilon, optimizer_config in ((1e-7, configs.make_config("fashion_mnist", {}).optimizer),
+                                      (1e-8, config.optimizer)):
+        for opt in optimizers.make_optimizers(optimizer_config, total_steps=10):
+            assert opt.epsilon == pytest.approx(epsilon)
+            var = tf.Variable([0.0])
+            opt.apply_gradients([(tf.constant([grad]), var)])
+            expected, _, _ = numpy_adam(np.zeros(1), [np.array([grad])], float(np.float32(optimizer_config.learning_rate)),
+                                        optimizer_config.beta_1, optimizer_config.beta_2, epsilon)
+            np.testing.assert_allclose(var.numpy(), expected, rtol=1e-4)
+        steps[epsilon] = float(var.numpy()[0])
+    assert steps[1e-8] < 2 * steps[1e-7] < 0  # a larger step with the release's smaller epsilon
+
+
+@pytest.mark.messages
+def test_adam_epsilon_must_be_positive():
+    from memorygan_tf import configs
+
+    with pytest.raises(configs.ConfigError, match="--adam_epsilon"):
+        configs.make_config("fashion_mnist", {}, optimizer_overrides=dict(adam_epsilon=0.0))
+
+
 def test_auto_precision_follows_the_hardware():
     bf16 = {"avx512f", "avx512_bf16"}
     assert hardware.resolve_precision("auto", flags=bf16, onednn=True, gpus=0) == "mixed_bfloat16"

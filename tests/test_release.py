@@ -432,6 +432,17 @@ def test_probe_memory_options_are_the_release_flagfiles():
         assert value == expected, name
 
 
+def test_release_side_trains_the_release_flagfile():
+    """The side-by-side's release_flags_slim row is flags/fashion_mnist_release.flags."""
+    from memorygan_tf import study
+
+    with open(os.path.join(ROOT, "flags", "fashion_mnist_release.flags")) as f:
+        flagfile = {line for line in f.read().splitlines() if line.startswith("--") and "--logdir" not in line}
+    spec = study.load_spec(os.path.join(ROOT, "flags", "studies", "fashion_mnist_release_side.json"))
+    assert set(spec.common_flags) | set(spec.runs["release_flags_slim"]) == flagfile | set(spec.common_flags)
+    assert "--dataset=fashion_mnist" in spec.common_flags
+
+
 @pytest.mark.messages
 def test_tool_on_a_folder_that_is_not_the_release(tmp_path, tiny_npz):
     (tmp_path / "project").mkdir()
@@ -633,6 +644,7 @@ def test_side_verdicts_clear_and_level(tmp_path):
     assert set(verdicts) == {("release_flags_bn", "release", "fid"), ("release_flags_bn", "release", "inception_score"),
                              ("release_flags_bn_generated_first", "release", "fid"),
                              ("release_flags_bn_generated_first", "release", "inception_score"),
+                             ("release_flags_slim", "release", "fid"), ("release_flags_slim", "release", "inception_score"),
                              ("release_flags", "release", "fid"), ("release_flags", "release", "inception_score"),
                              ("memorygan", "release", "fid"), ("memorygan", "release", "inception_score"),
                              ("dcgan", "release", "fid")}
@@ -778,8 +790,9 @@ def test_tool_compare_prints_and_writes_the_side_by_side(tmp_path):
     assert written["tables"]["3"]["release"]["columns"]["fid"]["std"] == pytest.approx(1.0)
     assert written["classifier"]["test_accuracy"] == 0.93
     assert written["specs"]["fair_spec"]["name"] == "fashion_mnist_fair"
-    assert [c["verdict"] for c in written["comparisons"]][:6] == ["release_flags_bn not run"] * 2 + [
-        "release_flags_bn_generated_first not run"] * 2 + ["release_flags better", "level"]
+    assert [c["verdict"] for c in written["comparisons"]][:8] == ["release_flags_bn not run"] * 2 + [
+        "release_flags_bn_generated_first not run"] * 2 + ["release_flags_slim not run"] * 2 + [
+        "release_flags better", "level"]
 
 
 @pytest.mark.messages

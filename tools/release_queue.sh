@@ -38,6 +38,9 @@ python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags
 # flags (flags/studies/fashion_mnist_release_side_repeat.json); a verdict must clear it.
 python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" \
   --spec=flags/studies/fashion_mnist_release_side_repeat.json
+# The rest of tf.slim's batch norm (no learned scale) and TF1 Adam's epsilon: the flagfile's flags.
+python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_release_side.json \
+  --runs=release_flags_slim
 # The side-by-side: the release, the project's release flags, its default and the DCGAN (z 32)
 # of the fair study, a table per epoch and the epoch-3 verdicts, written into this checkout.
 python tools/release_reference.py compare --root="$ROOT" --out=docs/results/fashion_mnist_release_side.json
