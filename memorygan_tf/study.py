@@ -355,8 +355,8 @@ PER_SEED_COLUMNS = ("inception_score", "fid")  # also listed seed by seed
 
 
 def summary_table(spec, results, step):
-    """A markdown table of the runs at one step: mean (and +- std over seeds) per column;
-    IS and FID also seed by seed, in the spec's seed order."""
+    """A markdown table of the runs at one step: mean (and +- the sample std over seeds,
+    n - 1 as compare's) per column; IS and FID also seed by seed, in the spec's seed order."""
     import numpy as np
 
     lines = ["| run | seeds | " + " | ".join(title for _, title in SUMMARY_COLUMNS) + " |",
@@ -374,7 +374,7 @@ def summary_table(spec, results, step):
             elif len(values) == 1:
                 cells.append(_number(values[0]) if isinstance(values[0], float) else str(values[0]))
             else:
-                cells.append(mean_std_text(float(np.mean(values)), float(np.std(values)),
+                cells.append(mean_std_text(float(np.mean(values)), float(np.std(values, ddof=1)),
                                            values if key in PER_SEED_COLUMNS else None))
         lines.append(f"| {run} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -181,12 +181,13 @@ def test_summary_table_gives_mean_std_and_each_seed():
     lines = study.summary_table(spec, results, 5).splitlines()
     assert lines[0].startswith("| run | seeds | IS | FID | KID | precision | recall | real slots |")
     a = [cell.strip() for cell in lines[2].split("|")[1:-1]]
-    assert a[:5] == ["a", "2", "4.5 +- 0.5 (5 / 4)", "11 +- 1 (10 / 12)", "-"] and a[7] == "15 +- 5"
+    # sample std (n - 1): |5 - 4| / sqrt(2) = 0.71, |10 - 12| / sqrt(2) = 1.4, |20 - 10| / sqrt(2) = 7.1
+    assert a[:5] == ["a", "2", "4.5 +- 0.71 (5 / 4)", "11 +- 1.4 (10 / 12)", "-"] and a[7] == "15 +- 7.1"
     b = [cell.strip() for cell in lines[3].split("|")[1:-1]]
     assert b[:4] == ["b", "1", "3", "30"] and b[7] == "-"
     assert len(lines) == 4  # c has no result: no row
     counts = {"a": {0: {5: dict(real_slots=1224)}, 1: {5: dict(real_slots=870)}}}
-    assert "| a | 2 | - | - | - | - | - | 1047 +- 177 |" in study.summary_table(spec, counts, 5)
+    assert "| a | 2 | - | - | - | - | - | 1047 +- 250 |" in study.summary_table(spec, counts, 5)  # 354 / sqrt(2)
 
 
 def test_study_train_only_then_score_only(tmp_path, monkeypatch):
