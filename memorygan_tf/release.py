@@ -1180,6 +1180,9 @@ SIDE_ROWS = (
     ("dcgan", "the DCGAN, z 32"),
 )
 SIDE_RELEASE_FOLDER = "release"
+# The release's seeds trained again with the same flags and seed (ROOT/release_repeat/seed_N,
+# tools/release_queue.sh): its run-to-run spread, which TensorFlow's op order makes nonzero.
+SIDE_RELEASE_REPEAT_FOLDER = "release_repeat"
 # The project rows: (the flag naming the study's spec, the study's run).
 SIDE_STUDY_RUNS = {"release_flags_bn": ("release_side_spec", "release_flags_bn"),
                    "release_flags_bn_generated_first": ("release_side_spec", "release_flags_bn_generated_first"),
@@ -1318,7 +1321,8 @@ def collect_side(root, release_side_spec, fair_spec, *repeat_specs):
     repeat studies' scores at the same epochs (one seed's run-to-run spread; each of
     `repeat_specs` trains some rows' seeds again, e.g. the fair study's repeat and the release
     side's own; a run in two of them keeps both's seeds, the later study's where a seed is in
-    both). ReleaseError (one line) for a spec without the run a row needs, and for scores made
+    both) and, under "release", the release's seeds trained again (ROOT/release_repeat, read
+    whenever `repeat_specs` are given). ReleaseError (one line) for a spec without the run a row needs, and for scores made
     by different classifiers."""
     from memorygan_tf import study
 
@@ -1348,6 +1352,11 @@ def collect_side(root, release_side_spec, fair_spec, *repeat_specs):
             seeds = _study_seeds(repeat_spec, again, root, run, epochs)
             if seeds:
                 repeat.setdefault(run, {}).update({seed: s["epochs"] for seed, s in seeds.items()})
+    if repeat is not None:
+        again = read_release_seeds(os.path.join(root, SIDE_RELEASE_REPEAT_FOLDER), epochs)
+        again = {seed: {e: entry for e, entry in s["epochs"].items() if _scored(entry)} for seed, s in again.items()}
+        if any(again.values()):
+            repeat["release"] = {seed: by_epoch for seed, by_epoch in again.items() if by_epoch}
     scored = [(f"{name} seed {seed} epoch {epoch}", entry["classifier"])
               for name, row in rows.items() for seed, s in row["seeds"].items()
               for epoch, entry in s["epochs"].items() if _scored(entry)]

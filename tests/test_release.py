@@ -542,9 +542,10 @@ def _write_json(path, value):
         json.dump(value, f)
 
 
-def write_release_seed(root, seed, classifier=W16, scored=True):
-    """ROOT/release/seed_N as train + report write it: 3 epochs, 20,000 images an epoch."""
-    run = os.path.join(root, "release", f"seed_{seed}")
+def write_release_seed(root, seed, classifier=W16, scored=True, folder="release", fid_shift=0.0):
+    """ROOT/release/seed_N as train + report write it: 3 epochs, 20,000 images an epoch
+    (`folder` release_repeat: the seed trained again, its FID `fid_shift` off)."""
+    run = os.path.join(root, folder, f"seed_{seed}")
     dumps = [dict(step=e * STEPS, epoch=float(e), seconds_per_step=0.15 + 0.01 * seed,
                   health=dict(distinct_real_keys=100 + 10 * seed, effective_slots=30.0 + e, real_share=0.5))
              for e in (1, 2, 3)]
@@ -553,6 +554,8 @@ def write_release_seed(root, seed, classifier=W16, scored=True):
                      steps_per_epoch=STEPS, num_samples=20000, dumps=dumps))
     if scored:
         rows = [dict(d, scores=dict(_scores("release", seed, e), num_samples=20000)) for e, d in zip((1, 2, 3), dumps)]
+        for row in rows:
+            row["scores"]["fid"] += fid_shift
         _write_json(os.path.join(run, "scores.json"), dict(classifier=classifier, rows=rows))
 
 
@@ -701,6 +704,27 @@ def test_side_takes_the_rerun_spread_of_every_repeat_study(tmp_path):
     # a study's spread counts only for its own runs: the generated-first row was not trained again
     assert verdicts[("release_flags_bn_generated_first", "release", "fid")]["verdict"] == (
         "release_flags_bn_generated_first not run")
+
+
+def test_side_takes_the_release_rerun_spread(tmp_path):
+    root = fake_side_root(tmp_path)
+    # The DCGAN (8 / 9 / 10 against the release's 20 / 21 / 22) trained again: FID 9 where it gave 8
+    logdir = write_study_seed(root, "fashion_mnist_fair_repeat", "dcgan", 0, {3: 20000}, memory=False)
+    _write_json(os.path.join(logdir, "eval", f"step_{3 * STEPS:08d}.json"),
+                dict(fid=9.0, inception_score=7.0, step=3 * STEPS, num_samples=20000, classifier=W16))
+    assert _verdicts(side_report(root, repeat=True))[("dcgan", "release", "fid")]["spread"] == pytest.approx(1.0)
+    # the release's seed 0 trained again, 13 off: its spread (13) outweighs the DCGAN's and the gap of 12
+    write_release_seed(root, 0, folder="release_repeat", fid_shift=13.0)
+    side = release.collect_side(root, *shipped_specs(repeat=True))
+    assert sorted(side["repeat"]["release"]) == [0] and side["repeat"]["release"][0][3]["fid"] == 33.0
+    dcgan = _verdicts(release.side_report(side))[("dcgan", "release", "fid")]
+    assert dcgan["spread"] == pytest.approx(13.0) and dcgan["verdict"] == "level"
+    # without a repeat study in the protocol the rerun is not read (no spread is asked for)
+    assert release.collect_side(root, *shipped_specs())["repeat"] is None
+    # a rerun trained but not scored yet gives no spread
+    write_release_seed(root, 0, folder="release_repeat", scored=False)
+    os.remove(os.path.join(root, "release_repeat", "seed_0", "scores.json"))
+    assert "release" not in release.collect_side(root, *shipped_specs(repeat=True))["repeat"]
 
 
 def test_side_rows_at_different_sample_counts_are_not_compared(tmp_path):

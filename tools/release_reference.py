@@ -24,8 +24,9 @@ compare the side-by-side of tools/release_queue.sh's runs under --root: the rele
         memorygan and dcgan). A table per epoch (mean +- std over seeds and each seed of IS,
         FID, KID, precision, recall; memory health; seconds per step; the images each row
         was scored with), then at epoch 3 the comparisons with the study's statistics
-        (Welch's p, a bootstrap CI over seeds, one seed's rerun spread from --repeat_spec's studies,
-        the verdict), only between rows scored with as many images. Refuses scores made by
+        (Welch's p, a bootstrap CI over seeds, one seed's rerun spread from --repeat_spec's
+        studies and ROOT/release_repeat, the verdict), only between rows scored with as
+        many images. Refuses scores made by
         different classifiers; a side not run yet shows as "not run". --out writes it all
         as JSON, with every seed's values and every run's config.
 probe   the release's own memory (models/memory.py) on fixed query batches, --repeats times,
