@@ -35,18 +35,20 @@ if [ ! -f "$out/scores.json" ]; then
   python tools/release_reference.py train --release="$RELEASE" --out="$out" --epochs=3 --seed=0 --num_samples=20000
   python tools/release_reference.py report --out="$out" --classifier="$CLASSIFIER"
 fi
-# The project's release flags (flags/fashion_mnist_release.flags), three seeds. The report's
-# rows release_flags and release_flags_mi were trained by earlier code; they are not repeated.
+# The project's release flags with the real batch written first (--d_write_order's default),
+# three seeds. The report's rows release_flags and release_flags_mi were trained by earlier
+# code; they are not repeated.
 python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_release_side.json \
   --runs=release_flags_bn
-# The other outcome of the release's write race: the generated batch written first.
+# The other order of the release's write race: the generated batch written first.
 python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_release_side.json \
   --runs=release_flags_bn_generated_first
-# One seed's run-to-run spread on this side: seed 0 of both rows trained again with the same
-# flags (flags/studies/fashion_mnist_release_side_repeat.json); a verdict must clear it.
+# One seed's run-to-run spread on this side: seed 0 of release_flags_bn trained again with the
+# same flags (flags/studies/fashion_mnist_release_side_repeat.json); a verdict must clear it.
 python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" \
   --spec=flags/studies/fashion_mnist_release_side_repeat.json
-# The rest of tf.slim's batch norm (no learned scale) and TF1 Adam's epsilon: the flagfile's flags.
+# Generated first with the rest of tf.slim's batch norm (no learned scale) and TF1 Adam's
+# epsilon: flags/fashion_mnist_release.flags.
 python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --spec=flags/studies/fashion_mnist_release_side.json \
   --runs=release_flags_slim
 # The side-by-side: the release, the project's release flags, its default and the DCGAN (z 32)
