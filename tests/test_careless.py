@@ -265,6 +265,7 @@ def test_bad_study_specs_are_one_line(tmp_path, spec, needle):
     assert not (tmp_path / "root").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.messages
 def test_study_run_whose_flags_main_refuses_names_the_run_and_mains_line(npz, tmp_path):
     path = tmp_path / "spec.json"

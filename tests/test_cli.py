@@ -99,6 +99,7 @@ def real_import(verbosity, **env):
                           timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="TF_ENABLE_ONEDNN_OPTS is x86's")
 def test_real_tensorflow_with_onednn_on_starts_quietly_and_shows_on_request():
     quiet = real_import(0)

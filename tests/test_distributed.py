@@ -64,7 +64,7 @@ def compare_mirrored_with_one_device(rule, write):
 
 
 
-@pytest.mark.parametrize("rule", ["em", "kaiser"])
+@pytest.mark.parametrize("rule", ["em", pytest.param("kaiser", marks=pytest.mark.slow)])
 def test_mirrored_two_replicas_match_one_device(rule, float64):
     compare_mirrored_with_one_device(rule, {})
 

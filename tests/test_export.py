@@ -46,6 +46,7 @@ def trained_run(tmp_path_factory):
     return logdir, model
 
 
+@pytest.mark.slow
 def test_export_round_trip_in_fresh_process(trained_run, tmp_path):
     logdir, model = trained_run
     export_dir = str(tmp_path / "export")
@@ -157,6 +158,7 @@ def test_export_refuses_a_savedmodel_that_does_not_serve_what_the_model_does(tra
     assert (export_dir / "saved_model.pb").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.messages
 def test_ema_of_a_run_without_an_average_is_one_line_from_both_tools(tmp_path):
     logdir = str(tmp_path / "run")

@@ -196,6 +196,7 @@ def test_scoring_generated_files_gives_the_runs_numbers(tmp_path):
     assert got["num_samples"] == 30 and got["fid"] == pytest.approx(scored["fid"], rel=0.05, abs=1e-3)
 
 
+@pytest.mark.slow
 @pytest.mark.messages
 def test_samples_mistakes_are_one_line(tmp_path):
     from tests.helpers import assert_one_line_error
@@ -219,6 +220,7 @@ def test_samples_mistakes_are_one_line(tmp_path):
                           "--export_dir", "saved_model.pb")
 
 
+@pytest.mark.slow
 @pytest.mark.messages
 def test_a_run_and_brought_images_get_the_same_classifier_refusals(tmp_path):
     """A run's scoring and --samples load the classifier through one function: the same

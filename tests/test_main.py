@@ -48,6 +48,7 @@ def test_bad_flag_in_subprocess_has_no_traceback(npz):
     assert_one_line_error(result, "error: --data_path: images are (28, 28, 1), but cifar10 expects (32, 32, 3)")
 
 
+@pytest.mark.slow
 def test_end_to_end_train_then_resume(npz, tmp_path):
     logdir = str(tmp_path / "run")
     args = ["--dataset=custom", f"--data_path={npz}", f"--logdir={logdir}", "--batch_size=8",

@@ -166,6 +166,7 @@ def test_d_loss_matches_eq7_on_first_step():
     assert float(logs["d_loss"]) == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_xla_compiled_network_passes_give_the_same_step():
     config = tiny_config()
     plain = make_model(config)

@@ -52,7 +52,8 @@ def _inputs_for(spec, n, rng, control=0):
     return tf.constant(rng.uniform(-1, 1, shape).astype(np.float32))
 
 
-@pytest.mark.parametrize("name", configs.MODELS)
+@pytest.mark.parametrize("name", [name if name == "memorygan" else pytest.param(name, marks=pytest.mark.slow)
+                                  for name in configs.MODELS])
 def test_conformance_train_resume_export_evaluate_assign(name, tmp_path):
     """What the harness promises for any registered model (models.base.GAN)."""
     config = config_for(name, tmp_path)
@@ -233,6 +234,7 @@ def compare_infogan_mirrored_with_one_device(steps=3):
             np.testing.assert_allclose(replicas_of(b)[0], a.numpy(), atol=1e-6, err_msg=a.path)
 
 
+@pytest.mark.slow
 def test_infogan_two_replicas_match_one_device():
     """In a fresh process: a second MirroredStrategy in one process reuses collective
     instance keys, and a model of other shapes then clashes with the runtime's cached

@@ -174,7 +174,8 @@ def assert_trains(use_memory, **options):
     assert int(model.step.numpy()) == 2
 
 
-@pytest.mark.parametrize("use_memory", [True, False], ids=["memory", "dcgan"])
+@pytest.mark.parametrize("use_memory", [True, pytest.param(False, marks=pytest.mark.slow)],
+                         ids=["memory", "dcgan"])
 def test_all_options_together_train_with_finite_losses(use_memory):
     assert_trains(use_memory, **{k: v for opts in OPTIONS.values() for k, v in opts.items() if k != "loss"})
 

@@ -465,6 +465,7 @@ def test_tool_without_the_release_extra(tmp_path, stand_in, tiny_npz):
                           'pip install -e ".[release]"')
 
 
+@pytest.mark.slow
 @pytest.mark.messages
 def test_tool_flag_mistakes(tmp_path, stand_in, tiny_npz):
     result = run_tool("train", f"--release={stand_in}", f"--out={tmp_path / 'out'}", f"--data_path={tiny_npz}",

@@ -79,11 +79,14 @@ def test_quick_search_two_trials_then_main_accepts_the_flagfile(tmp_path):
 @pytest.mark.messages
 @pytest.mark.parametrize("args, message", [
     (["--dataset=custom"], "labelled test split"),
-    (["--search=kappa,batch_size"], "not searchable for --model=memorygan: batch_size"),
-    (["--steps_per_epoch=0"], "--steps_per_epoch: must be positive"),  # main's rules, from its declarations
-    (["--eval_samples=5"], "--eval_samples: must be at least 10"),
-    (["--seed=-1"], "--seed: must lie in [0, 2^31)"),
-    (["--max_trials=0"], "--max_trials: must be positive"),
+    # the rest start a process each as well: with the slow tests
+    *[pytest.param(args, message, marks=pytest.mark.slow) for args, message in [
+        (["--search=kappa,batch_size"], "not searchable for --model=memorygan: batch_size"),
+        (["--steps_per_epoch=0"], "--steps_per_epoch: must be positive"),  # main's rules, from its declarations
+        (["--eval_samples=5"], "--eval_samples: must be at least 10"),
+        (["--seed=-1"], "--seed: must lie in [0, 2^31)"),
+        (["--max_trials=0"], "--max_trials: must be positive"),
+    ]],
 ])
 def test_tune_rejects_bad_input_in_one_line(tmp_path, args, message):
     data = tmp_path / "fm.npz"

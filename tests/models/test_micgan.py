@@ -184,6 +184,7 @@ def test_the_mode_encoder_learns_the_mode_means():
     assert last < 0.8 * first, (first, last)
 
 
+@pytest.mark.slow
 def test_resume_continues_the_same_round_with_the_same_labels(tmp_path):
     """Stopped after step 2 (round 1 ran before step 1) and resumed to step 4: the round,
     labels and mixture come back from the checkpoint, no round is redone, and the

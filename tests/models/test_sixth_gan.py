@@ -152,6 +152,7 @@ def test_a_shape_option_changed_on_resume_is_refused_in_one_line(registered, nam
             assert "\n" not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_the_harness_trains_resumes_exports_evaluates_and_lists_it(tmp_path):
     images = blobs(96)[..., 0]
     labels = (np.arange(96) % 3).astype(np.uint8)
