@@ -582,6 +582,9 @@ class ReportPlan:
     comparisons: Tuple[Tuple[str, str], ...] = ()
     verdict_rounds: Tuple[int, ...] = ()
     metrics: Tuple[str, ...] = ("fid", "inception_score")
+    # Runs whose generator moving average is compared with their trained weights (which
+    # weights an export should serve), at the same rounds and by the same scores.
+    ema_against_trained: Tuple[str, ...] = ()
 
 
 def load_report_plan(path, spec):
@@ -596,14 +599,34 @@ def load_report_plan(path, spec):
     rounds_ = tuple(raw.get("verdict_rounds", ()))
     if any(r not in spec.rounds for r in rounds_):
         raise StudyError(f'"report.verdict_rounds": {list(rounds_)} must be rounds of the spec {list(spec.rounds)}')
+    weights_runs = tuple(raw.get("ema_against_trained", ()))
+    if any(run not in spec.runs for run in weights_runs):
+        raise StudyError(f'"report.ema_against_trained": {list(weights_runs)} must be runs of the spec')
     return ReportPlan(comparisons=pairs, verdict_rounds=rounds_,
-                      metrics=tuple(raw.get("metrics", ReportPlan.metrics)))
+                      metrics=tuple(raw.get("metrics", ReportPlan.metrics)), ema_against_trained=weights_runs)
+
+
+def ema_against_trained_view(results, run):
+    """{"<run> EMA": ..., "<run> trained": ...}: one run's seeds scored with the generator's
+    moving average and with its trained weights, as two runs that compare() can set side by
+    side (both come from the same trainings, so Welch's test, which treats them as
+    independent, is the cautious one)."""
+    return {f"{run} EMA": ema_view(results).get(run, {}), f"{run} trained": results.get(run, {})}
+
+
+def _scored_by_the_moving_average(results, run, key):
+    """Whether any evaluation of `run` holds `key` among its moving average's own scores (the
+    sample scores; the memory's and clusters' come from the discriminator, one for both)."""
+    return any(key in (result.get("ema") or {}) for by_step in results.get(run, {}).values()
+               for result in by_step.values())
 
 
 def report_comparisons(spec, plan, results, repeat_results=None):
     """compare() for every pair, verdict round and metric of `plan`, on the trained weights and
-    on the moving average: {"trained": [...], "ema": [...]}. Given `repeat_results` (the
-    repeat study's, maybe still empty), a verdict waits for the rerun spread of a side."""
+    on the moving average: {"trained": [...], "ema": [...]}, and, for the runs of
+    `plan.ema_against_trained`, each run's moving average against its trained weights
+    ("ema_against_trained"). Given `repeat_results` (the repeat study's, maybe still empty), a
+    verdict waits for the rerun spread of a side."""
     out = {}
     for view_name, view, again in (("trained", results, repeat_results or {}),
                                    ("ema", ema_view(results), ema_view(repeat_results or {}))):
@@ -617,4 +640,20 @@ def report_comparisons(spec, plan, results, repeat_results=None):
                     rows.append(dict(compare(view, step, run_a, run_b, key, max(spreads) if spreads else None,
                                              require_spread=repeat_results is not None), epochs=epochs))
         out[view_name] = rows
+    if plan.ema_against_trained:
+        rows = []
+        for epochs in plan.verdict_rounds:
+            step = epochs * spec.steps_per_epoch
+            for key in plan.metrics:
+                for run in plan.ema_against_trained:
+                    if not _scored_by_the_moving_average(results, run, key):
+                        continue  # a score of the discriminator's memory: the same for both weights
+                    view = ema_against_trained_view(results, run)
+                    again = ema_against_trained_view(repeat_results or {}, run)
+                    spreads = [s for s in (rerun_spread(view, again, side, step, key) for side in view)
+                               if s is not None]
+                    rows.append(dict(compare(view, step, f"{run} EMA", f"{run} trained", key,
+                                             max(spreads) if spreads else None,
+                                             require_spread=repeat_results is not None), epochs=epochs))
+        out["ema_against_trained"] = rows
     return out

@@ -91,6 +91,36 @@ def test_report_plan_is_read_from_the_spec_and_checked(tmp_path):
         study.load_report_plan(str(path), spec)
 
 
+def test_moving_average_against_trained_weights_of_one_run(tmp_path):
+    raw = dict(name="s", rounds=[3], runs={"a": [], "b": []}, seeds=[0, 1, 2],
+               report=dict(comparisons=[], verdict_rounds=[3], metrics=["fid", "cluster_purity_top"],
+                           ema_against_trained=["a"]))
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(raw))
+    spec = study.load_spec(str(path))
+    plan = study.load_report_plan(str(path), spec)
+    assert plan.ema_against_trained == ("a",)
+    step = 3 * spec.steps_per_epoch
+    results = _results({"a": [10.0, 11.0, 12.0], "b": [1.0, 1.0, 1.0]}, step=step,
+                       ema={"a": [5.0, 6.0, 7.0], "b": [9.0, 9.0, 9.0]})
+    for seed, purity in enumerate([0.4, 0.5, 0.6]):
+        results["a"][seed][step]["cluster_purity_top"] = purity
+    rows = study.report_comparisons(spec, plan, results)["ema_against_trained"]
+    assert len(rows) == 1  # run "b" is not asked for; purity is the discriminator's, the same for both weights
+    (row,) = rows
+    assert (row["a"], row["b"], row["values_a"], row["values_b"]) == ("a EMA", "a trained", [5.0, 6.0, 7.0],
+                                                                      [10.0, 11.0, 12.0])
+    assert row["diff"] == pytest.approx(-5.0) and row["verdict"] == "a EMA better"
+    # the rerun spread is the larger of the two weights' (seed 0 trained again: 10 -> 10.5, 5 -> 11)
+    again = _results({"a": [10.5]}, step=step, ema={"a": [11.0]})
+    (row,) = study.report_comparisons(spec, plan, results, repeat_results=again)["ema_against_trained"]
+    assert row["spread"] == pytest.approx(6.0) and row["verdict"] == "level"  # a gap of 5 inside a spread of 6
+    raw["report"]["ema_against_trained"] = ["c"]
+    path.write_text(json.dumps(raw))
+    with pytest.raises(study.StudyError, match="ema_against_trained"):
+        study.load_report_plan(str(path), spec)
+
+
 def test_shipped_fair_specs_report_plans_load():
     import os
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,5 +129,6 @@ def test_shipped_fair_specs_report_plans_load():
     assert spec.name == "fashion_mnist_fair"  # the run directories' folder: a wrong name loses a study's runs
     plan = study.load_report_plan(path, spec)
     assert ("memorygan", "dcgan") in plan.comparisons and plan.verdict_rounds == (3, 10)
+    assert "memorygan" in plan.ema_against_trained  # which weights the export serves
     repeat = study.load_spec(os.path.join(here, "flags", "studies", "fashion_mnist_fair_repeat.json"))
     assert set(repeat.runs) <= set(spec.runs) and all(repeat.runs[r] == spec.runs[r] for r in repeat.runs)

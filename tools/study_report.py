@@ -63,7 +63,9 @@ def main(argv):
               f"seed mean (each seed))\n\n{study.curve_table(spec, study.curve_view(spec, view))}")
     comparisons = study.report_comparisons(spec, plan, results, repeat)
     for view_name, rows in comparisons.items():
-        print(f"\n## {spec.name}: comparisons fixed in the spec, {view_name} weights\n")
+        what = ("each run's moving average against its trained weights" if view_name == "ema_against_trained"
+                else f"{view_name} weights")
+        print(f"\n## {spec.name}: comparisons fixed in the spec, {what}\n")
         print(study.comparison_table(rows))
     if FLAGS.out:
         with open(FLAGS.spec) as f:
