@@ -606,12 +606,16 @@ def load_report_plan(path, spec):
                       metrics=tuple(raw.get("metrics", ReportPlan.metrics)), ema_against_trained=weights_runs)
 
 
-def ema_against_trained_view(results, run):
-    """{"<run> EMA": ..., "<run> trained": ...}: one run's seeds scored with the generator's
-    moving average and with its trained weights, as two runs that compare() can set side by
-    side (both come from the same trainings, so Welch's test, which treats them as
-    independent, is the cautious one)."""
-    return {f"{run} EMA": ema_view(results).get(run, {}), f"{run} trained": results.get(run, {})}
+def ema_against_trained_view(results, runs):
+    """{"<run> EMA": ..., "<run> trained": ...} for each of `runs`: a run's seeds scored with
+    the generator's moving average and with its trained weights, as two runs that compare()
+    can set side by side (both come from the same trainings, so Welch's test, which treats
+    them as independent, is the cautious one)."""
+    averages = ema_view(results)
+    view = {}
+    for run in runs:
+        view.update({f"{run} EMA": averages.get(run, {}), f"{run} trained": results.get(run, {})})
+    return view
 
 
 def _scored_by_the_moving_average(results, run, key):
@@ -621,39 +625,39 @@ def _scored_by_the_moving_average(results, run, key):
                for result in by_step.values())
 
 
+def _compare_pairs(spec, plan, view, again, pairs, require_spread):
+    """compare() for each (run_a, run_b, metrics) of `pairs` at every verdict round of `plan`,
+    with the larger rerun spread of the two sides (`again`: the repeat study's view)."""
+    rows = []
+    for epochs in plan.verdict_rounds:
+        step = epochs * spec.steps_per_epoch
+        for key in plan.metrics:
+            for run_a, run_b, keys in pairs:
+                if key not in keys:
+                    continue
+                spreads = [s for s in (rerun_spread(view, again, run, step, key) for run in (run_a, run_b))
+                           if s is not None]
+                rows.append(dict(compare(view, step, run_a, run_b, key, max(spreads) if spreads else None,
+                                         require_spread=require_spread), epochs=epochs))
+    return rows
+
+
 def report_comparisons(spec, plan, results, repeat_results=None):
     """compare() for every pair, verdict round and metric of `plan`, on the trained weights and
     on the moving average: {"trained": [...], "ema": [...]}, and, for the runs of
     `plan.ema_against_trained`, each run's moving average against its trained weights
-    ("ema_against_trained"). Given `repeat_results` (the repeat study's, maybe still empty), a
-    verdict waits for the rerun spread of a side."""
-    out = {}
-    for view_name, view, again in (("trained", results, repeat_results or {}),
-                                   ("ema", ema_view(results), ema_view(repeat_results or {}))):
-        rows = []
-        for epochs in plan.verdict_rounds:
-            step = epochs * spec.steps_per_epoch
-            for key in plan.metrics:
-                for run_a, run_b in plan.comparisons:
-                    spreads = [s for s in (rerun_spread(view, again, run, step, key) for run in (run_a, run_b))
-                               if s is not None]
-                    rows.append(dict(compare(view, step, run_a, run_b, key, max(spreads) if spreads else None,
-                                             require_spread=repeat_results is not None), epochs=epochs))
-        out[view_name] = rows
+    ("ema_against_trained"; the discriminator's scores, the same for both, are left out).
+    Given `repeat_results` (the repeat study's, maybe still empty), a verdict waits for the
+    rerun spread of a side."""
+    again = repeat_results or {}
+    waits = repeat_results is not None
+    pairs = [(run_a, run_b, plan.metrics) for run_a, run_b in plan.comparisons]
+    out = {"trained": _compare_pairs(spec, plan, results, again, pairs, waits),
+           "ema": _compare_pairs(spec, plan, ema_view(results), ema_view(again), pairs, waits)}
     if plan.ema_against_trained:
-        rows = []
-        for epochs in plan.verdict_rounds:
-            step = epochs * spec.steps_per_epoch
-            for key in plan.metrics:
-                for run in plan.ema_against_trained:
-                    if not _scored_by_the_moving_average(results, run, key):
-                        continue  # a score of the discriminator's memory: the same for both weights
-                    view = ema_against_trained_view(results, run)
-                    again = ema_against_trained_view(repeat_results or {}, run)
-                    spreads = [s for s in (rerun_spread(view, again, side, step, key) for side in view)
-                               if s is not None]
-                    rows.append(dict(compare(view, step, f"{run} EMA", f"{run} trained", key,
-                                             max(spreads) if spreads else None,
-                                             require_spread=repeat_results is not None), epochs=epochs))
-        out["ema_against_trained"] = rows
+        runs = plan.ema_against_trained
+        pairs = [(f"{run} EMA", f"{run} trained",
+                  [key for key in plan.metrics if _scored_by_the_moving_average(results, run, key)]) for run in runs]
+        out["ema_against_trained"] = _compare_pairs(spec, plan, ema_against_trained_view(results, runs),
+                                                    ema_against_trained_view(again, runs), pairs, waits)
     return out
