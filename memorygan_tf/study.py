@@ -625,9 +625,11 @@ def _scored_by_the_moving_average(results, run, key):
                for result in by_step.values())
 
 
-def _compare_pairs(spec, plan, view, again, pairs, require_spread):
+def _compare_pairs(spec, plan, view, again, pairs, require_spread, repeated=()):
     """compare() for each (run_a, run_b, metrics) of `pairs` at every verdict round of `plan`,
-    with the larger rerun spread of the two sides (`again`: the repeat study's view)."""
+    with the larger rerun spread of the two sides (`again`: the repeat study's view). A side
+    the repeat study trains again (`repeated`) but has not scored at that round leaves the
+    spread unknown (pending), not the other side's alone: its own may be the larger."""
     rows = []
     for epochs in plan.verdict_rounds:
         step = epochs * spec.steps_per_epoch
@@ -635,29 +637,34 @@ def _compare_pairs(spec, plan, view, again, pairs, require_spread):
             for run_a, run_b, keys in pairs:
                 if key not in keys:
                     continue
-                spreads = [s for s in (rerun_spread(view, again, run, step, key) for run in (run_a, run_b))
-                           if s is not None]
-                rows.append(dict(compare(view, step, run_a, run_b, key, max(spreads) if spreads else None,
+                spreads = {run: rerun_spread(view, again, run, step, key) for run in (run_a, run_b)}
+                measured = [s for s in spreads.values() if s is not None]
+                unknown = any(s is None and run in repeated for run, s in spreads.items())
+                spread = max(measured) if measured and not unknown else None
+                rows.append(dict(compare(view, step, run_a, run_b, key, spread,
                                          require_spread=require_spread), epochs=epochs))
     return rows
 
 
-def report_comparisons(spec, plan, results, repeat_results=None):
+def report_comparisons(spec, plan, results, repeat_results=None, repeat_runs=None):
     """compare() for every pair, verdict round and metric of `plan`, on the trained weights and
     on the moving average: {"trained": [...], "ema": [...]}, and, for the runs of
     `plan.ema_against_trained`, each run's moving average against its trained weights
     ("ema_against_trained"; the discriminator's scores, the same for both, are left out).
     Given `repeat_results` (the repeat study's, maybe still empty), a verdict waits for the
-    rerun spread of a side."""
+    rerun spread: of every side among `repeat_runs` (the repeat study's runs; default: those
+    it has scored), else of the side that has one."""
     again = repeat_results or {}
     waits = repeat_results is not None
+    repeated = set(again if repeat_runs is None else repeat_runs)
     pairs = [(run_a, run_b, plan.metrics) for run_a, run_b in plan.comparisons]
-    out = {"trained": _compare_pairs(spec, plan, results, again, pairs, waits),
-           "ema": _compare_pairs(spec, plan, ema_view(results), ema_view(again), pairs, waits)}
+    out = {"trained": _compare_pairs(spec, plan, results, again, pairs, waits, repeated),
+           "ema": _compare_pairs(spec, plan, ema_view(results), ema_view(again), pairs, waits, repeated)}
     if plan.ema_against_trained:
         runs = plan.ema_against_trained
         pairs = [(f"{run} EMA", f"{run} trained",
                   [key for key in plan.metrics if _scored_by_the_moving_average(results, run, key)]) for run in runs]
+        both = {f"{run} {weights}" for run in repeated for weights in ("EMA", "trained")}
         out["ema_against_trained"] = _compare_pairs(spec, plan, ema_against_trained_view(results, runs),
-                                                    ema_against_trained_view(again, runs), pairs, waits)
+                                                    ema_against_trained_view(again, runs), pairs, waits, both)
     return out

@@ -85,6 +85,17 @@ def test_report_plan_is_read_from_the_spec_and_checked(tmp_path):
     waiting = study.report_comparisons(spec, plan, results, repeat_results={})
     assert [r["verdict"] for r in waiting["trained"] if r["metric"] == "fid"] == [
         "pending: a ahead, one seed's rerun spread not measured"]
+    # Both sides trained again: with only a's spread scored (1.0), b's may be the larger, so
+    # the pair still waits; with b's (2.5) too, the gap of 10 clears the larger of the two.
+    step = 3 * spec.steps_per_epoch
+    half = _results({"a": [11.0]}, step=step)
+    fid = lambda rows: [(r["spread"], r["verdict"]) for r in rows["trained"] if r["metric"] == "fid"]
+    assert fid(study.report_comparisons(spec, plan, results, half, repeat_runs=["a", "b"])) == [
+        (None, "pending: a ahead, one seed's rerun spread not measured")]
+    assert fid(study.report_comparisons(spec, plan, results, half, repeat_runs=["a"])) == [(1.0, "a better")]
+    both = _results({"a": [11.0], "b": [22.5]}, step=step)
+    assert fid(study.report_comparisons(spec, plan, results, both, repeat_runs=["a", "b"])) == [
+        (pytest.approx(2.5), "a better")]
     raw["report"]["comparisons"] = [["a", "c"]]
     path.write_text(json.dumps(raw))
     with pytest.raises(study.StudyError, match="comparisons"):

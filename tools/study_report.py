@@ -61,7 +61,8 @@ def main(argv):
                       f"({study.samples_at(spec, epochs)} images)\n\n{table}")
         print(f"\n## {spec.name}: learning curves, {view_name} ({spec.num_samples} images at every round; "
               f"seed mean (each seed))\n\n{study.curve_table(spec, study.curve_view(spec, view))}")
-    comparisons = study.report_comparisons(spec, plan, results, repeat)
+    comparisons = study.report_comparisons(spec, plan, results, repeat,
+                                           specs["repeat_spec"].runs if "repeat_spec" in specs else None)
     for view_name, rows in comparisons.items():
         what = ("each run's moving average against its trained weights" if view_name == "ema_against_trained"
                 else f"{view_name} weights")
