@@ -1478,9 +1478,9 @@ def side_tables(side):
 
 def side_comparisons(side):
     """study.compare of every SIDE_COMPARISONS pair and score at SIDE_VERDICT_EPOCHS, with
-    the run-to-run spread of one seed from the repeat study where it measured either run
-    (as tools/study_report.py takes it); with a repeat study in the protocol a verdict waits
-    for that spread ("pending"), as the fair study's do. A pair is compared only where both rows were
+    the run-to-run spread of one seed from the repeat studies (study.pair_spread: the larger
+    of the two runs', waiting for a run they train again); with a repeat study in the
+    protocol a verdict waits for that spread ("pending"), as the fair study's do. A pair is compared only where both rows were
     scored with one number of images (FID, KID, precision and recall depend on it);
     otherwise, or with a row not run, the verdict says why and gives no statistics."""
     from memorygan_tf import study
@@ -1510,9 +1510,8 @@ def side_comparisons(side):
                                                         if entry["num_samples"] in same}
                                                  for seed, by_epoch in seeds.items()}
                                            for run, seeds in (side["repeat"] or {}).items()})
-                spreads = [s for s in (study.rerun_spread(view, repeat, run, step, key) for run in (run_a, run_b))
-                           if s is not None]
-                out.append(dict(study.compare(view, step, run_a, run_b, key, max(spreads) if spreads else None,
+                spread = study.pair_spread(view, repeat, run_a, run_b, step, key, repeated=set(repeat))
+                out.append(dict(study.compare(view, step, run_a, run_b, key, spread,
                                               require_spread=side["repeat"] is not None), **base))
     return out
 

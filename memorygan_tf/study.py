@@ -627,9 +627,7 @@ def _scored_by_the_moving_average(results, run, key):
 
 def _compare_pairs(spec, plan, view, again, pairs, require_spread, repeated=()):
     """compare() for each (run_a, run_b, metrics) of `pairs` at every verdict round of `plan`,
-    with the larger rerun spread of the two sides (`again`: the repeat study's view). A side
-    the repeat study trains again (`repeated`) but has not scored at that round leaves the
-    spread unknown (pending), not the other side's alone: its own may be the larger."""
+    with the spread of pair_spread (`again`: the repeat study's view; `repeated`: its runs)."""
     rows = []
     for epochs in plan.verdict_rounds:
         step = epochs * spec.steps_per_epoch
@@ -637,13 +635,21 @@ def _compare_pairs(spec, plan, view, again, pairs, require_spread, repeated=()):
             for run_a, run_b, keys in pairs:
                 if key not in keys:
                     continue
-                spreads = {run: rerun_spread(view, again, run, step, key) for run in (run_a, run_b)}
-                measured = [s for s in spreads.values() if s is not None]
-                unknown = any(s is None and run in repeated for run, s in spreads.items())
-                spread = max(measured) if measured and not unknown else None
-                rows.append(dict(compare(view, step, run_a, run_b, key, spread,
+                rows.append(dict(compare(view, step, run_a, run_b, key,
+                                         pair_spread(view, again, run_a, run_b, step, key, repeated),
                                          require_spread=require_spread), epochs=epochs))
     return rows
+
+
+def pair_spread(results, repeat_results, run_a, run_b, step, key, repeated=()):
+    """The rerun spread a difference between two runs must clear: the larger of the two
+    sides' (rerun_spread), or None (not known yet) while a side the repeat study trains
+    again (`repeated`) has not been scored at `step`: its own may be the larger."""
+    spreads = {run: rerun_spread(results, repeat_results, run, step, key) for run in (run_a, run_b)}
+    if any(spread is None and run in repeated for run, spread in spreads.items()):
+        return None
+    measured = [spread for spread in spreads.values() if spread is not None]
+    return max(measured) if measured else None
 
 
 def report_comparisons(spec, plan, results, repeat_results=None, repeat_runs=None):
