@@ -309,6 +309,19 @@ def collect(spec, root):
     return results
 
 
+def dropped_scores(old_report, results, repeat_results=None):
+    """The scores a report JSON holds that freshly collected results lack, as
+    "study/run/seed/step" strings (JSON keys are strings, collected ones are ints). A report
+    rewritten from a folder that no longer holds a run (a new machine, a cleaned disk) would
+    lose them; tools/study_report.py refuses to write it."""
+    def keys(results, prefix):
+        return {f"{prefix}/{run}/{seed}/{step}" for run, seeds in (results or {}).items()
+                for seed, steps in seeds.items() for step in steps}
+    old = keys(old_report.get("results"), "results") | keys(old_report.get("repeat_results"), "repeat")
+    new = keys(results, "results") | keys(repeat_results, "repeat")
+    return sorted(old - new)
+
+
 def curve_view(spec, results):
     """`results` (collect's) with every point scored with the curve's sample count: a full
     round's result is replaced by its "curve_evaluation", and left out until that exists."""

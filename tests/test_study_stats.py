@@ -143,3 +143,34 @@ def test_shipped_fair_specs_report_plans_load():
     assert "memorygan" in plan.ema_against_trained  # which weights the export serves
     repeat = study.load_spec(os.path.join(here, "flags", "studies", "fashion_mnist_fair_repeat.json"))
     assert set(repeat.runs) <= set(spec.runs) and all(repeat.runs[r] == spec.runs[r] for r in repeat.runs)
+
+
+def test_dropped_scores_are_those_a_rewritten_report_would_lose():
+    old = json.loads(json.dumps(dict(results=_results({"a": [1.0, 2.0], "b": [3.0]}),
+                                     repeat_results=_results({"a": [1.5]}))))  # keys become strings
+    assert study.dropped_scores(old, _results({"a": [1.0, 2.0], "b": [3.0]}), _results({"a": [1.5]})) == []
+    assert study.dropped_scores(old, _results({"a": [1.0, 2.0, 9.0], "b": [3.0], "c": [1.0]}),
+                                _results({"a": [1.5]})) == []
+    assert study.dropped_scores(old, _results({"a": [1.0]}), None) == [
+        "repeat/a/0/10", "results/a/1/10", "results/b/0/10"]
+    assert study.dropped_scores({}, {}, None) == []
+
+
+def test_study_report_refuses_to_overwrite_scores_its_root_lacks(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT, assert_one_line_error
+
+    out = tmp_path / "report.json"
+    out.write_text(json.dumps(dict(results=_results({"memorygan": [5.0]}))))
+    tool = [sys.executable, os.path.join(ROOT, "tools", "study_report.py"),
+            f"--spec={os.path.join(ROOT, 'flags', 'studies', 'affine_mnist_fair.json')}",
+            f"--root={tmp_path / 'empty'}", f"--out={out}"]
+    assert_one_line_error(subprocess.run(tool, capture_output=True, text=True, cwd=tmp_path),
+                          "--out", "1 scores", "--drop_missing")
+    assert json.loads(out.read_text())["results"]["memorygan"]["0"]["10"] == {"fid": 5.0}
+    forced = subprocess.run(tool + ["--drop_missing"], capture_output=True, text=True, cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(out.read_text())["results"] == {}

@@ -3,6 +3,12 @@
 # most first. Resumable: rerun it (e.g. in a new session) and finished jobs are skipped,
 # unfinished runs continue from their checkpoints.
 #   ROOT=/path/to/study_runs bash tools/fair_queue.sh
+# STEPS picks steps by name (default: all, in this order); on a machine that did not keep ROOT,
+# run whole studies that fit the session, e.g.
+#   ROOT=/path/to/study_runs STEPS="affine_mnist mnist_peers" bash tools/fair_queue.sh
+# A study's scores, once committed to docs/results, are not overwritten by a report from a ROOT
+# that lacks them (tools/study_report.py refuses), and a new classifier scores on its own scale:
+# continue a study only with the classifier that started it.
 # Run it from a frozen checkout (git worktree) so that edits to the working tree cannot
 # change a study half-way; one training at a time (2 cores).
 set -euo pipefail
@@ -13,37 +19,44 @@ CLASSIFIER=${CLASSIFIER:-$ROOT/classifiers/fashion_mnist_w16}
 SPEC=flags/studies/fashion_mnist_fair.json
 study() { python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --classifier_epochs=12 \
   --spec="$SPEC" "$@"; }
+ALL_STEPS="headline headline_repeat curves curves_repeat table2 affine_mnist mnist_peers kappa5_repeat table2_to_10"
+STEPS=" ${STEPS:-$ALL_STEPS} "
+for name in $STEPS; do
+  [[ " $ALL_STEPS " == *" $name "* ]] || { echo "error: STEPS: no step '$name' (steps: $ALL_STEPS)" >&2; exit 2; }
+done
+step() { [[ "$STEPS" == *" $1 "* ]]; }
 # 1. The decisive comparisons, three seeds, to Table 2's budget (epoch 3) first: the default
 #    MemoryGAN against the DCGAN as the paper defines it (z 32), and kappa 5 against kappa 10.
 #    Rounds go epoch-major, so at any moment every setting has the same budget.
-study --runs=memorygan,memorygan_kappa5,dcgan --max_epochs=3
+step headline && study --runs=memorygan,memorygan_kappa5,dcgan --max_epochs=3
 # 1b. One seed's run-to-run spread: seed 0 of those three trained again with the same flags,
 #     scored at the verdict rounds; a verdict must clear it. Epoch 3 first, so that the
 #     epoch-3 verdicts are complete before the long stretch to epoch 10.
 repeat() { python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" \
   --spec=flags/studies/fashion_mnist_fair_repeat.json "$@"; }
-repeat --max_epochs=3
+step headline_repeat && repeat --max_epochs=3
 # 1c. Both to the curve's end (epoch 10). The default's seed 0 goes first: the report's figures
 #     of the memory and of the likelihood over every kept checkpoint are drawn from it.
-study --runs=memorygan --seeds=0
-study --runs=memorygan,memorygan_kappa5,dcgan
+step curves && study --runs=memorygan --seeds=0
+step curves && study --runs=memorygan,memorygan_kappa5,dcgan
 # 1d. The rerun spread at epoch 10 for the headline comparison (the default against the DCGAN)
 #     first; kappa 5's rerun waits until Table 2 (both data sets) and the peer row are in.
-repeat --runs=memorygan,dcgan
+step curves_repeat && repeat --runs=memorygan,dcgan
 # 2. Table 2's other rows and the width control, three seeds to epoch 3 (Table 2's budget),
 #    one run at a time so that each row is complete as early as it can be: the width control
 #    first (it says whether the DCGAN's lead comes from the memory or the input's width).
-study --runs=dcgan_z258 --max_epochs=3
-study --runs=no_mcgn --max_epochs=3
-study --runs=no_em --max_epochs=3
+step table2 && study --runs=dcgan_z258 --max_epochs=3
+step table2 && study --runs=no_mcgn --max_epochs=3
+step table2 && study --runs=no_em --max_epochs=3
 # 3. Table 2 on affine-MNIST with the paper's baselines, three seeds, one epoch.
-python tools/run_study.py --root="$ROOT" --classifier="$ROOT/classifiers/affine_mnist_w16" --classifier_width=16 \
+step affine_mnist && python tools/run_study.py --root="$ROOT" --classifier="$ROOT/classifiers/affine_mnist_w16" --classifier_width=16 \
   --classifier_epochs=5 --spec=flags/studies/affine_mnist_fair.json
 # 4. The peer table's DCGAN row on MNIST with the paper's baseline, beside MemoryGAN.
-python tools/run_study.py --root="$ROOT" --classifier="$ROOT/classifiers/mnist_w16" --classifier_width=16 \
+step mnist_peers && python tools/run_study.py --root="$ROOT" --classifier="$ROOT/classifiers/mnist_w16" --classifier_width=16 \
   --classifier_epochs=5 --spec=flags/studies/mnist_peers_fair.json
 # 5. kappa 5's rerun to epoch 10 (its pending rows; the default is decided by FID already).
-repeat
+step kappa5_repeat && repeat
 # 6. Table 2's other rows and the width control to epoch 10 (beyond Table 2's budget; the
 #    most compute for the least decided, so last).
-study --runs=no_em,no_mcgn,dcgan_z258
+step table2_to_10 && study --runs=no_em,no_mcgn,dcgan_z258
+echo "fair queue: steps done:$STEPS"

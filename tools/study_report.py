@@ -27,6 +27,9 @@ flags.DEFINE_string("root", "runs/studies", "Where the study's run directories a
 flags.DEFINE_string("repeat_spec", None, "The study that trains some seeds again with the same flags "
                     "(its runs' names as in --spec): the run-to-run spread a verdict must clear.")
 flags.DEFINE_string("out", None, "Write the report as JSON here.")
+flags.DEFINE_boolean("drop_missing", False, "Write --out even if it then loses scores the file at --out "
+                     "holds that --root no longer has (by default that is refused: a report in "
+                     "docs/results may be all that is left of runs trained on another machine).")
 flags.mark_flags_as_required(["spec"])
 
 
@@ -68,6 +71,12 @@ def main(argv):
                 else f"{view_name} weights")
         print(f"\n## {spec.name}: comparisons fixed in the spec, {what}\n")
         print(study.comparison_table(rows))
+    if FLAGS.out and os.path.exists(FLAGS.out) and not FLAGS.drop_missing:
+        with open(FLAGS.out) as f:
+            lost = study.dropped_scores(json.load(f), results, repeat)
+        if lost:
+            return fail(f"--out: {FLAGS.out} holds {len(lost)} scores that --root={FLAGS.root} lacks "
+                        f"(e.g. {lost[0]}); not overwritten (--drop_missing writes it anyway)")
     if FLAGS.out:
         with open(FLAGS.spec) as f:
             raw_spec = json.load(f)
