@@ -32,7 +32,7 @@ classifier() {  # classifier() FOLDER NAME: its record, once the queue has train
 while true; do
   report fashion_mnist_fair fashion_mnist_fair_repeat
   classifier affine_mnist_w16 affine_mnist_classifier_w16_fair
-  report affine_mnist_fair
+  report affine_mnist_fair affine_mnist_fair_repeat
   classifier mnist_w16 mnist_classifier_w16_fair
   report mnist_peers_fair
   sleep $(( ${1:-5} * 60 ))
