@@ -28,9 +28,12 @@ STARTUP_LOG_ENV = "MEMORYGAN_TF_STARTUP_LOG"  # set to 1 to see TensorFlow's sta
 
 # The lines TensorFlow's runtime prints at import that carry no news for the user:
 # glog-style INFO lines ("I0000 00:00:1796278481.746943 2244 port.cc:153] ..."), absl's
-# pre-initialisation preamble, and the continuation line of the CPU feature notice.
+# pre-initialisation preamble, the continuation line of the CPU feature notice, and the
+# GPU build's "failed call to cuInit" on a machine without a usable GPU (the `release` extra's
+# tf_keras installs the GPU build beside tensorflow-cpu; TensorFlow then runs on the CPU).
 _STARTUP_LINES = (
     re.compile(r"^I\d{4} [\d:.]+\s+\d+ [\w.-]+:\d+\] "),
+    re.compile(r"^E\d{4} [\d:.]+\s+\d+ cuda_platform\.cc:\d+\] failed call to cuInit: "),
     re.compile(r"^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"),
     re.compile(r"^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.$"),
 )

@@ -27,6 +27,8 @@ STARTUP = (
     "to use available CPU instructions in performance-critical operations.\n"
     "To enable the following instructions: AVX2 AVX512F AVX512_VNNI AVX512_BF16 AVX_VNNI FMA, in other "
     "operations, rebuild TensorFlow with the appropriate compiler flags.\n"
+    "E0000 00:00:1796615143.181447    2214 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA "
+    "error: Failed call to cuInit: UNKNOWN ERROR (303)\n"
 )
 OTHERS = (
     "/data/load.py:3: UserWarning: pixels look odd\n"
