@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The fair-baseline study (flags/studies/fashion_mnist_fair.json), in the order that decides
-# most first. Resumable: rerun it (e.g. in a new session) and finished jobs are skipped,
+# most first. Resumable: rerun it (e.g. after an interruption) and finished jobs are skipped,
 # unfinished runs continue from their checkpoints.
 #   ROOT=/path/to/study_runs bash tools/fair_queue.sh
 # STEPS picks steps by name (default: all, in this order); on a machine that did not keep ROOT,
-# run whole studies that fit the session, e.g.
+# run only whole studies that fit the time the machine is yours, e.g.
 #   ROOT=/path/to/study_runs STEPS="affine_mnist mnist_peers" bash tools/fair_queue.sh
 # A study's scores, once committed to docs/results, are not overwritten by a report from a ROOT
 # that lacks them (tools/study_report.py refuses), and a new classifier scores on its own scale:
