@@ -311,7 +311,8 @@ def collect(spec, root):
 
 def dropped_scores(old_report, results, repeat_results=None):
     """The scores a report JSON holds that freshly collected results lack, as
-    "study/run/seed/step" strings (JSON keys are strings, collected ones are ints). A report
+    "results/<run>/<seed>/<step>" or "repeat/<run>/<seed>/<step>" strings (JSON keys are
+    strings, collected ones are ints; the strings compare both). A report
     rewritten from a folder that no longer holds a run (a new machine, a cleaned disk) would
     lose them; tools/study_report.py refuses to write it."""
     def keys(results, prefix):

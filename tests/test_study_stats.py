@@ -1,11 +1,15 @@
 """Statistics of a study's report: Welch's p, the bootstrap CI, verdicts, the EMA view."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from memorygan_tf import study
+from tests.helpers import ROOT, assert_one_line_error
 
 
 def _results(run_values, key="fid", step=10, ema=None):
@@ -133,7 +137,6 @@ def test_moving_average_against_trained_weights_of_one_run(tmp_path):
 
 
 def test_shipped_fair_specs_report_plans_load():
-    import os
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     path = os.path.join(here, "flags", "studies", "fashion_mnist_fair.json")
     spec = study.load_spec(path)
@@ -163,12 +166,6 @@ def test_dropped_scores_are_those_a_rewritten_report_would_lose():
 
 
 def test_study_report_refuses_to_overwrite_scores_its_root_lacks(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT, assert_one_line_error
-
     out = tmp_path / "report.json"
     out.write_text(json.dumps(dict(results=_results({"memorygan": [5.0]}))))
     tool = [sys.executable, os.path.join(ROOT, "tools", "study_report.py"),
