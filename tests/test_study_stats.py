@@ -144,7 +144,7 @@ def test_shipped_fair_specs_report_plans_load():
     plan = study.load_report_plan(path, spec)
     assert ("memorygan", "dcgan") in plan.comparisons and plan.verdict_rounds == (3, 10)
     assert "memorygan" in plan.ema_against_trained  # which weights the export serves
-    for name in ("fashion_mnist_fair", "affine_mnist_fair"):
+    for name in ("fashion_mnist_fair", "affine_mnist_fair", "mnist_peers_fair"):
         spec = study.load_spec(os.path.join(here, "flags", "studies", f"{name}.json"))
         repeat = study.load_spec(os.path.join(here, "flags", "studies", f"{name}_repeat.json"))
         assert repeat.name == f"{name}_repeat" and repeat.common_flags == spec.common_flags
@@ -152,6 +152,8 @@ def test_shipped_fair_specs_report_plans_load():
         assert all(r in spec.rounds and study.samples_at(repeat, r) == study.samples_at(spec, r) for r in repeat.rounds)
     affine = os.path.join(here, "flags", "studies", "affine_mnist_fair.json")
     assert study.load_report_plan(affine, study.load_spec(affine)).verdict_rounds == (1,)
+    peers = os.path.join(here, "flags", "studies", "mnist_peers_fair.json")
+    assert study.load_report_plan(peers, study.load_spec(peers)).comparisons == (("memorygan", "dcgan"),)
 
 
 def test_dropped_scores_are_those_a_rewritten_report_would_lose():

@@ -54,9 +54,12 @@ step affine_mnist && python tools/run_study.py --root="$ROOT" --classifier="$ROO
   --classifier_epochs=5 --spec=flags/studies/affine_mnist_fair.json
 step affine_mnist && python tools/run_study.py --root="$ROOT" --classifier="$ROOT/classifiers/affine_mnist_w16" \
   --spec=flags/studies/affine_mnist_fair_repeat.json
-# 4. The peer table's DCGAN row on MNIST with the paper's baseline, beside MemoryGAN.
+# 4. The peer table's DCGAN row on MNIST with the paper's baseline, beside MemoryGAN, then seed 0
+#    of both trained again (the rerun spread its verdict must clear).
 step mnist_peers && python tools/run_study.py --root="$ROOT" --classifier="$ROOT/classifiers/mnist_w16" --classifier_width=16 \
   --classifier_epochs=5 --spec=flags/studies/mnist_peers_fair.json
+step mnist_peers && python tools/run_study.py --root="$ROOT" --classifier="$ROOT/classifiers/mnist_w16" \
+  --spec=flags/studies/mnist_peers_fair_repeat.json
 # 5. kappa 5's rerun to epoch 10 (its pending rows; the default is decided by FID already).
 step kappa5_repeat && repeat
 # 6. Table 2's other rows and the width control to epoch 10 (beyond Table 2's budget; the

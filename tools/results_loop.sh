@@ -34,6 +34,6 @@ while true; do
   classifier affine_mnist_w16 affine_mnist_classifier_w16_fair
   report affine_mnist_fair affine_mnist_fair_repeat
   classifier mnist_w16 mnist_classifier_w16_fair
-  report mnist_peers_fair
+  report mnist_peers_fair mnist_peers_fair_repeat
   sleep $(( ${1:-5} * 60 ))
 done
