@@ -144,7 +144,7 @@ def test_shipped_fair_specs_report_plans_load():
     plan = study.load_report_plan(path, spec)
     assert ("memorygan", "dcgan") in plan.comparisons and plan.verdict_rounds == (3, 10)
     assert "memorygan" in plan.ema_against_trained  # which weights the export serves
-    for name in ("fashion_mnist_fair", "affine_mnist_fair", "mnist_peers_fair"):
+    for name in ("fashion_mnist_fair", "affine_mnist_fair", "mnist_peers_fair", "fashion_mnist_table2_fair"):
         spec = study.load_spec(os.path.join(here, "flags", "studies", f"{name}.json"))
         repeat = study.load_spec(os.path.join(here, "flags", "studies", f"{name}_repeat.json"))
         assert repeat.name == f"{name}_repeat" and repeat.common_flags == spec.common_flags

@@ -35,5 +35,7 @@ while true; do
   report affine_mnist_fair affine_mnist_fair_repeat
   classifier mnist_w16 mnist_classifier_w16_fair
   report mnist_peers_fair mnist_peers_fair_repeat
+  classifier fashion_mnist_w16_table2 fashion_mnist_classifier_w16_table2
+  report fashion_mnist_table2_fair fashion_mnist_table2_fair_repeat
   sleep $(( ${1:-5} * 60 ))
 done
