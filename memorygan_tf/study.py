@@ -323,6 +323,46 @@ def dropped_scores(old_report, results, repeat_results=None):
     return sorted(old - new)
 
 
+# What an evaluation measures without its classifier: the memory's statistics over the test
+# images and their clustering against the labels (evaluation.clustering_report). Only these
+# (with the evaluation's provenance) join a report scored by another classifier.
+CLASSIFIER_FREE_KEYS = frozenset({
+    "real_slots", "distinct_real_keys", "mean_real_cosine", "effective_slots", "test_log_likelihood",
+    "test_reset_rate", "test_entropy_s", "clusters_used", "cluster_purity", "cluster_nmi", "cluster_accuracy",
+    "cluster_purity_top", "cluster_nmi_top", "cluster_accuracy_top"})
+PROVENANCE_KEYS = frozenset({"step", "config", "checkpoint", "machine", "seconds", "classifier", "prior_temperature"})
+
+
+def with_int_keys(results):
+    """A report JSON's {run: {seed: {step: result}}} with the seeds and steps as ints again, as
+    collect() gives them (JSON keys are strings)."""
+    return {run: {int(seed): {int(step): result for step, result in steps.items()} for seed, steps in seeds.items()}
+            for run, seeds in (results or {}).items()}
+
+
+def join_repeat(report, repeat_results):
+    """A committed `report`'s (JSON-loaded) results and repeat results, with the repeat study's
+    `repeat_results` (collect's, e.g. from another machine's folder) added where the report has
+    no score: ({run: {seed: {step: result}}} x 2, int keys). A score made with the report's own
+    classifier joins whole; one made with another keeps only CLASSIFIER_FREE_KEYS and its
+    provenance, marked "classifier_free_only" (another classifier's FID, IS and recall are on
+    another scale), with an empty "ema" (the clusters are the discriminator's, the same for both
+    weights), so its rerun spread counts for those scores alone."""
+    results, repeat = with_int_keys(report.get("results")), with_int_keys(report.get("repeat_results"))
+    own = next((r.get("classifier") for seeds in results.values() for steps in seeds.values()
+                for r in steps.values() if r.get("classifier")), None)
+    for run, seeds in (repeat_results or {}).items():
+        for seed, steps in seeds.items():
+            for step, result in steps.items():
+                if step in repeat.get(run, {}).get(seed, {}):
+                    continue
+                if json.loads(json.dumps(result.get("classifier"))) != own:
+                    result = dict({k: v for k, v in result.items() if k in CLASSIFIER_FREE_KEYS | PROVENANCE_KEYS},
+                                  ema={}, classifier_free_only=True)
+                repeat.setdefault(run, {}).setdefault(seed, {})[step] = result
+    return results, repeat
+
+
 def curve_view(spec, results):
     """`results` (collect's) with every point scored with the curve's sample count: a full
     round's result is replaced by its "curve_evaluation", and left out until that exists."""

@@ -1,5 +1,6 @@
 """Statistics of a study's report: Welch's p, the bootstrap CI, verdicts, the EMA view."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -179,3 +180,49 @@ def test_study_report_refuses_to_overwrite_scores_its_root_lacks(tmp_path):
     forced = subprocess.run(tool + ["--drop_missing"], capture_output=True, text=True, cwd=tmp_path)
     assert forced.returncode == 0, forced.stderr
     assert json.loads(out.read_text())["results"] == {}
+
+
+def test_join_repeat_adds_another_classifiers_rerun_only_by_its_classifier_free_scores():
+    own, other = {"path": "c", "test_accuracy": 0.93}, {"path": "c", "test_accuracy": 0.92}
+    score = lambda fid, purity, classifier: dict(fid=fid, cluster_purity_top=purity, recall=0.1, step=10,
+                                                 classifier=classifier, ema=dict(fid=fid - 1, recall=0.2))
+    report = json.loads(json.dumps(dict(  # as committed: string keys
+        results={"a": {s: {10: score(f, p, own)} for s, (f, p) in enumerate([(5, .30), (6, .31), (7, .32)])},
+                 "b": {s: {10: score(f, p, own)} for s, (f, p) in enumerate([(9, .50), (9.5, .52), (10, .54)])}},
+        repeat_results={"a": {0: {10: score(5.5, .305, own)}}})))
+    again = {"b": {0: {10: score(30.0, .53, other)}}, "a": {0: {10: score(99.0, .99, own)}, 1: {10: score(6.2, .3, own)}}}
+    results, repeat = study.join_repeat(report, again)
+    assert results["a"][2][10]["fid"] == 7 and set(results) == {"a", "b"}  # int keys, as collect() gives
+    assert repeat["a"][0][10]["fid"] == 5.5  # a committed score is never replaced
+    assert repeat["a"][1][10]["fid"] == 6.2  # the report's own classifier: joins whole
+    joined = repeat["b"][0][10]
+    assert joined["cluster_purity_top"] == .53 and joined["classifier_free_only"] and joined["classifier"] == other
+    assert "fid" not in joined and "recall" not in joined and joined["ema"] == {}
+    # Its rerun spread counts for purity (|0.53 - 0.50| = 0.03 > a's 0.005), not for FID.
+    plan = study.ReportPlan(comparisons=(("b", "a"),), verdict_rounds=(1,), metrics=("fid", "cluster_purity_top"))
+    spec = dataclasses.replace(study.load_spec(os.path.join(ROOT, "flags", "studies", "mnist_peers_fair.json")),
+                               steps_per_epoch=10)
+    rows = {(view, row["metric"]): row for view, rows_ in study.report_comparisons(
+        spec, plan, results, repeat, repeat_runs={"a", "b"}).items() for row in rows_}
+    assert rows["trained", "cluster_purity_top"]["spread"] == pytest.approx(0.03)
+    assert rows["trained", "cluster_purity_top"]["verdict"] == "b better"
+    assert rows["ema", "cluster_purity_top"]["verdict"] == "b better"  # the clusters are the same for both weights
+    assert rows["trained", "fid"]["spread"] is None and rows["trained", "fid"]["verdict"].startswith("pending")
+
+
+def test_study_report_joins_a_rerun_to_a_committed_report_and_refuses_another_studys(tmp_path):
+    base = os.path.join(ROOT, "docs", "results", "affine_mnist_fair.json")
+    tool = [sys.executable, os.path.join(ROOT, "tools", "study_report.py"),
+            f"--spec={os.path.join(ROOT, 'flags', 'studies', 'affine_mnist_fair.json')}",
+            f"--repeat_spec={os.path.join(ROOT, 'flags', 'studies', 'affine_mnist_fair_repeat.json')}",
+            f"--root={tmp_path / 'empty'}", f"--out={tmp_path / 'joined.json'}"]
+    done = subprocess.run(tool + [f"--base_report={base}"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with open(base) as f:
+        committed = json.load(f)
+    joined = json.loads((tmp_path / "joined.json").read_text())
+    # Nothing new to join: the committed report comes back, its verdicts recomputed to the same.
+    assert joined["comparisons"] == committed["comparisons"] and joined["results"] == committed["results"]
+    other = os.path.join(ROOT, "docs", "results", "mnist_peers_fair.json")
+    assert_one_line_error(subprocess.run(tool + [f"--base_report={other}"], capture_output=True, text=True,
+                                         cwd=tmp_path), "--base_report", "affine_mnist_fair")

@@ -19,7 +19,7 @@ CLASSIFIER=${CLASSIFIER:-$ROOT/classifiers/fashion_mnist_w16}
 SPEC=flags/studies/fashion_mnist_fair.json
 study() { python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --classifier_epochs=12 \
   --spec="$SPEC" "$@"; }
-ALL_STEPS="headline headline_repeat curves curves_repeat table2 affine_mnist mnist_peers table2_anew kappa5_repeat table2_to_10"
+ALL_STEPS="headline headline_repeat curves curves_repeat table2 affine_mnist mnist_peers table2_anew kappa5_purity kappa5_repeat table2_to_10"
 STEPS=" ${STEPS:-$ALL_STEPS} "
 for name in $STEPS; do
   [[ " $ALL_STEPS " == *" $name "* ]] || { echo "error: STEPS: no step '$name' (steps: $ALL_STEPS)" >&2; exit 2; }
@@ -67,6 +67,11 @@ step table2_anew && python tools/run_study.py --root="$ROOT" --classifier="$T2_C
   --classifier_epochs=12 --spec=flags/studies/fashion_mnist_table2_fair.json
 step table2_anew && python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" \
   --spec=flags/studies/fashion_mnist_table2_fair_repeat.json
+# 4c. kappa 5's seed 0 trained again to epoch 10 on a machine that lacks the fair study's
+#     classifier: scored by Table 2's, its purity over the 10 heaviest slots (which needs no
+#     classifier) joins the committed report as kappa 5's rerun spread (tools/results_loop.sh).
+step kappa5_purity && python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" --classifier_width=16 \
+  --classifier_epochs=12 --spec=flags/studies/fashion_mnist_fair_repeat.json --runs=memorygan_kappa5
 # 5. kappa 5's rerun to epoch 10 (its pending rows; the default is decided by FID already).
 step kappa5_repeat && repeat
 # 6. Table 2's other rows and the width control to epoch 10 (beyond Table 2's budget; the

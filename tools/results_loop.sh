@@ -14,10 +14,15 @@ commit() {  # commit() FILE MESSAGE: commit FILE alone if it changed
   git diff --cached --quiet -- "$1" || git commit -q -m "$2" -- "$1" || true
 }
 report() {  # report() STUDY [REPEAT_STUDY]
-  local out=docs/results/$1.json repeat=()
-  [ -d "$ROOT/$1" ] || return 0
-  [ -n "${2:-}" ] && repeat=(--repeat_spec="flags/studies/$2.json")
-  if python tools/study_report.py --spec="flags/studies/$1.json" --root="$ROOT" "${repeat[@]}" \
+  local out=docs/results/$1.json extra=()
+  if [ ! -d "$ROOT/$1" ]; then
+    # A study trained on a machine that is gone: seeds of its repeat study trained here join
+    # its committed report (tools/study_report.py --base_report).
+    [ -n "${2:-}" ] && [ -d "$ROOT/$2" ] && [ -f "$out" ] || return 0
+    extra=(--base_report="$out")
+  fi
+  [ -n "${2:-}" ] && extra+=(--repeat_spec="flags/studies/$2.json")
+  if python tools/study_report.py --spec="flags/studies/$1.json" --root="$ROOT" "${extra[@]}" \
       --out="$out" > "$ROOT/report_$1.md" 2>&1; then
     local scored
     scored=$(python -c "import json; r=json.load(open('$out'))['results']; print(sum(len(s) for run in r.values() for s in run.values()))")

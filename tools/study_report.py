@@ -10,6 +10,14 @@ Prints, for the trained weights and for the generator's moving average: a table 
 repeat study, the verdict). --out writes all of it with every evaluation (each records the
 run's full config, its classifier, sample count and machine). A thin wrapper over
 memorygan_tf.study.
+
+A study whose run folders are gone (trained on another machine) keeps its committed report;
+seeds of its repeat study trained again elsewhere join it with --base_report (scores of
+another classifier only by what needs none: the memory's and its clusters'):
+
+    python tools/study_report.py --spec=flags/studies/fashion_mnist_fair.json --root=NEW \
+        --repeat_spec=flags/studies/fashion_mnist_fair_repeat.json \
+        --base_report=docs/results/fashion_mnist_fair.json --out=docs/results/fashion_mnist_fair.json
 """
 
 import json
@@ -27,6 +35,10 @@ flags.DEFINE_string("root", "runs/studies", "Where the study's run directories a
 flags.DEFINE_string("repeat_spec", None, "The study that trains some seeds again with the same flags "
                     "(its runs' names as in --spec): the run-to-run spread a verdict must clear.")
 flags.DEFINE_string("out", None, "Write the report as JSON here.")
+flags.DEFINE_string("base_report", None, "Take the study's scores and its repeat's from this report JSON (e.g. "
+                    "docs/results/<study>.json of runs trained on a machine that is gone) instead of --root; the "
+                    "repeat study's scores under --root join them where it has none (of another classifier: "
+                    "only the scores that need no classifier, the memory's and its clusters').")
 flags.DEFINE_boolean("drop_missing", False, "Write --out even if it then loses scores the file at --out "
                      "holds that --root no longer has (by default that is refused: a report in "
                      "docs/results may be all that is left of runs trained on another machine).")
@@ -55,6 +67,22 @@ def main(argv):
         return fail(f"--out: the folder of {FLAGS.out} does not exist")
     results = study.collect(spec, FLAGS.root)
     repeat = study.collect(specs["repeat_spec"], FLAGS.root) if "repeat_spec" in specs else None
+    if FLAGS.base_report:
+        if "repeat_spec" not in specs:
+            return fail("--base_report: give --repeat_spec too (what joins the report is its repeat study's runs)")
+        try:
+            with open(FLAGS.base_report) as f:
+                base = json.load(f)
+        except (OSError, ValueError) as err:
+            return fail(f"--base_report: {FLAGS.base_report}: {getattr(err, 'strerror', None) or err}")
+        base_name = (base.get("spec") or {}).get("name") if isinstance(base, dict) else None
+        if base_name != spec.name:
+            return fail(f"--base_report: {FLAGS.base_report} is not a report of --spec's study {spec.name!r} "
+                        f"(its spec names {base_name!r})")
+        if results:
+            return fail(f"--base_report: --root={FLAGS.root} holds runs of {spec.name} too; report them without "
+                        f"--base_report, or the other scores with another --root")
+        results, repeat = study.join_repeat(base, repeat)
     for view_name, view in (("trained weights", results), ("moving average of the generator",
                                                           study.ema_view(results))):
         for epochs in spec.rounds:
