@@ -53,6 +53,12 @@ def cpu_family(path="/proc/cpuinfo"):
     return fields.get("vendor_id"), _number(fields.get("cpu family"), int)
 
 
+def cpu_model_number(path="/proc/cpuinfo"):
+    """The CPU's model number within its family (AMD EPYC Zen 4: family 25, model 17), an int
+    or None: with the family it names the core generation that "AMD EPYC" alone does not."""
+    return _number(_cpuinfo_fields(path).get("model"), int)
+
+
 def avx512_datapath_bits(vendor, family):
     """Width of the FMA pipes that execute AVX-512: 256 on AMD Zen 4 (family 25, 0x19: it
     splits each 512-bit instruction into two 256-bit halves), 512 elsewhere (Intel server
@@ -102,7 +108,8 @@ def machine_info():
     vector = sorted(f for f in flags if f.startswith(("avx", "fma", "amx")))
     cores, onednn = os.cpu_count(), compat.onednn_enabled()
     avx512_bits = avx512_datapath_bits(vendor, family) if "avx512f" in flags else None
-    return dict(cpu=model, vendor=vendor, cpu_family=family, instruction_sets=vector, cores=cores, mhz=mhz,
+    return dict(cpu=model, vendor=vendor, cpu_family=family, cpu_model_number=cpu_model_number(),
+                instruction_sets=vector, cores=cores, mhz=mhz,
                 avx512_datapath_bits=avx512_bits, onednn=onednn, auto_precision=resolve_precision("auto", flags, onednn),
                 peak_gflops=peak_gflops(flags, cores, mhz, avx512_bits or 512),
                 tensorflow=tf.__version__, keras=keras.__version__)

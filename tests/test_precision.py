@@ -153,10 +153,12 @@ def test_avx512_datapath_from_vendor_and_family(tmp_path):
     path.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
                     "processor\t: 1\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n")
     assert hardware.cpu_family(str(path)) == ("AuthenticAMD", 25)
+    assert hardware.cpu_model_number(str(path)) == 17
     assert hardware.avx512_datapath_bits("AuthenticAMD", 25) == 256  # Zen 4
     assert hardware.avx512_datapath_bits("AuthenticAMD", 26) == 512  # Zen 5
     assert hardware.avx512_datapath_bits("GenuineIntel", 6) == 512
     assert hardware.cpu_family(str(tmp_path / "missing")) == (None, None)
+    assert hardware.cpu_model_number(str(tmp_path / "missing")) is None
 
 
 def test_cpu_info_reads_proc_cpuinfo(tmp_path):
