@@ -1207,9 +1207,6 @@ SIDE_COMPARISONS = (("release_flags_bn", "release", ("fid", "inception_score")),
                     ("release_flags", "release", ("fid", "inception_score")),
                     ("memorygan", "release", ("fid", "inception_score")),
                     ("dcgan", "release", ("fid",)))
-# What tells two classifiers apart: their training record, so that a copy of one
-# classifier in another folder is the same classifier.
-CLASSIFIER_IDENTITY = ("dataset", "width", "epochs", "seed", "test_accuracy", "seconds")
 SECONDS_SOURCES = {
     "release": "release_run.json: the mean over the epoch's steps of the time of its D and G steps",
     "project": "the run's TensorBoard log (steps_per_second, every --log_every_steps): 1 / the median over "
@@ -1297,7 +1294,7 @@ def _check_one_classifier(scored):
 
     found = {}
     for where, record in scored:
-        found.setdefault(_classifier_identity(record), (where, record))
+        found.setdefault(study.classifier_identity(record), (where, record))
     if len(found) <= 1:
         return next(iter(found.values()))[1] if found else None
     described = [f"{where} by {study.classifier_label(record) or 'an unrecorded classifier'}"
@@ -1306,13 +1303,6 @@ def _check_one_classifier(scored):
     raise ReleaseError(f"--root: the scores were made by {len(found)} classifiers ({'; '.join(described)}); "
                        "score every side with one (--classifier of tools/run_study.py and of "
                        "tools/release_reference.py report)")
-
-
-def _classifier_identity(record):
-    if not isinstance(record, dict) or not record:
-        return None
-    fields = tuple(record.get(k) for k in CLASSIFIER_IDENTITY)
-    return fields if any(v is not None for v in fields) else ("path", os.path.realpath(str(record.get("path"))))
 
 
 def collect_side(root, release_side_spec, fair_spec, *repeat_specs):

@@ -331,6 +331,18 @@ CLASSIFIER_FREE_KEYS = frozenset({
     "test_reset_rate", "test_entropy_s", "clusters_used", "cluster_purity", "cluster_nmi", "cluster_accuracy",
     "cluster_purity_top", "cluster_nmi_top", "cluster_accuracy_top"})
 PROVENANCE_KEYS = frozenset({"step", "config", "checkpoint", "machine", "seconds", "classifier", "prior_temperature"})
+# What tells two classifiers apart: their training record, so that a copy of one
+# classifier in another folder is the same classifier.
+CLASSIFIER_IDENTITY = ("dataset", "width", "epochs", "seed", "test_accuracy", "seconds")
+
+
+def classifier_identity(record):
+    """A hashable identity of a classifier record (CLASSIFIER_IDENTITY; its real path for a
+    record without them), None for no record."""
+    if not isinstance(record, dict) or not record:
+        return None
+    fields = tuple(record.get(k) for k in CLASSIFIER_IDENTITY)
+    return fields if any(v is not None for v in fields) else ("path", os.path.realpath(str(record.get("path"))))
 
 
 def with_int_keys(results):
@@ -349,14 +361,14 @@ def join_repeat(report, repeat_results):
     another scale), with an empty "ema" (the clusters are the discriminator's, the same for both
     weights), so its rerun spread counts for those scores alone."""
     results, repeat = with_int_keys(report.get("results")), with_int_keys(report.get("repeat_results"))
-    own = next((r.get("classifier") for seeds in results.values() for steps in seeds.values()
+    own = next((classifier_identity(r.get("classifier")) for seeds in results.values() for steps in seeds.values()
                 for r in steps.values() if r.get("classifier")), None)
     for run, seeds in (repeat_results or {}).items():
         for seed, steps in seeds.items():
             for step, result in steps.items():
                 if step in repeat.get(run, {}).get(seed, {}):
                     continue
-                if json.loads(json.dumps(result.get("classifier"))) != own:
+                if classifier_identity(result.get("classifier")) != own:
                     result = dict({k: v for k, v in result.items() if k in CLASSIFIER_FREE_KEYS | PROVENANCE_KEYS},
                                   ema={}, classifier_free_only=True)
                 repeat.setdefault(run, {}).setdefault(seed, {})[step] = result
