@@ -19,7 +19,7 @@ CLASSIFIER=${CLASSIFIER:-$ROOT/classifiers/fashion_mnist_w16}
 SPEC=flags/studies/fashion_mnist_fair.json
 study() { python tools/run_study.py --root="$ROOT" --classifier="$CLASSIFIER" --classifier_epochs=12 \
   --spec="$SPEC" "$@"; }
-ALL_STEPS="headline headline_repeat curves curves_repeat table2 affine_mnist mnist_peers table2_anew kappa5_purity kappa5_repeat table2_to_10"
+ALL_STEPS="headline headline_repeat curves curves_repeat table2 affine_mnist mnist_peers table2_anew kappa5_purity table2_anew_to_10 kappa5_repeat table2_to_10"
 STEPS=" ${STEPS:-$ALL_STEPS} "
 for name in $STEPS; do
   [[ " $ALL_STEPS " == *" $name "* ]] || { echo "error: STEPS: no step '$name' (steps: $ALL_STEPS)" >&2; exit 2; }
@@ -72,6 +72,12 @@ step table2_anew && python tools/run_study.py --root="$ROOT" --classifier="$T2_C
 #     classifier) joins the committed report as kappa 5's rerun spread (tools/results_loop.sh).
 step kappa5_purity && python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" --classifier_width=16 \
   --classifier_epochs=12 --spec=flags/studies/fashion_mnist_fair_repeat.json --runs=memorygan_kappa5
+# 4d. Table 2's study of 4b continued to epoch 10 for the comparison still level at epoch 3
+#     (- MCGN against MemoryGAN; - EM's is decided), then MemoryGAN's seed 0 again to epoch 10.
+step table2_anew_to_10 && python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" \
+  --spec=flags/studies/fashion_mnist_table2_fair.json --runs=memorygan,no_mcgn
+step table2_anew_to_10 && python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" \
+  --spec=flags/studies/fashion_mnist_table2_fair_repeat.json
 # 5. kappa 5's rerun to epoch 10 (its pending rows; the default is decided by FID already).
 step kappa5_repeat && repeat
 # 6. Table 2's other rows and the width control to epoch 10 (beyond Table 2's budget; the
