@@ -19,7 +19,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from tests.helpers import blobs  # noqa: E402
+from tests.helpers import blobs, copy_run, train_two_epochs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,19 @@ def npz(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("data") / "blobs.npz")
     np.savez(path, x_train=blobs(48)[..., 0])
     return path
+
+
+@pytest.fixture(scope="module")
+def trained(npz, tmp_path_factory):
+    """A run trained by main for two tiny epochs (ckpt-2 and ckpt-4), once per module that
+    asks; tests change only their copy (`run`)."""
+    return train_two_epochs(npz, tmp_path_factory)
+
+
+@pytest.fixture
+def run(trained, tmp_path):
+    """A private copy of `trained` for a test that changes it."""
+    return copy_run(trained, tmp_path)
 
 
 @pytest.fixture

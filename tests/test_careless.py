@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from memorygan_tf import configs, rundir
-from tests.helpers import (ROOT, TINY_FLAGS, TINY_MODEL, args_for, assert_one_line_error, blobs, copy_run, run_main,
-                           train_two_epochs)
+from tests.helpers import ROOT, TINY_FLAGS, TINY_MODEL, args_for, assert_one_line_error, blobs, run_main
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
@@ -326,14 +325,7 @@ def test_train_classifier_labels_that_are_not_0_to_c_minus_1(tmp_path):
 
 
 # ------------------------------------------------- trained runs (slow: they train)
-@pytest.fixture(scope="module")
-def trained(npz, tmp_path_factory):
-    return train_two_epochs(npz, tmp_path_factory)
-
-
-@pytest.fixture
-def run(trained, tmp_path):
-    return copy_run(trained, tmp_path)
+# `trained` and `run`: tests/conftest.py
 
 
 def indexes(logdir):

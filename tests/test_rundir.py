@@ -15,20 +15,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.helpers import ROOT, args_for, assert_one_line_error, copy_run, run_main, train_two_epochs
+from tests.helpers import ROOT, args_for, assert_one_line_error, run_main
 
 pytestmark = pytest.mark.slow  # every test here starts training subprocesses
 
 
-@pytest.fixture(scope="module")
-def trained(npz, tmp_path_factory):
-    """A run with ckpt-2 and ckpt-4 (two epochs of two steps)."""
-    return train_two_epochs(npz, tmp_path_factory)
-
-
-@pytest.fixture
-def run(trained, tmp_path):
-    return copy_run(trained, tmp_path)
+# `trained` (ckpt-2 and ckpt-4: two epochs of two steps) and `run` (a private copy): tests/conftest.py
 
 
 def md5(path):
