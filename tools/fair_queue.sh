@@ -64,21 +64,19 @@ step mnist_peers && python tools/run_study.py --root="$ROOT" --classifier="$ROOT
 #     on a machine that lacks the fair study's classifier: a classifier of their own, MemoryGAN
 #     trained again beside them, then its seed 0 again.
 T2_CLASSIFIER="$ROOT/classifiers/fashion_mnist_w16_table2"
-step table2_anew && python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" --classifier_width=16 \
+t2_scored() { python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" "$@"; }
+step table2_anew && t2_scored --classifier_width=16 \
   --classifier_epochs=12 --spec=flags/studies/fashion_mnist_table2_fair.json --max_epochs=3
-step table2_anew && python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" \
-  --spec=flags/studies/fashion_mnist_table2_fair_repeat.json --max_epochs=3
+step table2_anew && t2_scored --spec=flags/studies/fashion_mnist_table2_fair_repeat.json --max_epochs=3
 # 4c. kappa 5's seed 0 trained again to epoch 10 on a machine that lacks the fair study's
 #     classifier: scored by Table 2's, its purity over the 10 heaviest slots (which needs no
 #     classifier) joins the committed report as kappa 5's rerun spread (tools/results_loop.sh).
-step kappa5_purity && python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" --classifier_width=16 \
+step kappa5_purity && t2_scored --classifier_width=16 \
   --classifier_epochs=12 --spec=flags/studies/fashion_mnist_fair_repeat.json --runs=memorygan_kappa5
 # 4d. Table 2's study of 4b continued to epoch 10 for the comparison still level at epoch 3
 #     (- MCGN against MemoryGAN; - EM's is decided), then MemoryGAN's seed 0 again to epoch 10.
-step table2_anew_to_10 && python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" \
-  --spec=flags/studies/fashion_mnist_table2_fair.json --runs=memorygan,no_mcgn
-step table2_anew_to_10 && python tools/run_study.py --root="$ROOT" --classifier="$T2_CLASSIFIER" \
-  --spec=flags/studies/fashion_mnist_table2_fair_repeat.json
+step table2_anew_to_10 && t2_scored --spec=flags/studies/fashion_mnist_table2_fair.json --runs=memorygan,no_mcgn
+step table2_anew_to_10 && t2_scored --spec=flags/studies/fashion_mnist_table2_fair_repeat.json
 # 5. kappa 5's rerun to epoch 10 (its pending rows; the default is decided by FID already).
 step kappa5_repeat && repeat
 # 6. Table 2's other rows and the width control to epoch 10 (beyond Table 2's budget; the
